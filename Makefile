@@ -1,0 +1,144 @@
+# Alternet toolkit: one non-recursive Makefile over autoconf's config.mk.
+#
+#   make            build libcommon.a and every program into $(BUILDDIR)
+#   make check      install missing dependencies, build, run every test
+#   make demo       run the main job on the embedded default (loopback)
+#   make install    PREFIX=/usr/local DESTDIR= ; programs, man pages, completions
+#   make fuzz       longer libFuzzer campaign (FUZZ_SECONDS per harness)
+#   make bench      benchmarks under bench/
+#
+# Sources are found by layout, so adding a module or a program needs no edit
+# here: libcommon/<layer>/<module>.c, cmd/an-<name>.c (+ cmd/an-<name>/*.c),
+# tests/unit/test_<what>.c, fuzz/fuzz_<what>.c.
+
+BUILDDIR ?= build
+-include config.mk
+
+# A fresh checkout has no config.mk: install what is missing and configure.
+config.mk: configure.ac config.mk.in tools/install-deps
+	tools/install-deps build
+	autoreconf -fi
+	./configure
+
+PREFIX ?= $(prefix)
+DESTDIR ?=
+BINDIR = $(PREFIX)/bin
+MANDIR = $(PREFIX)/share/man
+COMPLETIONDIR = $(PREFIX)/share/bash-completion/completions
+
+CFLAGS ?= -O2 -g
+WARNINGS = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+           -Wpointer-arith -Wformat=2 -Wno-unused-parameter
+ifeq ($(SAN),1)
+SAN_FLAGS = -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+endif
+ifeq ($(FUZZ),1)
+CC = clang
+SAN_FLAGS = -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer -DAN_FUZZING
+endif
+ALL_CPPFLAGS = -D_GNU_SOURCE -Ilibcommon -Icmd/common $(DEP_CFLAGS) $(CPPFLAGS)
+ALL_CFLAGS = -std=c11 $(WARNINGS) $(CFLAGS) $(SAN_FLAGS)
+ALL_LDFLAGS = $(SAN_FLAGS) $(LDFLAGS)
+LIBS = $(DEP_LIBS) -lm
+
+LIB_SRC := $(sort $(wildcard libcommon/*/*.c))
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILDDIR)/%.o)
+LIB := $(BUILDDIR)/libcommon.a
+
+CLI_SRC := $(sort $(wildcard cmd/common/*.c))
+CLI_OBJ := $(CLI_SRC:%.c=$(BUILDDIR)/%.o)
+
+PROGRAMS := $(sort $(patsubst cmd/%.c,%,$(wildcard cmd/an-*.c)))
+PROGRAM_BINS := $(PROGRAMS:%=$(BUILDDIR)/bin/%)
+
+UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BINS := $(UNIT_SRC:tests/unit/%.c=$(BUILDDIR)/tests/%)
+
+FUZZ_SRC := $(sort $(wildcard fuzz/fuzz_*.c))
+FUZZ_BINS := $(FUZZ_SRC:fuzz/%.c=$(BUILDDIR)/fuzz/%)
+
+BENCH_SRC := $(sort $(wildcard bench/*.c))
+BENCH_BINS := $(BENCH_SRC:bench/%.c=$(BUILDDIR)/bench/%)
+
+MANPAGES := $(sort $(wildcard man/*.[1-8]))
+COMPLETIONS := $(sort $(wildcard completions/an-*))
+
+.PHONY: all programs unit-tests fuzzers benches check demo install uninstall \
+        clean distclean fuzz bench lint-man
+.DEFAULT_GOAL := all
+all: programs unit-tests
+programs: $(PROGRAM_BINS)
+unit-tests: $(UNIT_BINS)
+fuzzers: $(FUZZ_BINS)
+benches: $(PROGRAM_BINS) $(BENCH_BINS)
+
+$(BUILDDIR)/%.o: %.c config.mk
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(LIB): $(LIB_OBJ)
+	@mkdir -p $(@D)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+# Each program: cmd/an-<name>.c plus anything under cmd/an-<name>/.
+define program_rule
+$(BUILDDIR)/bin/$(1): $(BUILDDIR)/cmd/$(1).o $(patsubst %.c,$(BUILDDIR)/%.o,$(wildcard cmd/$(1)/*.c)) $(CLI_OBJ) $(LIB)
+	@mkdir -p $$(@D)
+	$$(CC) $$(ALL_LDFLAGS) -o $$@ $$^ $$(LIBS)
+endef
+$(foreach p,$(PROGRAMS),$(eval $(call program_rule,$(p))))
+
+$(BUILDDIR)/tests/%: $(BUILDDIR)/tests/unit/%.o $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILDDIR)/fuzz/%: $(BUILDDIR)/fuzz/%.o $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(LIBS)
+
+$(BUILDDIR)/bench/%: $(BUILDDIR)/bench/%.o $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
+-include $(shell find $(BUILDDIR) -name '*.d' 2>/dev/null)
+
+# The whole test suite: normal build, sanitizer build, fuzz smoke, bats.
+check: all
+	tools/install-deps test
+	$(MAKE) BUILDDIR=build-san SAN=1 unit-tests programs
+	$(MAKE) BUILDDIR=build-fuzz FUZZ=1 fuzzers
+	tools/run-tests
+
+demo: programs
+	tools/demo
+
+FUZZ_SECONDS ?= 300
+fuzz:
+	$(MAKE) BUILDDIR=build-fuzz FUZZ=1 fuzzers
+	tools/run-fuzz $(FUZZ_SECONDS)
+
+bench: benches
+	tools/install-deps test
+	tools/run-bench
+
+lint-man:
+	mandoc -Tlint -W warning $(MANPAGES)
+
+install: programs
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(COMPLETIONDIR)
+	install -m 0755 $(PROGRAM_BINS) $(DESTDIR)$(BINDIR)
+	for m in $(MANPAGES); do \
+		s=$${m##*.}; install -d $(DESTDIR)$(MANDIR)/man$$s; \
+		install -m 0644 $$m $(DESTDIR)$(MANDIR)/man$$s; done
+	install -m 0644 $(COMPLETIONS) $(DESTDIR)$(COMPLETIONDIR)
+
+uninstall:
+	rm -f $(PROGRAMS:%=$(DESTDIR)$(BINDIR)/%) $(COMPLETIONS:completions/%=$(DESTDIR)$(COMPLETIONDIR)/%)
+	for m in $(MANPAGES); do s=$${m##*.}; rm -f $(DESTDIR)$(MANDIR)/man$$s/$${m#man/}; done
+
+clean:
+	rm -rf build build-san build-fuzz
+
+distclean: clean
+	rm -rf config.mk config.log config.status configure autom4te.cache aclocal.m4

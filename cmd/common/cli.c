@@ -1,0 +1,112 @@
+#include "cli.h"
+
+#include "util/error.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *cli_progname = "an";
+
+void cli_init(const char *argv0)
+{
+	if (argv0 && *argv0) {
+		const char *slash = strrchr(argv0, '/');
+		cli_progname = slash ? slash + 1 : argv0;
+	}
+}
+
+static void vwarn(const char *fmt, va_list ap)
+{
+	fprintf(stderr, "%s: ", cli_progname);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
+void cli_warn(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vwarn(fmt, ap);
+	va_end(ap);
+}
+
+void cli_die(int status, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vwarn(fmt, ap);
+	va_end(ap);
+	exit(cli_finish(status));
+}
+
+int cli_exit_status(int err)
+{
+	switch (an_error_class(err)) {
+	case AN_CLASS_OK:
+		return AN_EXIT_OK;
+	case AN_CLASS_NEGATIVE:
+		return AN_EXIT_NEGATIVE;
+	case AN_CLASS_DATA:
+		return AN_EXIT_DATA;
+	default:
+		return AN_EXIT_SYSTEM;
+	}
+}
+
+void cli_usage(const char *text, int status)
+{
+	FILE *f = status == AN_EXIT_OK ? stdout : stderr;
+	fputs(text, f);
+	exit(cli_finish(status));
+}
+
+int cli_print_json(const json_t *v)
+{
+	char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+	if (!s)
+		return -ENOMEM;
+	int rc = (fputs(s, stdout) == EOF || fputc('\n', stdout) == EOF) ? -EIO : 0;
+	free(s);
+	return rc;
+}
+
+int cli_finish(int status)
+{
+	int failed = fflush(stdout) != 0 || ferror(stdout);
+	if (fclose(stdout) != 0)
+		failed = 1;
+	if (failed && errno != EPIPE) {
+		fprintf(stderr, "%s: error writing standard output: %s\n", cli_progname, strerror(errno));
+		return AN_EXIT_SYSTEM;
+	}
+	return failed ? AN_EXIT_SYSTEM : status;
+}
+
+int cli_parse_duration_ms(const char *s, long long *ms)
+{
+	char *end;
+	errno = 0;
+	double v = strtod(s, &end);
+	if (errno || end == s || v < 0)
+		return -EINVAL;
+	double mult = 1000;
+	if (*end == 0 || !strcmp(end, "s"))
+		mult = 1000;
+	else if (!strcmp(end, "ms"))
+		mult = 1;
+	else if (!strcmp(end, "m"))
+		mult = 60000;
+	else if (!strcmp(end, "h"))
+		mult = 3600000;
+	else if (!strcmp(end, "d"))
+		mult = 86400000;
+	else
+		return -EINVAL;
+	double r = v * mult;
+	if (r > 1e15)
+		return -EINVAL;
+	*ms = (long long)r;
+	return 0;
+}

@@ -1,0 +1,55 @@
+/*
+ * cli.h - what every program in cmd/ shares: the exit-code table, the one
+ * message format, JSON lines on stdout and the check of stdout at exit.
+ * Only cmd/ prints or exits; libcommon returns codes.
+ */
+#ifndef AN_CLI_H
+#define AN_CLI_H
+
+#include <jansson.h>
+#include <stdio.h>
+
+/* The exit-code table of every program (DESIGN.md, every man page). */
+enum an_exit {
+	AN_EXIT_OK = 0,       /* ok */
+	AN_EXIT_NEGATIVE = 1, /* a negative answer: bad signature, not found */
+	AN_EXIT_USAGE = 2,    /* usage error */
+	AN_EXIT_DATA = 3,     /* bad input data */
+	AN_EXIT_SYSTEM = 4    /* system or network error, timeout, daemon unreachable */
+};
+
+/* Set the program name used in messages (basename of argv0). */
+void cli_init(const char *argv0);
+extern const char *cli_progname;
+
+/* "an-sign: <message>" on stderr, newline added. */
+void cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* cli_warn, then exit with status. */
+_Noreturn void cli_die(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* The exit status for a libcommon error code (0 for 0). */
+int cli_exit_status(int err);
+
+/*
+ * Print usage text to stdout and exit 0 (for --help), or to stderr and exit
+ * AN_EXIT_USAGE (for misuse).
+ */
+_Noreturn void cli_usage(const char *text, int status);
+
+/* Write v as one compact JSON line to stdout.  Returns 0 or -errno. */
+int cli_print_json(const json_t *v);
+
+/*
+ * Flush and close stdout, reporting a write error (full disk, closed pipe).
+ * Returns status unchanged when stdout is fine, else AN_EXIT_SYSTEM.
+ */
+int cli_finish(int status);
+
+/*
+ * Parse a duration such as "10", "10s", "500ms", "2m", "48h" into
+ * milliseconds.  Returns 0 or -EINVAL.
+ */
+int cli_parse_duration_ms(const char *s, long long *ms);
+
+#endif
