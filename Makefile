@@ -9,7 +9,7 @@
 #
 # Sources are found by layout, so adding a module or a program needs no edit
 # here: libcommon/<layer>/<module>.c, cmd/an-<name>.c (+ cmd/an-<name>/*.c),
-# tests/unit/test_<what>.c, fuzz/fuzz_<what>.c.
+# tests/unit/test_<what>.c, tests/tools/<name>.c, fuzz/fuzz_<what>.c.
 
 BUILDDIR ?= build
 -include config.mk
@@ -54,6 +54,10 @@ PROGRAM_BINS := $(PROGRAMS:%=$(BUILDDIR)/bin/%)
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(UNIT_SRC:tests/unit/%.c=$(BUILDDIR)/tests/%)
 
+# Test-only programs (interop peers, load generators): tests/tools/<name>.c.
+TOOL_SRC := $(sort $(wildcard tests/tools/*.c))
+TOOL_BINS := $(TOOL_SRC:tests/tools/%.c=$(BUILDDIR)/tests/tools/%)
+
 FUZZ_SRC := $(sort $(wildcard fuzz/fuzz_*.c))
 FUZZ_BINS := $(FUZZ_SRC:fuzz/%.c=$(BUILDDIR)/fuzz/%)
 
@@ -63,12 +67,13 @@ BENCH_BINS := $(BENCH_SRC:bench/%.c=$(BUILDDIR)/bench/%)
 MANPAGES := $(sort $(wildcard man/*.[1-8]))
 COMPLETIONS := $(sort $(wildcard completions/an-*))
 
-.PHONY: all programs unit-tests fuzzers benches check demo install uninstall \
+.PHONY: all programs unit-tests test-tools fuzzers benches check demo install uninstall \
         clean distclean fuzz bench lint-man
 .DEFAULT_GOAL := all
-all: programs unit-tests
+all: programs unit-tests test-tools
 programs: $(PROGRAM_BINS)
 unit-tests: $(UNIT_BINS)
+test-tools: $(TOOL_BINS)
 fuzzers: $(FUZZ_BINS)
 benches: $(PROGRAM_BINS) $(BENCH_BINS)
 
@@ -88,6 +93,10 @@ $(BUILDDIR)/bin/$(1): $(BUILDDIR)/cmd/$(1).o $(patsubst %.c,$(BUILDDIR)/%.o,$(wi
 	$$(CC) $$(ALL_LDFLAGS) -o $$@ $$^ $$(LIBS)
 endef
 $(foreach p,$(PROGRAMS),$(eval $(call program_rule,$(p))))
+
+$(BUILDDIR)/tests/tools/%: $(BUILDDIR)/tests/tools/%.o $(CLI_OBJ) $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
 $(BUILDDIR)/tests/%: $(BUILDDIR)/tests/unit/%.o $(LIB)
 	@mkdir -p $(@D)
