@@ -1,8 +1,9 @@
 /*
  * key.h - libp2p keys: the PublicKey / PrivateKey protobufs of the peer-id
  * spec, Ed25519 signing, and signature checks for every key type a libp2p
- * peer may present (Ed25519 with libsodium; RSA, secp256k1 and ECDSA with
- * libtomcrypt).
+ * peer may present (Ed25519 with libsodium; RSA and ECDSA P-256 with
+ * libtomcrypt; secp256k1 over libtommath, since libtomcrypt 1.18.2 has no
+ * a = 0 curves).
  *
  *   message PublicKey  { required KeyType Type = 1; required bytes Data = 2; }
  *   message PrivateKey { required KeyType Type = 1; required bytes Data = 2; }
@@ -81,9 +82,11 @@ int an_privkey_sign(const struct an_privkey *k, const uint8_t *msg, size_t len, 
 
 /*
  * Decode a PublicKey protobuf of any of the four types into *out.
- * AN_EMALFORMED on bad encoding (including a non-deterministic encoding of an
- * Ed25519 key), AN_ETOOBIG if Data exceeds AN_PUBKEY_DATA_MAX,
- * AN_EKEYTYPE on an unknown type.
+ * AN_EMALFORMED on bad encoding (including a non-deterministic encoding of
+ * any key: fields out of order, repeated or unknown, non-minimal varints;
+ * an Ed25519 key that is not 32 bytes; a secp256k1 key that is not a 33-byte
+ * compressed point), AN_ETRUNCATED if pb ends early, AN_ETOOBIG if Data
+ * exceeds AN_PUBKEY_DATA_MAX, AN_EKEYTYPE on an unknown type.  pb is borrowed.
  */
 int an_pubkey_decode(const uint8_t *pb, size_t len, struct an_pubkey *out);
 
@@ -92,9 +95,10 @@ int an_pubkey_encode(const struct an_pubkey *k, struct an_buf *out);
 
 /*
  * Check sig over msg with k, with each type's libp2p rules (Ed25519 plain;
- * RSA PKCS#1 v1.5 SHA-256; secp256k1 and ECDSA DER signatures over
- * SHA-256(msg)).  0 if valid, AN_EBADSIG if not, AN_EKEYTYPE if the key
- * cannot be used.
+ * RSA PKCS#1 v1.5 SHA-256, 2048 to 8192-bit keys; secp256k1 and ECDSA DER
+ * signatures over SHA-256(msg); ECDSA keys must be P-256 with an
+ * uncompressed point, the form js, go and rust libp2p write).  0 if valid,
+ * AN_EBADSIG if not, AN_EKEYTYPE if the key cannot be used.  All borrowed.
  */
 int an_pubkey_verify(const struct an_pubkey *k, const uint8_t *msg, size_t len,
 		     const uint8_t *sig, size_t siglen);

@@ -53,7 +53,7 @@ bool an_peerid_equal(const struct an_peerid *a, const struct an_peerid *b);
 /* The 16-character peer hash of id into out (room for 17). */
 int an_peerhash(const struct an_peerid *id, char out[AN_PEERHASH_LEN + 1]);
 
-/* True if text looks like a syntactically valid peer hash (16 base32 chars). */
+/* True if text looks like a syntactically valid peer hash (16 lowercase base32 chars). */
 bool an_peerhash_valid(const char *text);
 
 #endif
