@@ -694,7 +694,7 @@ int an_noise_encrypt(struct an_noise *n, const uint8_t *p, size_t len, struct an
 	total = len + frames * (2 + AN_NOISE_TAG_LEN);
 	if (total < len || out->len > out->max || total > out->max - out->len)
 		return AN_ETOOBIG;
-	if (n->tx.n > UINT64_MAX - 1 - frames)
+	if (n->tx.n > UINT64_MAX - frames) /* nonces n .. n+frames-1 must stay below 2^64-1 */
 		return fail(n, AN_ELIMIT, "send nonce limit reached");
 	if ((rc = an_buf_reserve(out, total, NULL)) < 0)
 		return rc;
