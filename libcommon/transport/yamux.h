@@ -40,9 +40,12 @@
  * reads it; the window is re-opened only as the application consumes
  * (backpressure).  A WindowUpdate is sent once half the window has been
  * consumed (rust-yamux's rule).  Auto-tuning: if that half-window was
- * consumed within 2 RTTs of the previous update, the window doubles, up to
- * max_window and within the session-wide budget (rust-yamux flow_control.rs,
- * js doubles within 4 RTTs); RTT comes from our own yamux pings.  Receive
+ * consumed within 2 RTTs of the previous update, and none of it waited in
+ * our buffer for 2 RTTs (a slow reader is the bottleneck, not the window),
+ * the window doubles, up to max_window and within the session-wide budget
+ * (rust-yamux flow_control.rs; js doubles within 4 RTTs); RTT comes from our
+ * own yamux pings (an_yamux_ping), so a host wanting auto-tuning pings once
+ * at session start, as js does.  Receive
  * buffers grow as data arrives (never allocated at window size up front) and
  * are freed when a large one drains, so an idle stream costs ~100 bytes.
  *
@@ -143,9 +146,10 @@ enum an_yamux_event_type {
 	AN_YAMUX_EV_WRITABLE,     /* stream_id: a write was cut short by the
 	                             window and the peer has opened it again */
 	AN_YAMUX_EV_PING_RTT,     /* value: round trip of our ping, ms */
-	AN_YAMUX_EV_GOAWAY,       /* value: the peer's GoAway code; no new
-	                             streams may be opened (code 0) - a non-zero
-	                             code also fails the session (EV_ERROR) */
+	AN_YAMUX_EV_GOAWAY,       /* value: the peer's GoAway code (0): no new
+	                             streams may be opened, existing ones go on;
+	                             a non-zero code fails the session instead
+	                             (EV_ERROR, AN_ECLOSED with the code named) */
 	AN_YAMUX_EV_ERROR         /* err, reason: the session failed */
 };
 
