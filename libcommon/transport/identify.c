@@ -309,3 +309,293 @@ void an_identify_merge(struct an_identify *dst, struct an_identify *push)
 	dst->dropped += push->dropped;
 	push->present = 0;
 }
+
+/* ---- service ---- */
+
+#include <ev.h>
+
+#include "crypto/key.h"
+#include "crypto/peerid.h"
+#include "transport/host.h"
+
+int an_identify_build(struct an_host *h, struct an_host_conn *c, struct an_identify *m)
+{
+	struct an_pubkey pk;
+	struct an_buf b;
+	const char *addrs[16], *protos[AN_HOST_MAX_PROTOCOLS];
+	uint8_t bin[AN_IDENTIFY_ADDR_MAX];
+	size_t len;
+	int rc;
+
+	an_buf_init(&b, AN_PUBKEY_PB_MAX);
+	an_privkey_public(an_host_key(h), &pk);
+	rc = an_pubkey_encode(&pk, &b);
+	if (rc == 0)
+		rc = an_identify_set_public_key(m, b.data, b.len);
+	an_buf_free(&b);
+	if (rc < 0)
+		return rc;
+	size_t n = an_host_addrs(h, addrs, 16);
+	for (size_t i = 0; i < n; i++) {
+		/* addresses our stopgap codec cannot encode (dns) are left out */
+		if (an_host_maddr_encode(addrs[i], bin, sizeof(bin), &len) == 0)
+			an_identify_add_addr(m, bin, len);
+	}
+	m->present |= AN_IDENTIFY_HAS_ADDRS;
+	n = an_host_protocols(h, protos, AN_HOST_MAX_PROTOCOLS);
+	for (size_t i = 0; i < n; i++)
+		an_identify_add_protocol(m, protos[i]);
+	m->present |= AN_IDENTIFY_HAS_PROTOCOLS;
+	if (c) {
+		len = an_host_conn_remote_addr_bin(c, bin, sizeof(bin));
+		if (len)
+			an_identify_set_observed(m, bin, len);
+	}
+	return an_identify_set_versions(m, AN_IDENTIFY_PROTOCOL_VERSION, an_host_agent(h));
+}
+
+/* Write our record on s, LP-framed, and half-close (js waits for the FIN). */
+static void send_record(struct an_stream *s)
+{
+	struct an_identify m;
+	struct an_buf msg, framed;
+	struct an_host_conn *c = an_stream_conn(s);
+	an_identify_init(&m);
+	an_buf_init(&msg, AN_IDENTIFY_SEND_MAX);
+	an_buf_init(&framed, AN_IDENTIFY_SEND_MAX + 8);
+	int rc = an_identify_build(an_host_conn_host(c), c, &m);
+	if (rc == 0)
+		rc = an_identify_encode(&m, &msg);
+	if (rc == 0)
+		rc = an_lp_put(&framed, msg.data, msg.len);
+	if (rc == 0)
+		rc = an_stream_write(s, framed.data, framed.len);
+	an_identify_free(&m);
+	an_buf_free(&msg);
+	an_buf_free(&framed);
+	if (rc < 0)
+		an_stream_reset(s);
+	else
+		an_stream_close_write(s);
+}
+
+static void responder_open(struct an_stream *s, void *arg)
+{
+	send_record(s);
+}
+
+static void ignore_data(struct an_stream *s, const uint8_t *p, size_t n, void *arg)
+{
+}
+
+static const struct an_stream_handler responder_handler = {
+	.on_open = responder_open,
+	.on_data = ignore_data,
+};
+
+/* Reading one LP-framed message to EOF: shared by push and requests. */
+struct reader {
+	ev_timer timer; /* first: the timer callback casts */
+	struct an_host *host;
+	struct an_stream *s;
+	struct an_buf in;
+	an_identify_result_fn cb;
+	void *arg;
+	int err;
+	bool done;
+	bool push;
+};
+
+static void reader_finish(struct reader *r, int err, const struct an_identify *m)
+{
+	if (r->done)
+		return;
+	r->done = true;
+	if (r->cb)
+		r->cb(r->arg, err, m);
+}
+
+/* Decode what arrived; check publicKey against the connection's peer. */
+static int reader_decode(struct reader *r, struct an_identify *m)
+{
+	const uint8_t *msg;
+	size_t msg_len, used;
+	int rc = an_lp_get(r->in.data, r->in.len, AN_IDENTIFY_RECV_MAX, &msg, &msg_len, &used);
+	if (rc == AN_EAGAIN)
+		return AN_ETRUNCATED;
+	if (rc < 0)
+		return rc;
+	rc = an_identify_decode(msg, msg_len, m);
+	if (rc < 0)
+		return rc;
+	if (m->present & AN_IDENTIFY_HAS_PUBKEY) {
+		struct an_pubkey pk;
+		struct an_peerid id;
+		const struct an_peerid *want = an_host_conn_peer(an_stream_conn(r->s));
+		if (an_pubkey_decode(m->public_key.data, m->public_key.len, &pk) < 0 ||
+		    an_peerid_from_pubkey(&pk, &id) < 0 || !want || !an_peerid_equal(&id, want))
+			return AN_EMISMATCH;
+	} else if (!r->push) {
+		return AN_EFIELD; /* js and rust both require publicKey */
+	}
+	return 0;
+}
+
+static void reader_data(struct an_stream *s, const uint8_t *p, size_t n, void *arg)
+{
+	struct reader *r = arg;
+	if (an_buf_append(&r->in, p, n) < 0) {
+		r->err = AN_ETOOBIG;
+		an_stream_reset(s);
+	}
+}
+
+static void store_addrs(struct an_host *h, const struct an_peerid *id, const struct an_identify *m)
+{
+	char text[AN_HOST_ADDR_TEXT_MAX];
+	for (size_t i = 0; i < m->n_addrs; i++)
+		if (an_host_maddr_format(m->addrs[i].data, m->addrs[i].len, text, sizeof(text)) == 0)
+			an_host_peer_add_addr(h, id, text);
+}
+
+static void reader_eof(struct an_stream *s, void *arg)
+{
+	struct reader *r = arg;
+	struct an_identify m;
+	an_identify_init(&m);
+	int rc = reader_decode(r, &m);
+	if (rc == 0) {
+		const struct an_peerid *id = an_host_conn_peer(an_stream_conn(s));
+		if (id)
+			store_addrs(r->host, id, &m);
+	}
+	reader_finish(r, rc, rc == 0 ? &m : NULL);
+	an_identify_free(&m);
+	an_stream_close_write(s);
+}
+
+static void reader_close(struct an_stream *s, int err, void *arg)
+{
+	struct reader *r = arg;
+	ev_timer_stop(an_host_loop(r->host), &r->timer);
+	reader_finish(r, r->err ? r->err : err ? err : AN_ECLOSED, NULL);
+	an_buf_free(&r->in);
+	free(r);
+}
+
+static void reader_timeout(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct reader *r = (struct reader *)w;
+	r->err = -ETIMEDOUT;
+	an_stream_reset(r->s);
+}
+
+static const struct an_stream_handler reader_handler = {
+	.on_data = reader_data,
+	.on_eof = reader_eof,
+	.on_close = reader_close,
+};
+
+static struct reader *reader_new(struct an_host *h, bool push)
+{
+	struct reader *r = calloc(1, sizeof(*r));
+	if (!r)
+		return NULL;
+	r->host = h;
+	r->push = push;
+	an_buf_init(&r->in, AN_IDENTIFY_RECV_MAX + 8);
+	ev_timer_init(&r->timer, reader_timeout, AN_IDENTIFY_TIMEOUT_MS / 1000.0, 0);
+	return r;
+}
+
+/* Inbound push: same reader, installed when the stream opens. */
+static void push_in_open(struct an_stream *s, void *arg)
+{
+	struct reader *r = reader_new(arg, true);
+	if (!r) {
+		an_stream_reset(s);
+		return;
+	}
+	r->s = s;
+	an_stream_set_user(s, r);
+	ev_timer_start(an_host_loop(r->host), &r->timer);
+}
+
+static void push_in_data(struct an_stream *s, const uint8_t *p, size_t n, void *arg)
+{
+	reader_data(s, p, n, an_stream_user(s));
+}
+
+static void push_in_eof(struct an_stream *s, void *arg)
+{
+	reader_eof(s, an_stream_user(s));
+}
+
+static void push_in_close(struct an_stream *s, int err, void *arg)
+{
+	if (an_stream_user(s))
+		reader_close(s, err, an_stream_user(s));
+}
+
+static const struct an_stream_handler push_in_handler = {
+	.on_open = push_in_open,
+	.on_data = push_in_data,
+	.on_eof = push_in_eof,
+	.on_close = push_in_close,
+};
+
+/* Outbound push: write our record, FIN, ignore the rest. */
+static void push_out_open(struct an_stream *s, void *arg)
+{
+	send_record(s);
+}
+
+static void push_out_eof(struct an_stream *s, void *arg)
+{
+}
+
+static const struct an_stream_handler push_out_handler = {
+	.on_open = push_out_open,
+	.on_data = ignore_data,
+	.on_eof = push_out_eof,
+};
+
+static void push_all(struct an_host *h, void *arg)
+{
+	struct an_host_conn *conns[AN_HOST_DEFAULT_MAX_CONNS];
+	size_t n = an_host_conns(h, conns, AN_HOST_DEFAULT_MAX_CONNS);
+	for (size_t i = 0; i < n; i++)
+		an_host_stream_open(conns[i], AN_IDENTIFY_PUSH_PROTOCOL, &push_out_handler, NULL, NULL);
+}
+
+int an_identify_service_register(struct an_host *h)
+{
+	int rc = an_host_handle(h, AN_IDENTIFY_PROTOCOL, &responder_handler, h);
+	if (rc == 0)
+		rc = an_host_handle(h, AN_IDENTIFY_PUSH_PROTOCOL, &push_in_handler, h);
+	if (rc == 0)
+		an_host_on_changed(h, push_all, NULL);
+	return rc;
+}
+
+int an_identify_request(struct an_host_conn *c, int timeout_ms, an_identify_result_fn cb, void *arg)
+{
+	struct an_host *h = an_host_conn_host(c);
+	struct reader *r = reader_new(h, false);
+	if (!r)
+		return -ENOMEM;
+	r->cb = cb;
+	r->arg = arg;
+	int rc = an_host_stream_open(c, AN_IDENTIFY_PROTOCOL, &reader_handler, r, &r->s);
+	if (rc < 0) {
+		an_buf_free(&r->in);
+		free(r);
+		return rc;
+	}
+	if (timeout_ms > 0)
+		ev_timer_set(&r->timer, timeout_ms / 1000.0, 0);
+	ev_timer_start(an_host_loop(h), &r->timer);
+	/* we send nothing: half-close at once, as js does */
+	an_stream_close_write(r->s);
+	return 0;
+}

@@ -109,4 +109,32 @@ int an_identify_decode(const uint8_t *p, size_t len, struct an_identify *m);
  */
 void an_identify_merge(struct an_identify *dst, struct an_identify *push);
 
+/* ---- the service on a host (transport/host.h) ---- */
+
+struct an_host;
+struct an_host_conn;
+
+/* js-libp2p and the identify spec's conventional value. */
+#define AN_IDENTIFY_PROTOCOL_VERSION "ipfs/0.1.0"
+
+/*
+ * Serve /ipfs/id/1.0.0 (one message, then FIN) and /ipfs/id/push/1.0.0
+ * (pushed listen addresses go to the host's peer store) on h, and push our
+ * record to every connection when h's protocols or addresses change.
+ */
+int an_identify_service_register(struct an_host *h);
+
+/* Build our identify message for connection c into m (initialised by the caller). */
+int an_identify_build(struct an_host *h, struct an_host_conn *c, struct an_identify *m);
+
+/*
+ * Outcome of a request: err 0 and m (borrowed for the call; the publicKey
+ * has been checked against the connection's peer ID), or -ETIMEDOUT,
+ * AN_EMISMATCH, AN_EMALFORMED, AN_ETOOBIG, AN_ENOPROTO, AN_ERESET, ...
+ */
+typedef void (*an_identify_result_fn)(void *arg, int err, const struct an_identify *m);
+
+/* Ask c's peer for its identify record; cb (arg borrowed) exactly once, later. */
+int an_identify_request(struct an_host_conn *c, int timeout_ms, an_identify_result_fn cb, void *arg);
+
 #endif

@@ -65,4 +65,25 @@ int an_ping_client_start(struct an_ping_client *c, uint64_t now_ms, struct an_bu
 int an_ping_client_feed(struct an_ping_client *c, const uint8_t *in, size_t len, uint64_t now_ms,
 			size_t *used, uint64_t *rtt_ms);
 
+/* ---- the service on a host (transport/host.h) ---- */
+
+struct an_host;
+struct an_host_conn;
+
+/* Answer /ipfs/ping/1.0.0 on h: echo every payload, also after the peer's FIN. */
+int an_ping_service_register(struct an_host *h);
+
+/*
+ * Outcome of one ping: err 0 and rtt_ms, or AN_EPROTO (bad echo),
+ * -ETIMEDOUT, AN_ENOPROTO (peer has no ping), AN_ECLOSED / AN_ERESET.
+ */
+typedef void (*an_ping_result_fn)(void *arg, int err, uint64_t rtt_ms);
+
+/*
+ * One ping on c over a fresh stream, half-closed right after the payload
+ * (what js-libp2p's client does).  cb (arg borrowed) is called exactly once,
+ * never from inside this call unless it returns an error (then never).
+ */
+int an_ping_once(struct an_host_conn *c, int timeout_ms, an_ping_result_fn cb, void *arg);
+
 #endif

@@ -1,0 +1,1458 @@
+#include "transport/host.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "transport/conn.h"
+#include "transport/mss.h"
+#include "util/error.h"
+
+#define READ_CHUNK 65536
+#define STREAM_OUT_MAX (1024 * 1024) /* queued writes per stream */
+#define PEERSTORE_MAX 1024
+#define PEERSTORE_ADDRS 4
+
+struct handler_entry {
+	char *proto;
+	struct an_stream_handler h;
+	void *arg;
+};
+
+struct listener {
+	ev_io io;
+	struct an_host *host;
+	int fd;
+	struct sockaddr_storage ss;
+	socklen_t sslen;
+	char text[AN_HOST_ADDR_TEXT_MAX];
+};
+
+struct dial_waiter {
+	ev_timer t; /* deadline, or 0 s to report an existing connection */
+	struct an_host *host;
+	struct an_host_conn *conn; /* referenced */
+	an_host_dial_fn cb;
+	void *arg;
+	struct dial_waiter *next;
+	bool immediate;
+};
+
+struct an_stream {
+	struct an_host_conn *c;
+	struct an_stream *next;
+	uint32_t id;
+	bool inbound, negotiating, opened, fin_wanted, fin_sent, remote_fin;
+	char proto[AN_MSS_PROTO_MAX + 1];
+	const char *proposal[1];
+	struct an_mss mss;
+	const struct an_stream_handler *h;
+	void *arg;
+	void *user;
+	struct an_buf out;     /* bytes for the yamux stream (mss answers, data) */
+	struct an_buf pending; /* application writes before negotiation ends */
+};
+
+struct an_host_conn {
+	ev_io io;
+	ev_timer hs_timer;
+	ev_timer idle_timer;
+	struct an_host *host;
+	struct an_host_conn *next, *prev;
+	int fd;
+	int refs;
+	bool inbound, connecting, established, alive, closing;
+	ev_tstamp last_activity;
+	struct an_conn *conn;
+	char remote_text[AN_HOST_ADDR_TEXT_MAX];
+	uint8_t remote_bin[32];
+	size_t remote_bin_len;
+	struct an_peerid peer;
+	uint8_t pubkey_pb[AN_PUBKEY_PB_MAX];
+	size_t pubkey_len;
+	struct an_stream *streams;
+	struct dial_waiter *waiters; /* dials waiting for this connection */
+};
+
+struct peer_entry {
+	struct an_peerid id;
+	size_t n;
+	char addrs[PEERSTORE_ADDRS][AN_HOST_ADDR_TEXT_MAX];
+};
+
+struct an_host {
+	struct ev_loop *loop;
+	const struct an_privkey *key;
+	struct an_peerid id;
+	struct an_host_limits lim;
+	char *agent;
+	an_host_log_fn log;
+	void *log_arg;
+	struct listener listeners[AN_HOST_MAX_LISTENERS];
+	size_t n_listeners;
+	char *announce[AN_HOST_MAX_ANNOUNCE];
+	size_t n_announce;
+	struct handler_entry handlers[AN_HOST_MAX_PROTOCOLS];
+	size_t n_handlers;
+	an_host_changed_fn changed;
+	void *changed_arg;
+	an_host_conn_fn on_conn;
+	void *on_conn_arg;
+	struct an_host_conn *conns;
+	size_t n_conns, n_pending;
+	struct dial_waiter *loose_waiters; /* immediate reports not tied to a dialing conn */
+	struct peer_entry *peers;
+	size_t n_peers;
+	bool shutting_down;
+	ev_timer shutdown_timer;
+	uint8_t scratch[READ_CHUNK];
+};
+
+static void hlog(struct an_host *h, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void hlog(struct an_host *h, const char *fmt, ...)
+{
+	if (!h->log)
+		return;
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	h->log(h->log_arg, msg);
+}
+
+uint64_t an_host_now_ms(const struct an_host *h)
+{
+	return (uint64_t)(ev_now(h->loop) * 1000.0);
+}
+
+/* ---- multiaddr stopgap ---- */
+
+#define MA_IP4 4
+#define MA_TCP 6
+#define MA_IP6 41
+#define MA_P2P 421
+
+int an_host_maddr_split(const char *text, struct sockaddr_storage *ss, socklen_t *sslen,
+			struct an_peerid *id, bool *has_id)
+{
+	char buf[AN_HOST_ADDR_TEXT_MAX];
+	char *parts[8];
+	size_t n = 0;
+
+	*has_id = false;
+	if (!text || text[0] != '/' || strlen(text) >= sizeof(buf))
+		return AN_EMALFORMED;
+	strcpy(buf, text + 1);
+	for (char *save = NULL, *t = strtok_r(buf, "/", &save); t; t = strtok_r(NULL, "/", &save)) {
+		if (n == 8)
+			return AN_EMALFORMED;
+		parts[n++] = t;
+	}
+	if (n != 4 && n != 6)
+		return AN_EMALFORMED;
+	if (strcmp(parts[2], "tcp") != 0)
+		return AN_EMALFORMED;
+	char *end;
+	errno = 0;
+	unsigned long port = strtoul(parts[3], &end, 10);
+	if (*end || errno || port > 65535 || !*parts[3])
+		return AN_EMALFORMED;
+	memset(ss, 0, sizeof(*ss));
+	if (strcmp(parts[0], "ip4") == 0) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons((uint16_t)port);
+		if (inet_pton(AF_INET, parts[1], &sin->sin_addr) != 1)
+			return AN_EMALFORMED;
+		*sslen = sizeof(*sin);
+	} else if (strcmp(parts[0], "ip6") == 0) {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons((uint16_t)port);
+		if (inet_pton(AF_INET6, parts[1], &sin6->sin6_addr) != 1)
+			return AN_EMALFORMED;
+		*sslen = sizeof(*sin6);
+	} else {
+		return AN_EMALFORMED;
+	}
+	if (n == 6) {
+		if (strcmp(parts[4], "p2p") != 0 && strcmp(parts[4], "ipfs") != 0)
+			return AN_EMALFORMED;
+		if (an_peerid_parse(parts[5], id) < 0)
+			return AN_EMALFORMED;
+		*has_id = true;
+	}
+	return 0;
+}
+
+static size_t sockaddr_to_bin(const struct sockaddr_storage *ss, uint8_t *out)
+{
+	size_t n = 0;
+	uint16_t port;
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
+		out[n++] = MA_IP4;
+		memcpy(out + n, &sin->sin_addr, 4);
+		n += 4;
+		port = sin->sin_port;
+	} else {
+		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
+		out[n++] = MA_IP6;
+		memcpy(out + n, &sin6->sin6_addr, 16);
+		n += 16;
+		port = sin6->sin6_port;
+	}
+	out[n++] = MA_TCP;
+	memcpy(out + n, &port, 2); /* already big-endian */
+	return n + 2;
+}
+
+static void sockaddr_to_text(const struct sockaddr_storage *ss, char *out, size_t cap)
+{
+	char ip[INET6_ADDRSTRLEN] = "?";
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
+		inet_ntop(AF_INET, &sin->sin_addr, ip, sizeof(ip));
+		snprintf(out, cap, "/ip4/%s/tcp/%u", ip, ntohs(sin->sin_port));
+	} else {
+		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
+		inet_ntop(AF_INET6, &sin6->sin6_addr, ip, sizeof(ip));
+		snprintf(out, cap, "/ip6/%s/tcp/%u", ip, ntohs(sin6->sin6_port));
+	}
+}
+
+int an_host_maddr_encode(const char *text, uint8_t *out, size_t cap, size_t *len)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	struct an_peerid id;
+	bool has_id;
+	int rc = an_host_maddr_split(text, &ss, &sl, &id, &has_id);
+	if (rc < 0)
+		return rc;
+	if (has_id || cap < 19)
+		return AN_EMALFORMED;
+	*len = sockaddr_to_bin(&ss, out);
+	return 0;
+}
+
+int an_host_maddr_format(const uint8_t *bin, size_t len, char *out, size_t cap)
+{
+	struct sockaddr_storage ss;
+	memset(&ss, 0, sizeof(ss));
+	if (len == 7 && bin[0] == MA_IP4 && bin[5] == MA_TCP) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+		sin->sin_family = AF_INET;
+		memcpy(&sin->sin_addr, bin + 1, 4);
+		memcpy(&sin->sin_port, bin + 6, 2);
+	} else if (len == 19 && bin[0] == MA_IP6 && bin[17] == MA_TCP) {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+		sin6->sin6_family = AF_INET6;
+		memcpy(&sin6->sin6_addr, bin + 1, 16);
+		memcpy(&sin6->sin6_port, bin + 18, 2);
+	} else {
+		return AN_EMALFORMED;
+	}
+	sockaddr_to_text(&ss, out, cap);
+	return 0;
+}
+
+/* ---- host ---- */
+
+int an_host_new(struct ev_loop *loop, const struct an_host_config *cfg, struct an_host **out)
+{
+	struct an_pubkey pk;
+	*out = NULL;
+	if (!cfg->key)
+		return -EINVAL;
+	struct an_host *h = calloc(1, sizeof(*h));
+	if (!h)
+		return -ENOMEM;
+	h->loop = loop;
+	h->key = cfg->key;
+	an_privkey_public(cfg->key, &pk);
+	int rc = an_peerid_from_pubkey(&pk, &h->id);
+	if (rc < 0) {
+		free(h);
+		return rc;
+	}
+	h->lim = cfg->limits;
+	if (!h->lim.max_conns)
+		h->lim.max_conns = AN_HOST_DEFAULT_MAX_CONNS;
+	if (!h->lim.max_pending)
+		h->lim.max_pending = AN_HOST_DEFAULT_MAX_PENDING;
+	if (!h->lim.max_per_peer)
+		h->lim.max_per_peer = AN_HOST_DEFAULT_MAX_PER_PEER;
+	if (!h->lim.max_streams_per_conn)
+		h->lim.max_streams_per_conn = AN_HOST_DEFAULT_MAX_STREAMS;
+	if (!h->lim.handshake_timeout_ms)
+		h->lim.handshake_timeout_ms = AN_HOST_DEFAULT_HANDSHAKE_MS;
+	if (!h->lim.idle_timeout_ms)
+		h->lim.idle_timeout_ms = AN_HOST_DEFAULT_IDLE_MS;
+	if (!h->lim.negotiate_timeout_ms)
+		h->lim.negotiate_timeout_ms = AN_HOST_DEFAULT_NEGOTIATE_MS;
+	h->agent = cfg->agent_version ? strdup(cfg->agent_version) : NULL;
+	h->log = cfg->log;
+	h->log_arg = cfg->log_arg;
+	ev_timer_init(&h->shutdown_timer, NULL, 0, 0);
+	*out = h;
+	return 0;
+}
+
+const struct an_peerid *an_host_peer_id(const struct an_host *h)
+{
+	return &h->id;
+}
+
+struct ev_loop *an_host_loop(const struct an_host *h)
+{
+	return h->loop;
+}
+
+static void conn_destroy(struct an_host_conn *c, int err, const char *reason);
+
+static void conn_unref(struct an_host_conn *c)
+{
+	if (--c->refs > 0)
+		return;
+	an_conn_free(c->conn);
+	free(c);
+}
+
+static void waiter_free(struct an_host *h, struct dial_waiter *w)
+{
+	ev_timer_stop(h->loop, &w->t);
+	if (w->conn)
+		conn_unref(w->conn);
+	free(w);
+}
+
+void an_host_free(struct an_host *h)
+{
+	if (!h)
+		return;
+	while (h->conns)
+		conn_destroy(h->conns, AN_ECLOSED, "host shut down");
+	while (h->loose_waiters) {
+		struct dial_waiter *w = h->loose_waiters;
+		h->loose_waiters = w->next;
+		waiter_free(h, w);
+	}
+	for (size_t i = 0; i < h->n_listeners; i++) {
+		ev_io_stop(h->loop, &h->listeners[i].io);
+		if (h->listeners[i].fd >= 0)
+			close(h->listeners[i].fd);
+	}
+	for (size_t i = 0; i < h->n_announce; i++)
+		free(h->announce[i]);
+	for (size_t i = 0; i < h->n_handlers; i++)
+		free(h->handlers[i].proto);
+	ev_timer_stop(h->loop, &h->shutdown_timer);
+	free(h->peers);
+	free(h->agent);
+	free(h);
+}
+
+static void notify_changed(struct an_host *h)
+{
+	if (h->changed)
+		h->changed(h, h->changed_arg);
+}
+
+void an_host_on_changed(struct an_host *h, an_host_changed_fn fn, void *arg)
+{
+	h->changed = fn;
+	h->changed_arg = arg;
+}
+
+void an_host_on_connection(struct an_host *h, an_host_conn_fn fn, void *arg)
+{
+	h->on_conn = fn;
+	h->on_conn_arg = arg;
+}
+
+static int set_reuse(int fd)
+{
+	int one = 1;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0)
+		return -errno;
+	return 0;
+}
+
+static void accept_cb(struct ev_loop *loop, ev_io *w, int revents);
+
+int an_host_listen(struct an_host *h, const char *maddr)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	struct an_peerid id;
+	bool has_id;
+	int fd = -1, rc;
+
+	if (h->n_listeners >= AN_HOST_MAX_LISTENERS)
+		return AN_ELIMIT;
+	rc = an_host_maddr_split(maddr, &ss, &sl, &id, &has_id);
+	if (rc < 0)
+		return rc;
+	if (has_id)
+		return AN_EMALFORMED;
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	/* SO_REUSEPORT on the listener too, so dials can bind the same port. */
+	rc = set_reuse(fd);
+	if (rc < 0)
+		goto out;
+	if (ss.ss_family == AF_INET6) {
+		int one = 1;
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	}
+	if (bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, 128) < 0) {
+		rc = -errno;
+		goto out;
+	}
+	struct listener *l = &h->listeners[h->n_listeners];
+	l->sslen = sizeof(l->ss);
+	if (getsockname(fd, (struct sockaddr *)&l->ss, &l->sslen) < 0) {
+		rc = -errno;
+		goto out;
+	}
+	sockaddr_to_text(&l->ss, l->text, sizeof(l->text));
+	l->fd = fd;
+	l->host = h;
+	ev_io_init(&l->io, accept_cb, fd, EV_READ);
+	ev_io_start(h->loop, &l->io);
+	h->n_listeners++;
+	fd = -1;
+	notify_changed(h);
+out:
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+int an_host_announce(struct an_host *h, const char *maddr)
+{
+	if (h->n_announce >= AN_HOST_MAX_ANNOUNCE)
+		return AN_ELIMIT;
+	if (!maddr || maddr[0] != '/' || strlen(maddr) >= AN_HOST_ADDR_TEXT_MAX)
+		return AN_EMALFORMED;
+	char *s = strdup(maddr);
+	if (!s)
+		return -ENOMEM;
+	h->announce[h->n_announce++] = s;
+	notify_changed(h);
+	return 0;
+}
+
+size_t an_host_addrs(const struct an_host *h, const char **out, size_t max)
+{
+	size_t n = 0;
+	if (h->n_announce) {
+		for (size_t i = 0; i < h->n_announce && n < max; i++)
+			out[n++] = h->announce[i];
+		return n;
+	}
+	for (size_t i = 0; i < h->n_listeners && n < max; i++)
+		out[n++] = h->listeners[i].text;
+	return n;
+}
+
+/* ---- registry ---- */
+
+static struct handler_entry *find_handler(const struct an_host *h, const char *proto)
+{
+	for (size_t i = 0; i < h->n_handlers; i++)
+		if (strcmp(h->handlers[i].proto, proto) == 0)
+			return (struct handler_entry *)&h->handlers[i];
+	return NULL;
+}
+
+int an_host_handle(struct an_host *h, const char *proto, const struct an_stream_handler *handler,
+		   void *arg)
+{
+	if (!proto || proto[0] != '/' || strlen(proto) > AN_MSS_PROTO_MAX || strchr(proto, '\n'))
+		return -EINVAL;
+	struct handler_entry *e = find_handler(h, proto);
+	if (!e) {
+		if (h->n_handlers >= AN_HOST_MAX_PROTOCOLS)
+			return AN_ELIMIT;
+		char *p = strdup(proto);
+		if (!p)
+			return -ENOMEM;
+		e = &h->handlers[h->n_handlers++];
+		e->proto = p;
+	}
+	e->h = *handler;
+	e->arg = arg;
+	notify_changed(h);
+	return 0;
+}
+
+void an_host_unhandle(struct an_host *h, const char *proto)
+{
+	struct handler_entry *e = find_handler(h, proto);
+	if (!e)
+		return;
+	free(e->proto);
+	*e = h->handlers[--h->n_handlers];
+	notify_changed(h);
+}
+
+size_t an_host_protocols(const struct an_host *h, const char **out, size_t max)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < h->n_handlers && n < max; i++)
+		out[n++] = h->handlers[i].proto;
+	return n;
+}
+
+static bool registry_supported(void *ctx, const char *proto)
+{
+	return find_handler(ctx, proto) != NULL;
+}
+
+/* ---- streams ---- */
+
+static struct an_stream *find_stream(const struct an_host_conn *c, uint32_t id)
+{
+	for (struct an_stream *s = c->streams; s; s = s->next)
+		if (s->id == id)
+			return s;
+	return NULL;
+}
+
+static void stream_unlink(struct an_stream *s)
+{
+	for (struct an_stream **pp = &s->c->streams; *pp; pp = &(*pp)->next) {
+		if (*pp == s) {
+			*pp = s->next;
+			return;
+		}
+	}
+}
+
+/* Remove s and tell its handler; s is freed. */
+static void stream_finish(struct an_stream *s, int err)
+{
+	stream_unlink(s);
+	if (s->h && s->h->on_close)
+		s->h->on_close(s, err, s->arg);
+	an_buf_free(&s->out);
+	an_buf_free(&s->pending);
+	free(s);
+}
+
+static struct an_stream *stream_new(struct an_host_conn *c, uint32_t id, bool inbound)
+{
+	struct an_stream *s = calloc(1, sizeof(*s));
+	if (!s)
+		return NULL;
+	s->c = c;
+	s->id = id;
+	s->inbound = inbound;
+	s->negotiating = true;
+	an_buf_init(&s->out, STREAM_OUT_MAX);
+	an_buf_init(&s->pending, STREAM_OUT_MAX);
+	s->next = c->streams;
+	c->streams = s;
+	return s;
+}
+
+static void conn_kick(struct an_host_conn *c);
+
+/* Push s->out into yamux; then a FIN if one is wanted and all is out. */
+static int stream_flush(struct an_stream *s)
+{
+	struct an_host_conn *c = s->c;
+	while (s->out.len > 0) {
+		size_t acc = 0;
+		int rc = an_conn_stream_write(c->conn, s->id, s->out.data, s->out.len, &acc);
+		if (rc < 0)
+			return rc;
+		if (acc == 0)
+			break;
+		an_buf_consume(&s->out, acc);
+	}
+	if (s->fin_wanted && !s->fin_sent && s->out.len == 0) {
+		struct an_yamux *y = an_conn_yamux(c->conn);
+		if (y && an_yamux_stream_close(y, s->id) == 0)
+			s->fin_sent = true;
+	}
+	return 0;
+}
+
+/* Both directions done: the stream ends cleanly. */
+static void stream_maybe_done(struct an_host_conn *c, uint32_t id)
+{
+	struct an_stream *s = find_stream(c, id);
+	if (s && s->fin_sent && s->remote_fin)
+		stream_finish(s, 0);
+}
+
+int an_stream_write(struct an_stream *s, const uint8_t *p, size_t n)
+{
+	if (s->fin_wanted || !s->c->alive)
+		return AN_ECLOSED;
+	if (s->negotiating)
+		return an_buf_append(&s->pending, p, n);
+	int rc = an_buf_append(&s->out, p, n);
+	if (rc < 0)
+		return rc;
+	rc = stream_flush(s);
+	conn_kick(s->c);
+	return rc;
+}
+
+int an_stream_close_write(struct an_stream *s)
+{
+	if (!s->c->alive)
+		return AN_ECLOSED;
+	s->fin_wanted = true;
+	if (s->negotiating)
+		return 0; /* sent once the protocol is agreed */
+	struct an_host_conn *c = s->c;
+	uint32_t id = s->id;
+	int rc = stream_flush(s);
+	c->refs++;
+	conn_kick(c);
+	if (c->alive)
+		stream_maybe_done(c, id);
+	conn_unref(c);
+	return rc;
+}
+
+void an_stream_reset(struct an_stream *s)
+{
+	struct an_host_conn *c = s->c;
+	struct an_yamux *y = c->alive ? an_conn_yamux(c->conn) : NULL;
+	if (y)
+		an_yamux_stream_reset(y, s->id);
+	stream_finish(s, AN_ERESET);
+	if (c->alive)
+		conn_kick(c);
+}
+
+const char *an_stream_protocol(const struct an_stream *s)
+{
+	return s->proto;
+}
+
+struct an_host_conn *an_stream_conn(const struct an_stream *s)
+{
+	return s->c;
+}
+
+bool an_stream_inbound(const struct an_stream *s)
+{
+	return s->inbound;
+}
+
+void an_stream_set_user(struct an_stream *s, void *user)
+{
+	s->user = user;
+}
+
+void *an_stream_user(const struct an_stream *s)
+{
+	return s->user;
+}
+
+int an_host_stream_open(struct an_host_conn *c, const char *proto,
+			const struct an_stream_handler *handler, void *arg, struct an_stream **out)
+{
+	uint32_t id;
+	if (out)
+		*out = NULL;
+	if (!c->alive || !c->established || c->closing)
+		return AN_ECLOSED;
+	if (strlen(proto) > AN_MSS_PROTO_MAX)
+		return -EINVAL;
+	struct an_yamux *y = an_conn_yamux(c->conn);
+	if (!y)
+		return AN_ECLOSED;
+	int rc = an_yamux_stream_open(y, &id);
+	if (rc < 0)
+		return rc;
+	struct an_stream *s = stream_new(c, id, false);
+	if (!s) {
+		an_yamux_stream_reset(y, id);
+		return -ENOMEM;
+	}
+	strcpy(s->proto, proto);
+	s->proposal[0] = s->proto;
+	s->h = handler;
+	s->arg = arg;
+	rc = an_mss_dialer_init(&s->mss, s->proposal, 1);
+	if (rc == 0)
+		rc = an_mss_start(&s->mss, &s->out);
+	if (rc == 0)
+		rc = stream_flush(s);
+	if (rc < 0) {
+		s->h = NULL; /* the caller learns from rc, not from on_close */
+		an_yamux_stream_reset(y, id);
+		stream_finish(s, rc);
+		return rc;
+	}
+	conn_kick(c);
+	if (out)
+		*out = s;
+	return 0;
+}
+
+/* The protocol is agreed: tell the handler, release early writes. */
+static void stream_opened(struct an_host_conn *c, struct an_stream *s)
+{
+	uint32_t id = s->id;
+	s->negotiating = false;
+	s->opened = true;
+	if (s->inbound) {
+		snprintf(s->proto, sizeof(s->proto), "%s", an_mss_selected(&s->mss));
+		struct handler_entry *e = find_handler(c->host, s->proto);
+		if (!e) { /* unregistered meanwhile */
+			an_stream_reset(s);
+			return;
+		}
+		s->h = &e->h;
+		s->arg = e->arg;
+	}
+	if (s->pending.len) {
+		an_buf_append(&s->out, s->pending.data, s->pending.len);
+		an_buf_reset(&s->pending);
+	}
+	stream_flush(s);
+	if (s->h->on_open)
+		s->h->on_open(s, s->arg);
+	if (!c->alive || !(s = find_stream(c, id)))
+		return;
+	if (s->fin_wanted)
+		stream_flush(s);
+}
+
+/* Read everything buffered on id and hand it up. */
+static void stream_readable(struct an_host_conn *c, uint32_t id)
+{
+	struct an_host *h = c->host;
+	for (;;) {
+		struct an_stream *s = find_stream(c, id);
+		struct an_yamux *y = an_conn_yamux(c->conn);
+		if (!s || !y || !c->alive)
+			return;
+		if (s->negotiating) {
+			const uint8_t *p;
+			size_t len, used = 0;
+			if (an_yamux_stream_peek(y, id, &p, &len) < 0 || len == 0)
+				return;
+			int rc = an_mss_recv(&s->mss, p, len, &used, &s->out);
+			an_yamux_stream_consume(y, id, used, an_host_now_ms(h));
+			stream_flush(s);
+			if (rc == 0)
+				return;
+			if (rc < 0) {
+				hlog(h, "%s: stream %u: negotiation failed: %s", c->remote_text, id,
+				     an_mss_reason(&s->mss)[0] ? an_mss_reason(&s->mss) : an_strerror(rc));
+				an_yamux_stream_reset(y, id);
+				stream_finish(s, rc);
+				return;
+			}
+			stream_opened(c, s);
+			continue;
+		}
+		size_t got = 0;
+		if (an_yamux_stream_read(y, id, h->scratch, sizeof(h->scratch), &got,
+					 an_host_now_ms(h)) < 0 || got == 0)
+			return;
+		if (s->h->on_data)
+			s->h->on_data(s, h->scratch, got, s->arg);
+	}
+}
+
+static void stream_peer_fin(struct an_host_conn *c, uint32_t id)
+{
+	stream_readable(c, id);
+	struct an_stream *s = find_stream(c, id);
+	if (!s || !c->alive)
+		return;
+	s->remote_fin = true;
+	if (s->negotiating) {
+		struct an_yamux *y = an_conn_yamux(c->conn);
+		if (y)
+			an_yamux_stream_reset(y, id);
+		stream_finish(s, AN_ECLOSED);
+		return;
+	}
+	if (s->h->on_eof)
+		s->h->on_eof(s, s->arg);
+	if (c->alive)
+		stream_maybe_done(c, id);
+}
+
+/* ---- connections ---- */
+
+static void conn_log_close(struct an_host_conn *c, const char *reason)
+{
+	char id[AN_PEERID_TEXT_MAX] = "";
+	if (c->established)
+		an_peerid_format(&c->peer, id, sizeof(id));
+	hlog(c->host, "connection %s%s%s closed: %s", c->remote_text, *id ? " " : "", id, reason);
+}
+
+static void waiter_report(struct dial_waiter *w, struct an_host_conn *c, int err)
+{
+	an_host_dial_fn cb = w->cb;
+	void *arg = w->arg;
+	struct an_host *h = w->host;
+	waiter_free(h, w);
+	cb(h, c, err, arg);
+}
+
+static void conn_destroy(struct an_host_conn *c, int err, const char *reason)
+{
+	struct an_host *h = c->host;
+	if (!c->alive)
+		return;
+	c->alive = false;
+	c->refs++;
+	conn_log_close(c, reason);
+	ev_io_stop(h->loop, &c->io);
+	ev_timer_stop(h->loop, &c->hs_timer);
+	ev_timer_stop(h->loop, &c->idle_timer);
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		h->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	h->n_conns--;
+	if (!c->established)
+		h->n_pending--;
+	while (c->streams)
+		stream_finish(c->streams, AN_ECLOSED);
+	while (c->waiters) {
+		struct dial_waiter *w = c->waiters;
+		c->waiters = w->next;
+		waiter_report(w, NULL, err ? err : AN_ECLOSED);
+	}
+	conn_unref(c);
+	if (h->shutting_down && !h->conns) {
+		ev_timer_stop(h->loop, &h->shutdown_timer);
+		ev_break(h->loop, EVBREAK_ALL);
+	}
+}
+
+static void conn_handle_events(struct an_host_conn *c);
+
+/* Flush the conn's output to the socket; close when finished closing. */
+static void conn_write(struct an_host_conn *c)
+{
+	const uint8_t *p;
+	size_t len;
+	if (!c->alive || c->connecting)
+		return;
+	an_conn_output(c->conn, &p, &len);
+	while (len > 0) {
+		ssize_t n = send(c->fd, p, len, MSG_NOSIGNAL);
+		if (n > 0) {
+			an_conn_output_consume(c->conn, (size_t)n);
+			c->last_activity = ev_now(c->host->loop);
+			an_conn_output(c->conn, &p, &len);
+			continue;
+		}
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			break;
+		conn_destroy(c, -errno, "write failed");
+		return;
+	}
+	int want = EV_READ | (len > 0 ? EV_WRITE : 0);
+	if (len == 0 && (c->closing || an_conn_state(c->conn) == AN_CONN_FAILED)) {
+		const char *why = "closed";
+		int err = an_conn_error(c->conn, &why);
+		conn_destroy(c, err ? err : AN_ECLOSED, *why ? why : "closed");
+		return;
+	}
+	if ((ev_is_active(&c->io) ? c->io.events & (EV_READ | EV_WRITE) : 0) != want) {
+		ev_io_stop(c->host->loop, &c->io);
+		ev_io_set(&c->io, c->fd, want);
+		ev_io_start(c->host->loop, &c->io);
+	}
+}
+
+/* After any change: let yamux speak, move streams' queued bytes, write. */
+static void conn_kick(struct an_host_conn *c)
+{
+	if (!c->alive || c->connecting)
+		return;
+	an_conn_flush(c->conn, an_host_now_ms(c->host));
+	conn_handle_events(c);
+	if (c->alive)
+		conn_write(c);
+}
+
+static void conn_ready(struct an_host_conn *c)
+{
+	struct an_host *h = c->host;
+	const struct an_peerid *p = an_conn_peer(c->conn);
+	const struct an_pubkey *k = an_conn_remote_key(c->conn);
+	struct an_buf b;
+	c->peer = *p;
+	an_buf_init(&b, sizeof(c->pubkey_pb));
+	if (an_pubkey_encode(k, &b) == 0) {
+		memcpy(c->pubkey_pb, b.data, b.len);
+		c->pubkey_len = b.len;
+	}
+	an_buf_free(&b);
+	c->established = true;
+	h->n_pending--;
+	ev_timer_stop(h->loop, &c->hs_timer);
+	size_t same = 0;
+	for (struct an_host_conn *o = h->conns; o; o = o->next)
+		if (o->established && an_peerid_equal(&o->peer, &c->peer))
+			same++;
+	if (same > h->lim.max_per_peer) {
+		an_conn_fail(c->conn, AN_ELIMIT, "too many connections from this peer");
+		return;
+	}
+	c->refs++;
+	while (c->waiters && c->alive) {
+		struct dial_waiter *w = c->waiters;
+		c->waiters = w->next;
+		waiter_report(w, c, 0);
+	}
+	if (c->alive && h->on_conn)
+		h->on_conn(c, h->on_conn_arg);
+	conn_unref(c);
+}
+
+static void inbound_stream(struct an_host_conn *c, uint32_t id)
+{
+	struct an_stream *s = stream_new(c, id, true);
+	struct an_yamux *y = an_conn_yamux(c->conn);
+	if (!s) {
+		an_yamux_stream_reset(y, id);
+		return;
+	}
+	if (an_mss_listener_init(&s->mss, NULL, 0, registry_supported, c->host) < 0) {
+		an_yamux_stream_reset(y, id);
+		stream_finish(s, AN_EPROTO);
+	}
+}
+
+static void conn_handle_events(struct an_host_conn *c)
+{
+	struct an_conn_event ev;
+	c->refs++;
+	while (c->alive && an_conn_next_event(c->conn, &ev)) {
+		switch (ev.type) {
+		case AN_CONN_EV_READY:
+			conn_ready(c);
+			break;
+		case AN_CONN_EV_ERROR:
+			hlog(c->host, "%s: %s", c->remote_text, ev.reason ? ev.reason : an_strerror(ev.err));
+			/* The GoAway (if any) goes out, then conn_write closes. */
+			c->closing = true;
+			break;
+		case AN_CONN_EV_YAMUX: {
+			uint32_t id = ev.yamux.stream_id;
+			struct an_stream *s;
+			switch (ev.yamux.type) {
+			case AN_YAMUX_EV_STREAM_NEW:
+				if (c->closing) {
+					an_yamux_stream_reset(an_conn_yamux(c->conn), id);
+					break;
+				}
+				inbound_stream(c, id);
+				break;
+			case AN_YAMUX_EV_READABLE:
+				stream_readable(c, id);
+				break;
+			case AN_YAMUX_EV_PEER_FIN:
+				stream_peer_fin(c, id);
+				break;
+			case AN_YAMUX_EV_PEER_RST:
+				if ((s = find_stream(c, id)))
+					stream_finish(s, AN_ERESET);
+				break;
+			case AN_YAMUX_EV_WRITABLE:
+				if ((s = find_stream(c, id))) {
+					stream_flush(s);
+					stream_maybe_done(c, id);
+				}
+				break;
+			case AN_YAMUX_EV_GOAWAY:
+				/* no new streams; existing ones run on */
+				break;
+			default:
+				break;
+			}
+			break;
+		}
+		default:
+			break;
+		}
+	}
+	/* Streams that were waiting for room in the output. */
+	if (c->alive) {
+		for (struct an_stream *s = c->streams; s; s = s->next)
+			if (s->out.len || (s->fin_wanted && !s->fin_sent && !s->negotiating))
+				stream_flush(s);
+	}
+	conn_unref(c);
+}
+
+static void conn_read(struct an_host_conn *c)
+{
+	struct an_host *h = c->host;
+	size_t room = an_conn_input_room(c->conn);
+	if (room == 0)
+		return;
+	if (room > sizeof(h->scratch))
+		room = sizeof(h->scratch);
+	ssize_t n = read(c->fd, h->scratch, room);
+	if (n < 0) {
+		if (errno != EAGAIN && errno != EINTR)
+			conn_destroy(c, -errno, strerror(errno));
+		return;
+	}
+	if (n == 0) {
+		conn_destroy(c, AN_ECLOSED, "remote closed the connection");
+		return;
+	}
+	c->last_activity = ev_now(h->loop);
+	size_t used;
+	/* The scratch buffer is reused by stream reads: copy what the conn
+	 * takes first (an_conn_feed buffers it internally). */
+	an_conn_feed(c->conn, h->scratch, (size_t)n, &used, an_host_now_ms(h));
+	conn_handle_events(c);
+}
+
+static void conn_io_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct an_host_conn *c = (struct an_host_conn *)w;
+	c->refs++;
+	if (c->connecting && (revents & EV_WRITE)) {
+		int err = 0;
+		socklen_t l = sizeof(err);
+		getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &l);
+		if (err) {
+			conn_destroy(c, -err, strerror(err));
+			goto out;
+		}
+		c->connecting = false;
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		if (getpeername(c->fd, (struct sockaddr *)&ss, &sl) == 0) {
+			sockaddr_to_text(&ss, c->remote_text, sizeof(c->remote_text));
+			c->remote_bin_len = sockaddr_to_bin(&ss, c->remote_bin);
+		}
+		an_conn_start(c->conn, an_host_now_ms(c->host));
+	}
+	if (c->alive && (revents & EV_READ))
+		conn_read(c);
+	if (c->alive)
+		conn_kick(c);
+out:
+	conn_unref(c);
+}
+
+static void hs_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct an_host_conn *c = (struct an_host_conn *)((char *)w - offsetof(struct an_host_conn, hs_timer));
+	conn_destroy(c, -ETIMEDOUT, c->connecting ? "connect timed out" : "handshake timed out");
+}
+
+static void idle_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct an_host_conn *c = (struct an_host_conn *)((char *)w - offsetof(struct an_host_conn, idle_timer));
+	ev_tstamp idle = c->host->lim.idle_timeout_ms / 1000.0;
+	ev_tstamp left = c->last_activity + idle - ev_now(loop);
+	if (left > 0) {
+		w->repeat = left;
+		ev_timer_again(loop, w);
+		return;
+	}
+	conn_destroy(c, -ETIMEDOUT, "idle timeout");
+}
+
+static struct an_host_conn *conn_new(struct an_host *h, int fd, bool inbound,
+				     const struct an_peerid *expected)
+{
+	struct an_conn_config cc = {0};
+	struct an_yamux_config yc;
+	an_yamux_config_default(&yc);
+	yc.max_inbound_streams = (uint32_t)h->lim.max_streams_per_conn;
+	yc.max_outbound_streams = (uint32_t)h->lim.max_streams_per_conn;
+	cc.key = h->key;
+	cc.initiator = !inbound;
+	cc.yamux_client = !inbound;
+	cc.expected = expected;
+	cc.yamux = &yc;
+	struct an_host_conn *c = calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
+	if (an_conn_new(&cc, &c->conn) < 0) {
+		free(c);
+		return NULL;
+	}
+	c->host = h;
+	c->fd = fd;
+	c->refs = 1;
+	c->alive = true;
+	c->inbound = inbound;
+	c->last_activity = ev_now(h->loop);
+	strcpy(c->remote_text, "?");
+	ev_io_init(&c->io, conn_io_cb, fd, EV_READ);
+	ev_timer_init(&c->hs_timer, hs_timeout_cb, h->lim.handshake_timeout_ms / 1000.0, 0);
+	ev_timer_init(&c->idle_timer, idle_cb, 0, h->lim.idle_timeout_ms / 1000.0);
+	ev_timer_start(h->loop, &c->hs_timer);
+	ev_timer_again(h->loop, &c->idle_timer);
+	c->next = h->conns;
+	if (h->conns)
+		h->conns->prev = c;
+	h->conns = c;
+	h->n_conns++;
+	h->n_pending++;
+	return c;
+}
+
+static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct listener *l = (struct listener *)w;
+	struct an_host *h = l->host;
+	for (int i = 0; i < 64; i++) {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		int fd = accept4(l->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0)
+			return;
+		char text[AN_HOST_ADDR_TEXT_MAX];
+		sockaddr_to_text(&ss, text, sizeof(text));
+		if (h->shutting_down || h->n_conns >= h->lim.max_conns ||
+		    h->n_pending >= h->lim.max_pending) {
+			hlog(h, "connection %s refused: %s", text,
+			     h->shutting_down ? "shutting down"
+			     : h->n_conns >= h->lim.max_conns ? "connection limit reached"
+							       : "pending handshake limit reached");
+			close(fd);
+			continue;
+		}
+		int one = 1;
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		struct an_host_conn *c = conn_new(h, fd, true, NULL);
+		if (!c) {
+			close(fd);
+			continue;
+		}
+		strcpy(c->remote_text, text);
+		c->remote_bin_len = sockaddr_to_bin(&ss, c->remote_bin);
+		ev_io_start(loop, &c->io);
+	}
+}
+
+/* ---- dialing ---- */
+
+static void waiter_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct dial_waiter *dw = (struct dial_waiter *)w;
+	struct an_host *h = dw->host;
+	if (dw->immediate) {
+		/* report an existing connection, from the loop as promised */
+		for (struct dial_waiter **pp = &h->loose_waiters; *pp; pp = &(*pp)->next)
+			if (*pp == dw) {
+				*pp = dw->next;
+				break;
+			}
+		struct an_host_conn *c = dw->conn;
+		bool ok = c && c->alive;
+		if (c)
+			c->refs++;
+		waiter_report(dw, ok ? c : NULL, ok ? 0 : (c ? AN_ECLOSED : dw->t.data ? (int)(intptr_t)dw->t.data : AN_ECLOSED));
+		if (c)
+			conn_unref(c);
+		return;
+	}
+	/* the dial's own deadline: the connection attempt goes on for others */
+	struct an_host_conn *c = dw->conn;
+	for (struct dial_waiter **pp = &c->waiters; *pp; pp = &(*pp)->next)
+		if (*pp == dw) {
+			*pp = dw->next;
+			break;
+		}
+	waiter_report(dw, NULL, -ETIMEDOUT);
+}
+
+static int report_later(struct an_host *h, struct an_host_conn *c, int err, an_host_dial_fn cb,
+			void *arg)
+{
+	struct dial_waiter *w = calloc(1, sizeof(*w));
+	if (!w)
+		return -ENOMEM;
+	w->host = h;
+	w->cb = cb;
+	w->arg = arg;
+	w->immediate = true;
+	w->conn = c;
+	if (c)
+		c->refs++;
+	ev_timer_init(&w->t, waiter_timer_cb, 0, 0);
+	w->t.data = (void *)(intptr_t)err;
+	ev_timer_start(h->loop, &w->t);
+	w->next = h->loose_waiters;
+	h->loose_waiters = w;
+	return 0;
+}
+
+/* Bind a dial socket to our listen port (same family) for NAT port reuse. */
+static void bind_listen_port(struct an_host *h, int fd, int family)
+{
+	for (size_t i = 0; i < h->n_listeners; i++) {
+		struct listener *l = &h->listeners[i];
+		if (l->ss.ss_family != family)
+			continue;
+		if (set_reuse(fd) < 0)
+			return;
+		if (bind(fd, (struct sockaddr *)&l->ss, l->sslen) < 0)
+			hlog(h, "dial: cannot reuse listen port of %s: %s", l->text, strerror(errno));
+		return;
+	}
+}
+
+int an_host_dial(struct an_host *h, const char *maddr, int timeout_ms, an_host_dial_fn cb, void *arg)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	struct an_peerid id;
+	bool has_id;
+	int rc = an_host_maddr_split(maddr, &ss, &sl, &id, &has_id);
+	if (rc < 0)
+		return rc;
+	if (h->shutting_down)
+		return AN_ECLOSED;
+	if (has_id && an_peerid_equal(&id, &h->id))
+		return -EINVAL; /* dialing ourselves */
+	if (has_id) {
+		for (struct an_host_conn *c = h->conns; c; c = c->next)
+			if (c->established && !c->closing && an_peerid_equal(&c->peer, &id))
+				return report_later(h, c, 0, cb, arg);
+	}
+	if (h->n_conns >= h->lim.max_conns || h->n_pending >= h->lim.max_pending)
+		return AN_ELIMIT;
+	struct dial_waiter *w = calloc(1, sizeof(*w));
+	if (!w)
+		return -ENOMEM;
+	int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		free(w);
+		return -errno;
+	}
+	bind_listen_port(h, fd, ss.ss_family);
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (connect(fd, (struct sockaddr *)&ss, sl) < 0 && errno != EINPROGRESS) {
+		if (errno == EADDRNOTAVAIL || errno == EADDRINUSE) {
+			/* the 4-tuple from our listen port is taken: use any port */
+			close(fd);
+			fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+			if (fd >= 0 && connect(fd, (struct sockaddr *)&ss, sl) < 0 && errno != EINPROGRESS) {
+				close(fd);
+				fd = -1;
+			}
+		} else {
+			rc = -errno;
+			close(fd);
+			fd = -1;
+		}
+		if (fd < 0) {
+			free(w);
+			return report_later(h, NULL, rc ? rc : -ECONNREFUSED, cb, arg);
+		}
+	}
+	struct an_host_conn *c = conn_new(h, fd, false, has_id ? &id : NULL);
+	if (!c) {
+		close(fd);
+		free(w);
+		return -ENOMEM;
+	}
+	sockaddr_to_text(&ss, c->remote_text, sizeof(c->remote_text));
+	c->remote_bin_len = sockaddr_to_bin(&ss, c->remote_bin);
+	c->connecting = true;
+	ev_io_set(&c->io, fd, EV_WRITE);
+	ev_io_start(h->loop, &c->io);
+	if (timeout_ms <= 0)
+		timeout_ms = h->lim.handshake_timeout_ms;
+	w->host = h;
+	w->cb = cb;
+	w->arg = arg;
+	w->conn = NULL; /* the waiter lives in c->waiters; no ref needed */
+	ev_timer_init(&w->t, waiter_timer_cb, timeout_ms / 1000.0, 0);
+	ev_timer_start(h->loop, &w->t);
+	w->next = c->waiters;
+	c->waiters = w;
+	/* waiter_timer_cb needs the connection to unlink itself */
+	w->conn = c;
+	c->refs++;
+	return 0;
+}
+
+void an_host_conn_ref(struct an_host_conn *c)
+{
+	c->refs++;
+}
+
+void an_host_conn_unref(struct an_host_conn *c)
+{
+	conn_unref(c);
+}
+
+struct an_host *an_host_conn_host(const struct an_host_conn *c)
+{
+	return c->host;
+}
+
+bool an_host_conn_alive(const struct an_host_conn *c)
+{
+	return c->alive;
+}
+
+const struct an_peerid *an_host_conn_peer(const struct an_host_conn *c)
+{
+	return c->established ? &c->peer : NULL;
+}
+
+const char *an_host_conn_remote_addr(const struct an_host_conn *c)
+{
+	return c->remote_text;
+}
+
+size_t an_host_conn_remote_addr_bin(const struct an_host_conn *c, uint8_t *out, size_t cap)
+{
+	if (cap < c->remote_bin_len)
+		return 0;
+	memcpy(out, c->remote_bin, c->remote_bin_len);
+	return c->remote_bin_len;
+}
+
+const uint8_t *an_host_conn_remote_pubkey(const struct an_host_conn *c, size_t *len)
+{
+	*len = c->pubkey_len;
+	return c->pubkey_len ? c->pubkey_pb : NULL;
+}
+
+void an_host_conn_close(struct an_host_conn *c)
+{
+	if (!c->alive)
+		return;
+	struct an_yamux *y = an_conn_yamux(c->conn);
+	if (!y) {
+		conn_destroy(c, AN_ECLOSED, "closed locally");
+		return;
+	}
+	an_yamux_goaway(y, AN_YAMUX_GOAWAY_NORMAL);
+	c->closing = true;
+	conn_kick(c);
+}
+
+size_t an_host_conns(const struct an_host *h, struct an_host_conn **out, size_t max)
+{
+	size_t n = 0;
+	for (struct an_host_conn *c = h->conns; c && n < max; c = c->next)
+		if (c->established && !c->closing)
+			out[n++] = c;
+	return n;
+}
+
+const struct an_privkey *an_host_key(const struct an_host *h)
+{
+	return h->key;
+}
+
+const char *an_host_agent(const struct an_host *h)
+{
+	return h->agent;
+}
+
+size_t an_host_conn_count(const struct an_host *h)
+{
+	return h->n_conns;
+}
+
+size_t an_host_pending_count(const struct an_host *h)
+{
+	return h->n_pending;
+}
+
+/* ---- peer store ---- */
+
+int an_host_peer_add_addr(struct an_host *h, const struct an_peerid *id, const char *maddr)
+{
+	if (strlen(maddr) >= AN_HOST_ADDR_TEXT_MAX)
+		return AN_ETOOBIG;
+	struct peer_entry *e = NULL;
+	for (size_t i = 0; i < h->n_peers; i++)
+		if (an_peerid_equal(&h->peers[i].id, id))
+			e = &h->peers[i];
+	if (!e) {
+		if (!h->peers) {
+			h->peers = calloc(PEERSTORE_MAX, sizeof(*h->peers));
+			if (!h->peers)
+				return -ENOMEM;
+		}
+		if (h->n_peers >= PEERSTORE_MAX)
+			return AN_ELIMIT;
+		e = &h->peers[h->n_peers++];
+		e->id = *id;
+		e->n = 0;
+	}
+	for (size_t i = 0; i < e->n; i++)
+		if (strcmp(e->addrs[i], maddr) == 0)
+			return 0;
+	if (e->n >= PEERSTORE_ADDRS)
+		return AN_ELIMIT;
+	strcpy(e->addrs[e->n++], maddr);
+	return 0;
+}
+
+/* ---- shutdown ---- */
+
+static void shutdown_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct an_host *h = (struct an_host *)((char *)w - offsetof(struct an_host, shutdown_timer));
+	while (h->conns)
+		conn_destroy(h->conns, AN_ECLOSED, "shutdown deadline");
+	ev_break(loop, EVBREAK_ALL);
+}
+
+void an_host_shutdown(struct an_host *h, int timeout_ms)
+{
+	if (h->shutting_down)
+		return;
+	h->shutting_down = true;
+	for (size_t i = 0; i < h->n_listeners; i++)
+		ev_io_stop(h->loop, &h->listeners[i].io);
+	if (!h->conns) {
+		ev_break(h->loop, EVBREAK_ALL);
+		return;
+	}
+	ev_timer_init(&h->shutdown_timer, shutdown_timeout_cb, timeout_ms / 1000.0, 0);
+	ev_timer_start(h->loop, &h->shutdown_timer);
+	struct an_host_conn *c = h->conns;
+	while (c) {
+		struct an_host_conn *next = c->next;
+		if (c->established)
+			an_host_conn_close(c);
+		else
+			conn_destroy(c, AN_ECLOSED, "shutting down");
+		c = next; /* conn_destroy unlinks only c */
+	}
+}

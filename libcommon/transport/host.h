@@ -1,0 +1,262 @@
+/*
+ * host.h - the libev host: TCP listeners and dialer, the connection manager
+ * and its limits, per-connection timers, the protocol handler registry,
+ * outbound streams (negotiated with multistream-select), a small peer store
+ * and graceful shutdown.
+ *
+ * Layering: the host only moves bytes.  Every connection is a struct an_conn
+ * (conn.h), a sans-I/O pipeline mss -> Noise -> mss -> yamux over "some byte
+ * stream"; the host's TCP transport is one such byte stream, a relayed
+ * stream (Circuit Relay v2, later) another.  Application protocols (ping,
+ * identify, kad, ...) sit above, registering handlers here.
+ *
+ * Ownership: the host owns its connections and streams.  Handlers get
+ * borrowed struct an_stream pointers that stay valid until their on_close
+ * callback returns.  Everything runs in the one libev loop given to
+ * an_host_new(); nothing here is thread-safe.
+ *
+ * NAT traversal: when the host listens on TCP, outgoing dials bind to the
+ * listen port with SO_REUSEADDR + SO_REUSEPORT, so peers observe one port
+ * (identify's observedAddr) and DCUtR can punch with a simultaneous open.
+ */
+#ifndef AN_TRANSPORT_HOST_H
+#define AN_TRANSPORT_HOST_H
+
+#include <ev.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "crypto/key.h"
+#include "crypto/peerid.h"
+
+/* Limits and timers; zero fields take the defaults below. */
+struct an_host_limits {
+	size_t max_conns;            /* established + handshaking */
+	size_t max_pending;          /* connections still in their handshake */
+	size_t max_per_peer;         /* connections to one peer ID */
+	size_t max_streams_per_conn; /* open yamux streams on one connection */
+	int handshake_timeout_ms;    /* TCP accept/connect to yamux ready */
+	int idle_timeout_ms;         /* no stream open and no bytes for this long */
+	int negotiate_timeout_ms;    /* one stream's multistream-select */
+};
+
+#define AN_HOST_DEFAULT_MAX_CONNS 256
+#define AN_HOST_DEFAULT_MAX_PENDING 64
+#define AN_HOST_DEFAULT_MAX_PER_PEER 8
+#define AN_HOST_DEFAULT_MAX_STREAMS 256
+#define AN_HOST_DEFAULT_HANDSHAKE_MS 10000 /* js inbound upgrade timeout */
+#define AN_HOST_DEFAULT_IDLE_MS 120000
+#define AN_HOST_DEFAULT_NEGOTIATE_MS 10000 /* js stream negotiation timeout */
+#define AN_HOST_MAX_LISTENERS 8
+#define AN_HOST_MAX_ANNOUNCE 8
+#define AN_HOST_MAX_PROTOCOLS 32
+#define AN_HOST_ADDR_TEXT_MAX 256
+
+struct an_host;
+struct an_host_conn; /* one connection as the host manages it */
+struct an_stream;    /* one negotiated application stream */
+
+/*
+ * Log hook: the library never prints, so reasons for closing connections
+ * (malformed frames, limits, timeouts) go here; NULL drops them.
+ */
+typedef void (*an_host_log_fn)(void *arg, const char *msg);
+
+struct an_host_config {
+	const struct an_privkey *key; /* borrowed; must outlive the host */
+	struct an_host_limits limits;
+	const char *agent_version;    /* borrowed; identify's agentVersion */
+	an_host_log_fn log;
+	void *log_arg;
+};
+
+/*
+ * A new host in loop (borrowed).  cfg is copied (key and strings stay
+ * borrowed).  *out is new; free with an_host_free.
+ */
+int an_host_new(struct ev_loop *loop, const struct an_host_config *cfg, struct an_host **out);
+
+/* Close everything at once (no GoAway), free the host.  NULL-safe. */
+void an_host_free(struct an_host *h);
+
+/* Our peer ID (borrowed from h). */
+const struct an_peerid *an_host_peer_id(const struct an_host *h);
+
+/* The host's identity key (borrowed from the config). */
+const struct an_privkey *an_host_key(const struct an_host *h);
+
+/* The agent version given in the config (borrowed, may be NULL). */
+const char *an_host_agent(const struct an_host *h);
+
+/* The loop the host runs in (borrowed). */
+struct ev_loop *an_host_loop(const struct an_host *h);
+
+/*
+ * Listen on a TCP multiaddr text (/ip4/A/tcp/P or /ip6/A/tcp/P; port 0 picks
+ * one).  AN_EMALFORMED for other addresses, -errno from bind/listen.
+ */
+int an_host_listen(struct an_host *h, const char *maddr);
+
+/* Add an address to announce (not listened on; may be /dns4/...).  Copied. */
+int an_host_announce(struct an_host *h, const char *maddr);
+
+/*
+ * Our addresses as text, without /p2p: the announced ones when any were
+ * given, else the bound listen addresses (port 0 resolved).  Fills up to
+ * max pointers into h's storage (borrowed, valid until the next listen or
+ * announce call); returns the count.
+ */
+size_t an_host_addrs(const struct an_host *h, const char **out, size_t max);
+
+/* ---- protocol handlers ---- */
+
+struct an_stream_handler {
+	/* The stream is negotiated and usable. */
+	void (*on_open)(struct an_stream *s, void *arg);
+	/* Bytes from the peer (borrowed for the call). */
+	void (*on_data)(struct an_stream *s, const uint8_t *p, size_t n, void *arg);
+	/* The peer half-closed (FIN); we may still write. */
+	void (*on_eof)(struct an_stream *s, void *arg);
+	/*
+	 * The stream is gone: err 0 after both sides closed, AN_ERESET,
+	 * AN_ECLOSED (connection lost), -ETIMEDOUT, AN_ENOPROTO (outbound
+	 * negotiation refused), ...  Called exactly once, also for streams that
+	 * never opened; s is freed when it returns.
+	 */
+	void (*on_close)(struct an_stream *s, int err, void *arg);
+};
+
+/*
+ * Register the handler of inbound streams for protocol proto (copied;
+ * must start with '/').  handler and arg are borrowed.  A second
+ * registration of the same protocol replaces the first.  AN_ELIMIT past
+ * AN_HOST_MAX_PROTOCOLS.
+ */
+int an_host_handle(struct an_host *h, const char *proto, const struct an_stream_handler *handler,
+		   void *arg);
+
+/* Remove a registration (no effect on open streams). */
+void an_host_unhandle(struct an_host *h, const char *proto);
+
+/* The registered protocols (borrowed); returns the count, fills up to max. */
+size_t an_host_protocols(const struct an_host *h, const char **out, size_t max);
+
+/*
+ * Called when the set of protocols or addresses changes (identify push
+ * hooks in here).  One hook; NULL removes it.
+ */
+typedef void (*an_host_changed_fn)(struct an_host *h, void *arg);
+void an_host_on_changed(struct an_host *h, an_host_changed_fn fn, void *arg);
+
+/* Called for every connection that completed its upgrade (identify runs here). */
+typedef void (*an_host_conn_fn)(struct an_host_conn *c, void *arg);
+void an_host_on_connection(struct an_host *h, an_host_conn_fn fn, void *arg);
+
+/* ---- connections ---- */
+
+/*
+ * Outcome of a dial: err 0 and c (borrowed; valid until the connection
+ * closes - use an_host_conn_ref/unref to keep it) or a negative code
+ * (-ECONNREFUSED, -ETIMEDOUT, AN_EMISMATCH for a peer ID other than the
+ * address's /p2p/, AN_EPROTO, AN_ELIMIT).
+ */
+typedef void (*an_host_dial_fn)(struct an_host *h, struct an_host_conn *c, int err, void *arg);
+
+/*
+ * Dial maddr (/ip4|ip6/A/tcp/P[/p2p/ID]) or reuse an established
+ * connection to that peer.  The upgrade runs with the usual roles (we are
+ * Noise initiator and yamux client).  cb is always called, never from
+ * inside this function.  timeout_ms 0 = the handshake timeout.
+ */
+int an_host_dial(struct an_host *h, const char *maddr, int timeout_ms, an_host_dial_fn cb, void *arg);
+
+/* Keep c's memory alive past its close (the connection is then dead). */
+void an_host_conn_ref(struct an_host_conn *c);
+void an_host_conn_unref(struct an_host_conn *c);
+bool an_host_conn_alive(const struct an_host_conn *c);
+
+/* The host c belongs to (borrowed). */
+struct an_host *an_host_conn_host(const struct an_host_conn *c);
+
+/* Remote peer ID (borrowed; valid once established). */
+const struct an_peerid *an_host_conn_peer(const struct an_host_conn *c);
+
+/* Remote's address as seen on the socket, text, no /p2p (borrowed). */
+const char *an_host_conn_remote_addr(const struct an_host_conn *c);
+
+/* Same, as a binary multiaddr (for identify's observedAddr). */
+size_t an_host_conn_remote_addr_bin(const struct an_host_conn *c, uint8_t *out, size_t cap);
+
+/* The remote's public key as a PublicKey protobuf (borrowed), once established. */
+const uint8_t *an_host_conn_remote_pubkey(const struct an_host_conn *c, size_t *len);
+
+/* Close with GoAway (normal) then the socket. */
+void an_host_conn_close(struct an_host_conn *c);
+
+/* Established connections (borrowed), up to max; returns the count. */
+size_t an_host_conns(const struct an_host *h, struct an_host_conn **out, size_t max);
+
+/* Counts for tests and the limits: connections (all), handshaking ones. */
+size_t an_host_conn_count(const struct an_host *h);
+size_t an_host_pending_count(const struct an_host *h);
+
+/* ---- streams ---- */
+
+/*
+ * Open an outbound stream on c and negotiate proto (copied).  handler/arg
+ * borrowed; on_open or on_close(err) follows.  AN_ELIMIT over the stream
+ * limit, AN_ECLOSED on a dead connection.  *out (may be NULL) is the stream.
+ */
+int an_host_stream_open(struct an_host_conn *c, const char *proto,
+			const struct an_stream_handler *handler, void *arg, struct an_stream **out);
+
+/* Queue bytes (copied).  AN_ECLOSED after close_write or reset. */
+int an_stream_write(struct an_stream *s, const uint8_t *p, size_t n);
+
+/* Half-close (FIN) after the queued bytes. */
+int an_stream_close_write(struct an_stream *s);
+
+/* Abort (RST); on_close(AN_ERESET) follows right away. */
+void an_stream_reset(struct an_stream *s);
+
+const char *an_stream_protocol(const struct an_stream *s);
+struct an_host_conn *an_stream_conn(const struct an_stream *s);
+bool an_stream_inbound(const struct an_stream *s);
+
+/* Per-stream user pointer (for handlers that keep state). */
+void an_stream_set_user(struct an_stream *s, void *user);
+void *an_stream_user(const struct an_stream *s);
+
+/* ---- peer store ---- */
+
+/* Remember addresses (text, without /p2p) of a peer; capped per peer. */
+int an_host_peer_add_addr(struct an_host *h, const struct an_peerid *id, const char *maddr);
+
+/* ---- lifecycle ---- */
+
+/*
+ * Graceful shutdown: stop listening, send GoAway on every connection, close
+ * them once their output is flushed (bounded by timeout_ms), then
+ * ev_break the loop.  Safe to call from a signal watcher.
+ */
+void an_host_shutdown(struct an_host *h, int timeout_ms);
+
+/*
+ * TCP multiaddr helpers (a stopgap until encoding/multiaddr.h lands; they
+ * know /ip4, /ip6, /tcp and /p2p only).
+ * an_host_maddr_encode: text (without /p2p) to binary; AN_EMALFORMED for
+ * anything else.  an_host_maddr_format: binary to text (unknown codes are
+ * AN_EMALFORMED).  an_host_maddr_split: text with optional /p2p/<id> into a
+ * socket address and the peer ID (*has_id false when absent).
+ */
+int an_host_maddr_encode(const char *text, uint8_t *out, size_t cap, size_t *len);
+int an_host_maddr_format(const uint8_t *bin, size_t len, char *out, size_t cap);
+int an_host_maddr_split(const char *text, struct sockaddr_storage *ss, socklen_t *sslen,
+			struct an_peerid *id, bool *has_id);
+
+/* Milliseconds of the loop's clock (ev_now), for the sans-I/O machines. */
+uint64_t an_host_now_ms(const struct an_host *h);
+
+#endif
