@@ -13,10 +13,13 @@ teardown() {
 	rm -rf "$dir"
 }
 
+# unhex HEX: the bytes on stdout.  hexof [FILE]: lowercase hex of FILE or stdin.
+unhex() { python3 -c 'import sys; sys.stdout.buffer.write(bytes.fromhex(sys.argv[1]))' "$1"; }
+hexof() { od -An -v -tx1 "$@" | tr -d ' \n'; }
+
 # The peer-ids spec Ed25519 private key test vector, as a key file.
 spec_key() { # path
-	printf '%s' 080112407e0830617c4a7de83925dfb2694556b12936c477a0e1feb2e148ec9da60fee7d1ed1e8fae2c4a144b8be8fd4b47bf3d3b34b871c3cacf6010f0e42d474fce27e |
-		xxd -r -p >"$1"
+	unhex 080112407e0830617c4a7de83925dfb2694556b12936c477a0e1feb2e148ec9da60fee7d1ed1e8fae2c4a144b8be8fd4b47bf3d3b34b871c3cacf6010f0e42d474fce27e >"$1"
 	chmod 600 "$1"
 }
 
@@ -37,7 +40,7 @@ spec_key() { # path
 	[ "$status" -eq 0 ]
 	[ "$(stat -c %a "$key")" = 600 ]
 	[ "$(stat -c %s "$key")" -eq 68 ]
-	[ "$(head -c 4 "$key" | xxd -p)" = 08011240 ]
+	[ "$(head -c 4 "$key" | hexof)" = 08011240 ]
 }
 
 @test "-y shows the same identity the creation printed" {
@@ -53,7 +56,7 @@ spec_key() { # path
 	[ "$status" -eq 0 ]
 	[ "$(jq -r .peerId <<<"$output")" = 12D3KooWBtg3aaRMjxwedh83aGiUkwSxDwUZkzuJcfaqUmo7R3pq ]
 	[ "$(jq -r .cid <<<"$output")" = bafzaajaiaejcahwr5d5ofrfbis4l5d6uwr57hu5tjodrypfm6yaq6dsc2r2pzyt6 ]
-	[ "$(jq -r .publicKey <<<"$output" | base64 -d | xxd -p -c 100)" = 080112201ed1e8fae2c4a144b8be8fd4b47bf3d3b34b871c3cacf6010f0e42d474fce27e ]
+	[ "$(jq -r .publicKey <<<"$output" | base64 -d | hexof)" = 080112201ed1e8fae2c4a144b8be8fd4b47bf3d3b34b871c3cacf6010f0e42d474fce27e ]
 }
 
 @test "peerHash is the first 80 bits of SHA-256 over the binary peer ID, base32" {
@@ -62,18 +65,18 @@ spec_key() { # path
 	[ "$status" -eq 0 ]
 	# binary peer ID = 00 24 || PublicKey protobuf
 	want=$(jq -r .publicKey <<<"$output" | base64 -d | { printf '\000\044'; cat; } | sha256sum |
-		head -c 20 | xxd -r -p | base32 | tr -d '=' | tr A-Z a-z)
+		head -c 20 | { read -r h; unhex "$h"; } | base32 | tr -d '=' | tr A-Z a-z)
 	[ "$(jq -r .peerHash <<<"$output")" = "$want" ]
 }
 
 @test "a second run refuses to overwrite the key: exit 4, key unchanged" {
 	an-keygen -k "$key" >/dev/null
-	before=$(xxd -p "$key")
+	before=$(hexof "$key")
 	run --separate-stderr an-keygen -k "$key"
 	[ "$status" -eq 4 ]
 	[ -z "$output" ]
 	[[ "$stderr" == "an-keygen: unable to create $key: File exists"* ]]
-	[ "$(xxd -p "$key")" = "$before" ]
+	[ "$(hexof "$key")" = "$before" ]
 }
 
 @test "-f overwrites an existing key with a new one, still mode 0600" {
@@ -188,7 +191,7 @@ spec_key() { # path
 }
 
 @test "a secp256k1 private key is refused: exit 3, unsupported key type" {
-	printf '%s' 0802122053DADF1D5A164D6B4ACDB15E24AA4C5B1D3461BDBD42ABEDB0A4404D56CED8FB | xxd -r -p >"$key"
+	unhex 0802122053DADF1D5A164D6B4ACDB15E24AA4C5B1D3461BDBD42ABEDB0A4404D56CED8FB >"$key"
 	chmod 600 "$key"
 	run --separate-stderr an-keygen -y -k "$key"
 	[ "$status" -eq 3 ]

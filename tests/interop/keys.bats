@@ -49,5 +49,5 @@ setup() {
 	an-keygen -k "$T/c.key" >/dev/null
 	run --separate-stderr timeout 60 node "$JS/keygen-read.mjs" "$T/c.key"
 	[ "$status" -eq 0 ] || { echo "$stderr"; return 1; }
-	[ "$(jq -r .privateKey <<<"$output")" = "$(xxd -p -c 200 "$T/c.key")" ]
+	[ "$(jq -r .privateKey <<<"$output")" = "$(od -An -v -tx1 "$T/c.key" | tr -d ' \n')" ]
 }
