@@ -2,6 +2,7 @@
 
 #include "crypto/peerid.h"
 #include "encoding/base58.h"
+#include "encoding/multiaddr.h"
 #include "record/jcs.h"
 #include "util/error.h"
 
@@ -89,25 +90,44 @@ int an_record_parse_name(const char *s, bool allow_bare, char peerhash[17],
 	return 0;
 }
 
+static int digits(const char *s, int n)
+{
+	int v = 0;
+	for (int i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		v = v * 10 + (s[i] - '0');
+	}
+	return v;
+}
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's days_from_civil). */
+static int64_t days_from_civil(int64_t y, int m, int d)
+{
+	y -= m <= 2;
+	int64_t era = (y >= 0 ? y : y - 399) / 400;
+	int64_t yoe = y - era * 400;
+	int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + doe - 719468;
+}
+
 int an_record_parse_time(const char *s, int64_t *t)
 {
-	int y, mo, d, h, mi, se;
-	char z;
-	if (strlen(s) != AN_RECORD_TIME_LEN ||
-	    sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%c", &y, &mo, &d, &h, &mi, &se, &z) != 7 || z != 'Z')
+	/* Hand-parsed: it runs several times per record on the verify path. */
+	static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+	if (strlen(s) != AN_RECORD_TIME_LEN || s[4] != '-' || s[7] != '-' || s[10] != 'T' ||
+	    s[13] != ':' || s[16] != ':' || s[19] != 'Z')
 		return AN_EFIELD;
-	if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || se > 59 ||
-	    h < 0 || mi < 0 || se < 0)
+	int y = digits(s, 4), mo = digits(s + 5, 2), d = digits(s + 8, 2);
+	int h = digits(s + 11, 2), mi = digits(s + 14, 2), se = digits(s + 17, 2);
+	if (y < 1970 || mo < 1 || mo > 12 || d < 1 || h < 0 || h > 23 || mi < 0 || mi > 59 ||
+	    se < 0 || se > 59 || d > mdays[mo - 1])
 		return AN_EFIELD;
-	struct tm tm = {.tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d,
-			.tm_hour = h, .tm_min = mi, .tm_sec = se};
-	time_t v = timegm(&tm);
-	/* timegm normalises Feb 30 into March: insist on the same text back. */
-	char back[AN_RECORD_TIME_LEN + 1];
-	an_record_format_time((int64_t)v, back);
-	if (strcmp(back, s) != 0)
+	bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+	if (mo == 2 && d == 29 && !leap)
 		return AN_EFIELD;
-	*t = (int64_t)v;
+	*t = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se;
 	return 0;
 }
 
@@ -167,6 +187,18 @@ int an_record_name_key(const char *fqdn, uint8_t key[34])
 static int publisher_parse(const char *text, struct an_pubkey *pub, char peerhash[17],
 			   struct an_record_error *e)
 {
+	/*
+	 * Streams of records mostly come from one publisher: remember the last
+	 * key parsed (per thread) and skip the base58 decode and hash.
+	 */
+	static _Thread_local char last_text[AN_PEERID_TEXT_MAX];
+	static _Thread_local struct an_pubkey last_pub;
+	static _Thread_local char last_hash[17];
+	if (last_text[0] && strcmp(text, last_text) == 0) {
+		*pub = last_pub;
+		memcpy(peerhash, last_hash, 17);
+		return 0;
+	}
 	struct an_peerid id;
 	if (strncmp(text, "12D3KooW", 8) != 0 || an_peerid_parse(text, &id) != 0) {
 		if (text[0] == 'Q' && text[1] == 'm')
@@ -179,10 +211,36 @@ static int publisher_parse(const char *text, struct an_pubkey *pub, char peerhas
 			    "not an Ed25519 peer ID (only Ed25519 publishers are accepted)");
 	if (an_peerhash(&id, peerhash) != 0)
 		return fail(e, AN_EFIELD, "publisherPublicKey", "no peer hash");
+	if (strlen(text) < sizeof last_text) {
+		strcpy(last_text, text);
+		last_pub = *pub;
+		memcpy(last_hash, peerhash, 17);
+	}
 	return 0;
 }
 
 /* ---- field checks ---- */
+
+/* True if v holds a number JCS cannot carry exactly (the fast pass, no paths). */
+static bool has_huge_number(const json_t *v)
+{
+	if (json_is_integer(v))
+		return json_integer_value(v) > AN_RECORD_INT_MAX || json_integer_value(v) < -AN_RECORD_INT_MAX;
+	if (json_is_real(v))
+		return json_real_value(v) > 9007199254740991.0 || json_real_value(v) < -9007199254740991.0;
+	if (json_is_array(v)) {
+		for (size_t i = 0; i < json_array_size(v); i++)
+			if (has_huge_number(json_array_get(v, i)))
+				return true;
+	} else if (json_is_object(v)) {
+		const char *key;
+		json_t *val;
+		json_object_foreach((json_t *)v, key, val)
+			if (has_huge_number(val))
+				return true;
+	}
+	return false;
+}
 
 /* Walk v for numbers JCS cannot carry exactly; names the first one's path. */
 static int check_numbers(const json_t *v, char *path, size_t len, size_t cap, struct an_record_error *e)
@@ -270,19 +328,18 @@ static int get_time(const json_t *obj, const char *key, const char *field, int64
 	return 0;
 }
 
-/* Minimal multiaddr syntax: "/proto/value..." in printable ASCII. */
-/* TODO: switch to encoding/multiaddr.h (a full parse) once it exists. */
-static bool multiaddr_plausible(const char *s)
+/*
+ * A multiaddr we can parse, written in its canonical text form (what
+ * an_multiaddr_format prints), so every verifier reads the same address.
+ */
+static bool multiaddr_valid(const char *s)
 {
-	size_t n = strlen(s);
-	if (n < 2 || n > AN_RECORD_ADDR_MAX || s[0] != '/' || s[n - 1] == '/')
+	struct an_multiaddr ma;
+	char back[AN_MULTIADDR_TEXT_MAX];
+	if (strlen(s) > AN_RECORD_ADDR_MAX || an_multiaddr_parse(s, &ma) != 0 ||
+	    an_multiaddr_format(&ma, back, sizeof back) != 0)
 		return false;
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if (c <= 0x20 || c >= 0x7f || (c == '/' && s[i + 1] == '/'))
-			return false;
-	}
-	return true;
+	return strcmp(back, s) == 0;
 }
 
 static int check_multiaddrs(const json_t *rec, bool required, struct an_record_error *e)
@@ -302,9 +359,9 @@ static int check_multiaddrs(const json_t *rec, bool required, struct an_record_e
 		snprintf(field, sizeof field, "multiaddrs[%zu]", i);
 		if (!json_is_string(v))
 			return fail(e, AN_EFIELD, field, "not a string");
-		if (!multiaddr_plausible(json_string_value(v)) ||
+		if (!multiaddr_valid(json_string_value(v)) ||
 		    strlen(json_string_value(v)) != json_string_length(v))
-			return fail(e, AN_EFIELD, field, "not a multiaddr of at most %d characters",
+			return fail(e, AN_EFIELD, field, "not a canonical multiaddr of at most %d characters",
 				    AN_RECORD_ADDR_MAX);
 	}
 	return 0;
@@ -368,6 +425,8 @@ static int check_version(const json_t *rec, struct an_record_error *e)
 		return rc;
 	unsigned maj, min, pat;
 	char tail;
+	if (strcmp(v, AN_RECORD_VERSION) == 0) /* the common case, without sscanf */
+		return 0;
 	if (sscanf(v, "%u.%u.%u%c", &maj, &min, &pat, &tail) != 3 || v[0] < '0' || v[0] > '9')
 		return fail(e, AN_EFIELD, "version", "not MAJOR.MINOR.PATCH");
 	if (maj != 1)
@@ -484,7 +543,7 @@ static int check_shape(const json_t *rec, struct parsed *p, const json_t **ref,
 	memset(p, 0, sizeof *p);
 	if (!json_is_object(rec))
 		return fail(e, AN_EMALFORMED, "", "not a JSON object");
-	if ((rc = check_numbers(rec, path, 0, sizeof path, e)) != 0)
+	if (has_huge_number(rec) && (rc = check_numbers(rec, path, 0, sizeof path, e)) != 0)
 		return rc;
 	if ((rc = check_version(rec, e)) != 0)
 		return rc;
@@ -745,9 +804,10 @@ static int sign_fields(json_t *rec, const struct an_record_sign_opts *o, struct 
 		if (!a)
 			return -ENOMEM;
 		for (size_t i = 0; i < o->naddrs; i++) {
-			if (!multiaddr_plausible(o->addrs[i])) {
+			if (!multiaddr_valid(o->addrs[i])) {
 				json_decref(a);
-				return fail(e, AN_EFIELD, "multiaddrs", "\"%s\" is not a multiaddr", o->addrs[i]);
+				return fail(e, AN_EFIELD, "multiaddrs", "\"%s\" is not a canonical multiaddr of at most %d characters",
+					    o->addrs[i], AN_RECORD_ADDR_MAX);
 			}
 			json_array_append_new(a, json_string(o->addrs[i]));
 		}
