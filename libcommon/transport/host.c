@@ -69,6 +69,7 @@ struct an_host_conn {
 	int fd;
 	int refs;
 	bool inbound, connecting, established, alive, closing;
+	bool dispatching; /* inside conn_handle_events: callbacks must not recurse */
 	ev_tstamp last_activity;
 	struct an_conn *conn;
 	char remote_text[AN_HOST_ADDR_TEXT_MAX];
@@ -248,12 +249,12 @@ int an_host_maddr_format(const uint8_t *bin, size_t len, char *out, size_t cap)
 {
 	struct sockaddr_storage ss;
 	memset(&ss, 0, sizeof(ss));
-	if (len == 7 && bin[0] == MA_IP4 && bin[5] == MA_TCP) {
+	if (len == 8 && bin[0] == MA_IP4 && bin[5] == MA_TCP) {
 		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
 		sin->sin_family = AF_INET;
 		memcpy(&sin->sin_addr, bin + 1, 4);
 		memcpy(&sin->sin_port, bin + 6, 2);
-	} else if (len == 19 && bin[0] == MA_IP6 && bin[17] == MA_TCP) {
+	} else if (len == 20 && bin[0] == MA_IP6 && bin[17] == MA_TCP) {
 		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
 		sin6->sin6_family = AF_INET6;
 		memcpy(&sin6->sin6_addr, bin + 1, 16);
@@ -305,6 +306,12 @@ int an_host_new(struct ev_loop *loop, const struct an_host_config *cfg, struct a
 	ev_timer_init(&h->shutdown_timer, NULL, 0, 0);
 	*out = h;
 	return 0;
+}
+
+void an_host_config_log(struct an_host *h, an_host_log_fn log, void *arg)
+{
+	h->log = log;
+	h->log_arg = arg;
 }
 
 const struct an_peerid *an_host_peer_id(const struct an_host *h)
@@ -952,6 +959,11 @@ static void inbound_stream(struct an_host_conn *c, uint32_t id)
 static void conn_handle_events(struct an_host_conn *c)
 {
 	struct an_conn_event ev;
+	/* Handlers call back into the host (write, open, reset); the outer
+	 * loop picks up whatever events those calls cause. */
+	if (c->dispatching)
+		return;
+	c->dispatching = true;
 	c->refs++;
 	while (c->alive && an_conn_next_event(c->conn, &ev)) {
 		switch (ev.type) {
@@ -1008,6 +1020,7 @@ static void conn_handle_events(struct an_host_conn *c)
 			if (s->out.len || (s->fin_wanted && !s->fin_sent && !s->negotiating))
 				stream_flush(s);
 	}
+	c->dispatching = false;
 	conn_unref(c);
 }
 

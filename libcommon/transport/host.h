@@ -81,6 +81,9 @@ int an_host_new(struct ev_loop *loop, const struct an_host_config *cfg, struct a
 /* Close everything at once (no GoAway), free the host.  NULL-safe. */
 void an_host_free(struct an_host *h);
 
+/* Replace the log hook given in the config. */
+void an_host_config_log(struct an_host *h, an_host_log_fn log, void *arg);
+
 /* Our peer ID (borrowed from h). */
 const struct an_peerid *an_host_peer_id(const struct an_host *h);
 

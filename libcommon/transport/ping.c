@@ -136,6 +136,7 @@ struct ping_req {
 	int err;
 	uint64_t rtt;
 	int done;
+	int ok; /* the echo matched */
 };
 
 static void req_report(struct ping_req *q)
@@ -173,12 +174,9 @@ static void client_data(struct an_stream *s, const uint8_t *p, size_t n, void *a
 		return;
 	if (rc == 0 && used == n) {
 		q->rtt = rtt;
-		q->err = 0;
-		q->done = 0;
-		/* answer now; the stream winds down on its own */
-		q->cb(q->arg, 0, rtt);
-		q->done = 1;
-		an_stream_reset(s); /* we need nothing more from this stream */
+		q->ok = 1;
+		/* we need nothing more from this stream; client_close reports */
+		an_stream_reset(s);
 		return;
 	}
 	q->err = AN_EPROTO;
@@ -190,7 +188,9 @@ static void client_close(struct an_stream *s, int err, void *arg)
 	struct ping_req *q = arg;
 	ev_timer_stop(an_host_loop(q->host), &q->timer);
 	if (!q->done) {
-		if (!q->err)
+		if (q->ok)
+			q->err = 0;
+		else if (!q->err)
 			q->err = err ? err : AN_ECLOSED;
 		req_report(q);
 	}

@@ -1,0 +1,245 @@
+/* daemon.c - an-dht daemon: one node, a ready line, a control socket, clean stop on SIGTERM. */
+#include "dht.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "control/control.h"
+#include "crypto/peerid.h"
+#include "transport/identify.h"
+#include "transport/ping.h"
+#include "util/error.h"
+
+#define SHUTDOWN_GRACE_MS 2000
+
+struct daemon {
+	struct ev_loop *loop;
+	struct an_host *host;
+	struct an_control_server *control;
+	ev_signal sigterm, sigint;
+	char peer[AN_PEERID_TEXT_MAX];
+	bool quiet;
+};
+
+struct call_ctx {
+	struct an_control_call *call;
+	struct dht_job *job;
+	json_t *results;
+};
+
+static void log_msg(void *arg, const char *msg)
+{
+	struct daemon *d = arg;
+	if (!d->quiet)
+		cli_warn("%s", msg);
+}
+
+static void call_line(void *arg, json_t *line)
+{
+	struct call_ctx *x = arg;
+	json_array_append_new(x->results, line);
+}
+
+static void call_done(void *arg, int err, const char *msg)
+{
+	struct call_ctx *x = arg;
+	if (err < 0)
+		an_control_reply_error(x->call, err, msg);
+	else
+		an_control_reply(x->call, json_pack("{s:b,s:O}", "ok", 1, "results", x->results));
+	json_decref(x->results);
+	free(x);
+}
+
+static void call_cancel(struct an_control_call *call, void *arg)
+{
+	struct call_ctx *x = arg;
+	dht_job_cancel(x->job);
+	json_decref(x->results);
+	free(x);
+}
+
+static json_t *status_json(struct daemon *d)
+{
+	const char *addrs[16];
+	size_t n = an_host_addrs(d->host, addrs, 16);
+	json_t *a = json_array();
+	for (size_t i = 0; i < n; i++) {
+		char full[AN_HOST_ADDR_TEXT_MAX + AN_PEERID_TEXT_MAX + 8];
+		snprintf(full, sizeof(full), "%s/p2p/%s", addrs[i], d->peer);
+		json_array_append_new(a, json_string(full));
+	}
+	return json_pack("{s:s,s:o}", "peerId", d->peer, "addrs", a);
+}
+
+static void handle(struct an_control_call *call, const json_t *req, void *arg)
+{
+	struct daemon *d = arg;
+	const char *cmd = json_string_value(json_object_get(req, "cmd"));
+	if (strcmp(cmd, "status") == 0) {
+		json_t *s = status_json(d);
+		json_object_set_new(s, "ok", json_true());
+		json_object_set_new(s, "connections",
+				    json_integer((json_int_t)an_host_conn_count(d->host)));
+		an_control_reply(call, s);
+		return;
+	}
+	if (strcmp(cmd, "ping") != 0 && strcmp(cmd, "id") != 0) {
+		an_control_reply_error(call, AN_EFIELD, "unknown cmd");
+		return;
+	}
+	const char *addr = json_string_value(json_object_get(req, "addr"));
+	json_t *count = json_object_get(req, "count");
+	if (!addr) {
+		an_control_reply_error(call, AN_EFIELD, "missing addr");
+		return;
+	}
+	struct call_ctx *x = calloc(1, sizeof(*x));
+	if (!x) {
+		an_control_reply_error(call, -ENOMEM, NULL);
+		return;
+	}
+	x->call = call;
+	x->results = json_array();
+	long n = json_is_integer(count) ? (long)json_integer_value(count) : 1;
+	if (n < 1 || n > 100000)
+		n = 1;
+	int t = an_control_call_timeout_ms(call);
+	int rc = dht_job_start(d->host, cmd, addr, n, t, call_line, call_done, x, &x->job);
+	if (rc < 0) {
+		json_decref(x->results);
+		free(x);
+		an_control_reply_error(call, rc, NULL);
+		return;
+	}
+	an_control_call_on_cancel(call, call_cancel, x);
+}
+
+static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	struct daemon *d = w->data;
+	if (!d->quiet)
+		cli_warn("signal %d: shutting down", w->signum);
+	an_control_server_free(d->control);
+	d->control = NULL;
+	ev_signal_stop(loop, &d->sigterm);
+	ev_signal_stop(loop, &d->sigint);
+	an_host_shutdown(d->host, SHUTDOWN_GRACE_MS);
+}
+
+/* mkdir -p with mode 0700 for the directories we create. */
+static int make_dirs(const char *path)
+{
+	char buf[4096];
+	if (strlen(path) >= sizeof(buf))
+		return -ENAMETOOLONG;
+	strcpy(buf, path);
+	for (char *p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = 0;
+		if (mkdir(buf, 0700) < 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(buf, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+int dht_cmd_daemon(struct dht_opts *o)
+{
+	struct daemon d = {0};
+	struct an_privkey *key = NULL;
+	char sock[512];
+	int rc;
+
+	if (o->n_args != 0)
+		return AN_EXIT_USAGE;
+	const char *dir = dht_state_dir(o);
+	rc = make_dirs(dir);
+	if (rc < 0) {
+		cli_warn("unable to create state directory '%s': %s", dir, an_strerror(rc));
+		return cli_exit_status(rc);
+	}
+	rc = an_control_socket_path(dir, sock, sizeof(sock));
+	if (rc < 0) {
+		cli_warn("state directory path '%s' is too long for a socket", dir);
+		return AN_EXIT_USAGE;
+	}
+	char keypath[4200];
+	if (!o->keyfile) {
+		/* The daemon keeps its identity: create it on first start. */
+		snprintf(keypath, sizeof(keypath), "%s/identity.key", dir);
+		if (access(keypath, F_OK) < 0 && errno == ENOENT) {
+			rc = an_privkey_generate(&key);
+			if (rc == 0)
+				rc = an_privkey_save(key, keypath, false);
+			an_privkey_free(key);
+			key = NULL;
+			if (rc < 0) {
+				cli_warn("unable to create '%s': %s", keypath, an_strerror(rc));
+				return cli_exit_status(rc);
+			}
+		}
+		o->keyfile = keypath;
+	}
+	d.quiet = o->quiet;
+	d.loop = ev_default_loop(0);
+	rc = dht_host_new(d.loop, o, &key, &d.host);
+	if (rc < 0) {
+		cli_warn("unable to start the node: %s", an_strerror(rc));
+		goto out;
+	}
+	an_host_config_log(d.host, log_msg, &d);
+	an_peerid_format(an_host_peer_id(d.host), d.peer, sizeof(d.peer));
+	if (o->n_listen == 0)
+		o->listen[o->n_listen++] = "/ip4/127.0.0.1/tcp/0";
+	for (int i = 0; i < o->n_listen; i++) {
+		rc = an_host_listen(d.host, o->listen[i]);
+		if (rc < 0) {
+			cli_warn("unable to listen on '%s': %s", o->listen[i], an_strerror(rc));
+			goto out;
+		}
+	}
+	for (int i = 0; i < o->n_announce; i++) {
+		rc = an_host_announce(d.host, o->announce[i]);
+		if (rc < 0) {
+			cli_warn("invalid announce address '%s': %s", o->announce[i], an_strerror(rc));
+			goto out;
+		}
+	}
+	rc = an_control_server_new(d.loop, sock, handle, &d, &d.control);
+	if (rc < 0) {
+		cli_warn("unable to open control socket '%s': %s", sock,
+			 rc == -EADDRINUSE ? "another daemon is running" : an_strerror(rc));
+		goto out;
+	}
+	ev_signal_init(&d.sigterm, signal_cb, SIGTERM);
+	ev_signal_init(&d.sigint, signal_cb, SIGINT);
+	d.sigterm.data = d.sigint.data = &d;
+	ev_signal_start(d.loop, &d.sigterm);
+	ev_signal_start(d.loop, &d.sigint);
+
+	json_t *ready = status_json(&d);
+	json_object_set_new(ready, "event", json_string("ready"));
+	json_t *line = json_pack("{s:s,s:O,s:O}", "event", "ready", "peerId",
+				 json_object_get(ready, "peerId"), "addrs", json_object_get(ready, "addrs"));
+	json_decref(ready);
+	cli_print_json(line);
+	json_decref(line);
+	fflush(stdout);
+	ev_run(d.loop, 0);
+	rc = 0;
+out:
+	an_control_server_free(d.control);
+	an_host_free(d.host);
+	an_privkey_free(key);
+	return cli_exit_status(rc);
+}
