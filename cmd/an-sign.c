@@ -43,7 +43,8 @@ static const char USAGE[] =
 	"  -t, --time TIME         sign as of TIME (RFC 3339 UTC) instead of now\n"
 	"  -h, --help              show this help\n"
 	"\n"
-	"Exit status: 0 ok, 1 root record not valid, 2 usage, 3 bad input, 4 system error.\n";
+	"Exit status: 0 ok, 1 root not valid or another publisher, 2 usage, 3 bad input,\n"
+	"4 system error.\n";
 
 static void usage(FILE *f, int status)
 {

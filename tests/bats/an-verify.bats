@@ -1,0 +1,201 @@
+#!/usr/bin/env bats
+# an-verify: verdicts and exit statuses for valid, tampered, expired, early,
+# mis-rooted and malformed records.
+
+bats_require_minimum_version 1.5.0
+
+T0=2026-11-23T20:00:00Z
+
+setup() {
+	dir=$(mktemp -d /tmp/an-verify-test.XXXXXX)
+	key=$dir/site.key
+	an-keygen -k "$key" >/dev/null
+	an-sign -k "$key" -t $T0 --name mysite --type root --addr /ip4/198.51.100.7/tcp/4001 >"$dir/root.json"
+	an-sign -k "$key" -t $T0 --name api.mysite --type A --root "$dir/root.json" \
+		--addr /ip4/198.51.100.7/tcp/8080 >"$dir/api.json"
+}
+
+teardown() {
+	rm -rf "$dir"
+}
+
+# tamper JQ-FILTER: the root record with the filter applied (compact).
+tamper() { jq -c "$1" "$dir/root.json"; }
+
+@test "a valid record: one verdict line, exit 0" {
+	run --separate-stderr an-verify -t $T0 "$dir/root.json"
+	[ "$status" -eq 0 ]
+	[ -z "$stderr" ]
+	[ "$output" = "{\"lookup\":\"$(jq -r .lookup "$dir/root.json")\",\"valid\":true}" ]
+}
+
+@test "records on stdin, root earlier in the stream, one verdict each" {
+	run --separate-stderr an-verify -t $T0 < <(cat "$dir/root.json" "$dir/api.json")
+	[ "$status" -eq 0 ]
+	[ "${#lines[@]}" -eq 2 ]
+	[ "$(jq -r .valid <<<"${lines[1]}")" = true ]
+}
+
+@test "a subdomain verifies against --root" {
+	run an-verify -t $T0 --root "$dir/root.json" "$dir/api.json"
+	[ "$status" -eq 0 ]
+}
+
+@test "a subdomain without its root record is invalid (exit 1)" {
+	run --separate-stderr an-verify -t $T0 "$dir/api.json"
+	[ "$status" -eq 1 ]
+	[ "$(jq -r .field <<<"$output")" = root ]
+	[[ "$(jq -r .error <<<"$output")" == *"was not given"* ]]
+}
+
+@test "a subdomain with a re-signed (different) root is invalid, naming root[0].signature" {
+	an-sign -k "$key" -t $T0 --resign <"$dir/root.json" >"$dir/root2.json"
+	run an-verify -t $T0 --root "$dir/root2.json" "$dir/api.json"
+	[ "$status" -eq 1 ]
+	[ "$(jq -r .field <<<"$output")" = "root[0].signature" ]
+	[ "$(jq -r .error <<<"$output")" = "does not match the root record" ]
+}
+
+@test "a subdomain with another publisher's root is invalid" {
+	an-keygen -k "$dir/other.key" >/dev/null
+	an-sign -k "$dir/other.key" -t $T0 --name mysite --type root >"$dir/other-root.json"
+	jq -c --slurpfile r "$dir/other-root.json" '.root[0].target = $r[0].did | .root[0].signature = $r[0].signature' \
+		"$dir/api.json" >"$dir/api2.json"
+	run an-verify -t $T0 --root "$dir/other-root.json" "$dir/api2.json"
+	[ "$status" -eq 1 ]
+	[ "$(jq -r .valid <<<"$output")" = false ]
+}
+
+@test "each tampered field fails the signature (exit 1)" {
+	for f in '.seq = 9' '.expires = "2026-11-29T20:00:00Z"' '.multiaddrs = ["/ip4/203.0.113.1/tcp/1"]' \
+		'.ttl.timesRepublished = 7' '.ttl.timeToLive = 60' '.ttl.timestampRepublished = "2026-11-23T21:00:00Z"' \
+		'.version = "1.0.1"' '.extra = true'; do
+		run an-verify -t $T0 < <(tamper "$f")
+		[ "$status" -eq 1 ] || { echo "$f: status $status"; return 1; }
+		[ "$(jq -r .field <<<"$output")" = signature ] || { echo "$f: $output"; return 1; }
+	done
+}
+
+@test "tampered names and keys fail with the field named (exit 1)" {
+	run an-verify -t $T0 < <(tamper '.did = "dns:1111111111111111111111"')
+	[ "$status" -eq 1 ]
+	[ "$(jq -r .field <<<"$output")" = did ]
+	run an-verify -t $T0 < <(tamper '.lookup = "an://aaaaaaaaaaaaaaaa@mysite"')
+	[ "$status" -eq 1 ]
+	[ "$(jq -r .field <<<"$output")" = lookup ]
+	run an-verify -t $T0 < <(tamper '.dns.name = "other"')
+	[ "$status" -eq 1 ]
+	[ "$(jq -r .field <<<"$output")" = dns.name ]
+	run an-verify -t $T0 < <(tamper '.dns.isRoot = false')
+	[ "$status" -eq 1 ]
+	[ "$(jq -r .field <<<"$output")" = dns.isRoot ]
+	run an-verify -t $T0 < <(tamper '.signature = "ed25519=" + ("00" * 64)')
+	[ "$status" -eq 1 ]
+	[ "$(jq -r .field <<<"$output")" = signature ]
+}
+
+@test "a record signed by a different key than it claims fails (exit 1)" {
+	an-keygen -k "$dir/other.key" >/dev/null
+	an-sign -k "$dir/other.key" -t $T0 --name mysite --type root >"$dir/other.json"
+	run an-verify -t $T0 < <(jq -c --slurpfile o "$dir/other.json" '.signature = $o[0].signature' "$dir/root.json")
+	[ "$status" -eq 1 ]
+	[ "$(jq -r .field <<<"$output")" = signature ]
+	run an-verify -t $T0 < <(jq -c --slurpfile o "$dir/other.json" '.publisherPublicKey = $o[0].publisherPublicKey' "$dir/root.json")
+	[ "$status" -eq 1 ]
+	[ "$(jq -r .field <<<"$output")" = lookup ]
+}
+
+@test "an expired record is invalid (exit 1)" {
+	run an-verify -t 2026-11-25T20:00:00Z "$dir/root.json"
+	[ "$status" -eq 1 ]
+	[ "$(jq -r .field <<<"$output")" = expires ]
+	run an-verify -t 2026-11-25T19:59:59Z "$dir/root.json"
+	[ "$status" -eq 0 ]
+}
+
+@test "a record not yet valid is invalid (exit 1); 300 s of skew are allowed" {
+	run an-verify -t 2026-11-23T19:54:59Z "$dir/root.json"
+	[ "$status" -eq 1 ]
+	[ "$(jq -r .field <<<"$output")" = ttl.timestampRepublished ]
+	run an-verify -t 2026-11-23T19:55:00Z "$dir/root.json"
+	[ "$status" -eq 0 ]
+}
+
+@test "a type field of the wrong JSON type is invalid, naming it" {
+	run an-verify -t $T0 < <(tamper '.seq = "0"')
+	[ "$status" -eq 1 ]
+	[ "$(jq -r .field <<<"$output")" = seq ]
+	[ "$(jq -r .error <<<"$output")" = "not an integer" ]
+}
+
+@test "a major version other than 1 is refused" {
+	run an-verify -t $T0 < <(tamper '.version = "2.0.0"')
+	[ "$status" -eq 1 ]
+	[ "$(jq -r .field <<<"$output")" = version ]
+}
+
+@test "non-UTF-8 input is malformed (exit 3)" {
+	run --separate-stderr an-verify -t $T0 < <(printf '{"type":"ro\xffot"}\n')
+	[ "$status" -eq 3 ]
+	[[ "$stderr" == "an-verify: standard input: unable to decode byte 0xff"* ]]
+}
+
+@test "duplicate keys are malformed (exit 3)" {
+	run --separate-stderr an-verify -t $T0 < <(sed 's/^{/{"seq":1,/' "$dir/root.json")
+	[ "$status" -eq 3 ]
+	[[ "$stderr" == *"duplicate object key"* ]]
+}
+
+@test "huge numbers are malformed (exit 3), naming the field" {
+	run --separate-stderr an-verify -t $T0 < <(tamper '.seq = 9007199254740993')
+	[ "$status" -eq 3 ]
+	[ "$(jq -r .field <<<"$output")" = seq ]
+	[[ "$(jq -r .error <<<"$output")" == "huge number"* ]]
+	run --separate-stderr an-verify -t $T0 < <(sed 's/"seq":0/"seq":123456789012345678901234567890/' "$dir/root.json")
+	[ "$status" -eq 3 ]
+	[[ "$stderr" == *"too big integer"* ]]
+}
+
+@test "truncated input is malformed (exit 3) after the verdicts before it" {
+	run --separate-stderr an-verify -t $T0 < <(cat "$dir/root.json"; head -c 200 "$dir/root.json")
+	[ "$status" -eq 3 ]
+	[ "${#lines[@]}" -eq 2 ]
+	[ "$(jq -r .valid <<<"${lines[0]}")" = true ]
+	[[ "$stderr" == *"input ends inside a value"* ]]
+}
+
+@test "an oversized value (over 65536 bytes) is malformed (exit 3)" {
+	run --separate-stderr an-verify -t $T0 < <(printf '{"pad":"'; head -c 70000 /dev/zero | tr '\0' x; printf '"}\n')
+	[ "$status" -eq 3 ]
+	[[ "$stderr" == *"longer than 65536 bytes"* ]]
+}
+
+@test "a record over 8192 bytes is malformed (exit 3)" {
+	run --separate-stderr an-verify -t $T0 < <(tamper ".pad = \"$(head -c 8200 /dev/zero | tr '\0' x)\"")
+	[ "$status" -eq 3 ]
+	[[ "$(jq -r .error <<<"$output")" == *"8192"* ]]
+}
+
+@test "a JSON value that is not an object is malformed (exit 3)" {
+	run an-verify -t $T0 <<<'[1,2]'
+	[ "$status" -eq 3 ]
+}
+
+@test "-q prints nothing, the status tells" {
+	run --separate-stderr an-verify -q -t 2026-12-01T00:00:00Z "$dir/root.json"
+	[ "$status" -eq 1 ]
+	[ -z "$output" ]
+}
+
+@test "an unreadable file is exit 4, other files still verified" {
+	run --separate-stderr an-verify -t $T0 "$dir/missing.json" "$dir/root.json"
+	[ "$status" -eq 4 ]
+	[ "${#lines[@]}" -eq 1 ]
+	[[ "$stderr" == "an-verify: unable to open $dir/missing.json: No such file or directory" ]]
+}
+
+@test "a bad --time is a usage error (exit 2)" {
+	run --separate-stderr an-verify -t tomorrow "$dir/root.json"
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == "an-verify: invalid --time 'tomorrow'"* ]]
+}
