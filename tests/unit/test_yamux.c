@@ -715,6 +715,43 @@ static void test_inbound_stream_limit_refusal(void)
 	pair_free(&p);
 }
 
+static void test_stream_flood_stays_within_limit(void)
+{
+	struct an_yamux *s;
+	const size_t n = 10000;
+	uint8_t *in = malloc(12 * n);
+	struct an_buf out;
+	size_t off = 0, used, rst = 0, ack = 0;
+	struct an_yamux_header h;
+	struct evlog log;
+	an_buf_init(&out, 12 * n);
+	for (size_t i = 0; i < n; i++)
+		an_yamux_header_encode(in + 12 * i, AN_YAMUX_TYPE_WINDOW_UPDATE, AN_YAMUX_FLAG_SYN,
+				       (uint32_t)(2 * i + 1), 0);
+	CHECK(an_yamux_new(&s, AN_YAMUX_SERVER, NULL) == 0);
+	for (int rounds = 0; off < 12 * n && rounds < 1000; rounds++) {
+		CHECK(an_yamux_feed(s, in + off, 12 * n - off, &used, 0) == 0);
+		off += used;
+		CHECK(an_yamux_send(s, &out) == 0);
+	}
+	CHECK(an_yamux_send(s, &out) == 0);
+	CHECK_EQ_INT(off, 12 * n);
+	CHECK_EQ_INT(an_yamux_stream_count(s), 512); /* the default inbound limit */
+	for (size_t i = 0; i + 12 <= out.len; i += 12) {
+		an_yamux_header_decode(out.data + i, &h);
+		rst += h.flags == AN_YAMUX_FLAG_RST;
+		ack += h.flags == AN_YAMUX_FLAG_ACK;
+	}
+	CHECK_EQ_INT(ack, 512);
+	CHECK_EQ_INT(rst, n - 512);
+	drain(s, &log);
+	CHECK_EQ_INT(log.n, 512); /* one STREAM_NEW per accepted stream */
+	CHECK(an_yamux_error(s, NULL) == 0);
+	free(in);
+	an_buf_free(&out);
+	an_yamux_free(s);
+}
+
 static void test_outbound_stream_limit(void)
 {
 	struct an_yamux_config cfg;
@@ -964,6 +1001,7 @@ int main(void)
 	RUN(test_goaway_error_code_fails_session);
 	RUN(test_goaway_refuses_inbound_streams);
 	RUN(test_inbound_stream_limit_refusal);
+	RUN(test_stream_flood_stays_within_limit);
 	RUN(test_outbound_stream_limit);
 	RUN(test_both_dial_at_once);
 	RUN(test_split_feeding_byte_by_byte);
