@@ -2,6 +2,7 @@
 #include "dht.h"
 
 #include <errno.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,7 +11,6 @@
 #include "cli.h"
 #include "control/control.h"
 #include "crypto/peerid.h"
-#include "encoding/hex.h"
 #include "transport/identify.h"
 #include "transport/ping.h"
 #include "util/error.h"
@@ -50,11 +50,13 @@ static json_t *identify_json(const char *peer, const struct an_identify *m)
 	char text[AN_HOST_ADDR_TEXT_MAX];
 	json_object_set_new(o, "peerId", json_string(peer));
 	if (m->public_key.len) {
-		char *hex = malloc(2 * m->public_key.len + 1);
-		if (hex) {
-			an_hex_encode(m->public_key.data, m->public_key.len, hex);
-			json_object_set_new(o, "publicKey", json_string(hex));
-			free(hex);
+		size_t cap = sodium_base64_ENCODED_LEN(m->public_key.len, sodium_base64_VARIANT_ORIGINAL);
+		char *b64 = malloc(cap);
+		if (b64) {
+			sodium_bin2base64(b64, cap, m->public_key.data, m->public_key.len,
+					  sodium_base64_VARIANT_ORIGINAL);
+			json_object_set_new(o, "publicKey", json_string(b64));
+			free(b64);
 		}
 	}
 	for (size_t i = 0; i < m->n_addrs; i++)
