@@ -104,7 +104,10 @@ int an_mss_start(struct an_mss *m, struct an_buf *out);
  *   AN_ELIMIT    listener: the "ls" answer would exceed 16383 bytes
  *   AN_ETOOBIG / -ENOMEM from out: the message that needed room is left
  *                unconsumed, so the caller may drain out and call again
- * Peer errors are sticky: later calls return the same code and consume
+ * On a peer error, out may still hold answers written for earlier messages
+ * of the same call (typically the "na" to a protocol a V1Lazy dialer
+ * proposed together with its next-layer bytes): send out before closing, so
+ * the dialer learns of the refusal (digest K10).  Peer errors are sticky: later calls return the same code and consume
  * nothing.  After success, later calls return 1 and consume nothing.
  */
 int an_mss_recv(struct an_mss *m, const uint8_t *in, size_t len, size_t *used,

@@ -630,22 +630,14 @@ int an_noise_start(struct an_noise *n, struct an_buf *out)
 	return send_handshake(n, out);
 }
 
-int an_noise_recv(struct an_noise *n, const uint8_t *in, size_t len, size_t *used,
-		  struct an_buf *out)
+/* Read one framed handshake message at in[0..len): 1 consumed (*used set), 0 incomplete, <0. */
+static int recv_one(struct an_noise *n, const uint8_t *in, size_t len, size_t *used,
+		    struct an_buf *out)
 {
 	struct an_buf payload;
 	size_t flen;
 	int rc;
 
-	*used = 0;
-	if (n->state == ST_FAILED)
-		return n->error;
-	if (n->state == ST_ESTABLISHED)
-		return 1;
-	ensure_initialized(n);
-	n->started = true;
-	if (we_write(n))
-		return -EINVAL; /* initiator that never called an_noise_start */
 	if (len < 2)
 		return 0;
 	flen = (size_t)in[0] << 8 | in[1];
@@ -668,6 +660,30 @@ int an_noise_recv(struct an_noise *n, const uint8_t *in, size_t len, size_t *use
 	if (rc < 0)
 		return rc;
 	if (n->state != ST_ESTABLISHED && (rc = send_handshake(n, out)) < 0)
+		return rc;
+	return 1;
+}
+
+int an_noise_recv(struct an_noise *n, const uint8_t *in, size_t len, size_t *used,
+		  struct an_buf *out)
+{
+	size_t pos = 0, u = 0;
+	int rc = 0;
+
+	*used = 0;
+	if (n->state == ST_FAILED)
+		return n->error;
+	if (n->state == ST_ESTABLISHED)
+		return 1;
+	ensure_initialized(n);
+	n->started = true;
+	if (we_write(n))
+		return -EINVAL; /* initiator that never called an_noise_start */
+	/* Every whole frame present is handled, so no caller waits for bytes it holds. */
+	while (n->state == ST_HANDSHAKE && (rc = recv_one(n, in + pos, len - pos, &u, out)) == 1)
+		pos += u;
+	*used = pos;
+	if (rc < 0)
 		return rc;
 	return n->state == ST_ESTABLISHED ? 1 : 0;
 }

@@ -105,12 +105,13 @@ void an_noise_free(struct an_noise *n);
 int an_noise_start(struct an_noise *n, struct an_buf *out);
 
 /*
- * Handshake input: feed in[0..len) (borrowed); *used gets the bytes consumed
- * (whole frames only).  Replies are appended to out.
+ * Handshake input: feed in[0..len) (borrowed); every whole frame present is
+ * handled and *used gets the bytes consumed.  Replies are appended to out.
  *   0             more input needed
  *   1             handshake complete: the remote is authenticated, transport
  *                 keys are ready; in[*used..len) is already transport data
- *                 (call an_noise_decrypt on it)
+ *                 (call an_noise_decrypt on it).  For the initiator, out now
+ *                 holds message 3: send it before (or with) transport data
  *   AN_EPROTO     malformed or undecryptable message (an_noise_reason)
  *   AN_EBADSIG    the identity signature over the static key is wrong
  *   AN_EMISMATCH  the remote is not cfg.expected_remote

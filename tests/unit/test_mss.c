@@ -181,6 +181,23 @@ static void test_listener_leaves_pipelined_noise_bytes(void)
 	an_buf_free(&out);
 }
 
+/* K10: a lazily proposed protocol we lack: "na" is in out even though the next bytes fail. */
+static void test_listener_refuses_lazy_proposal_with_na(void)
+{
+	struct an_mss m;
+	struct an_buf out;
+	static const char in[] = HDR YAMUX "\x00\x0c" "yamux-frame!";
+	static const char want[] = HDR NA;
+	size_t used;
+
+	an_buf_init(&out, 4096);
+	an_mss_listener_init(&m, listen_protos, 2, NULL, NULL);
+	CHECK_EQ_INT(feed(&m, in, sizeof in - 1, &used, &out), AN_EPROTO);
+	CHECK_EQ_INT(out.len, sizeof want - 1);
+	CHECK_EQ_MEM(out.data, want, sizeof want - 1);
+	an_buf_free(&out);
+}
+
 static void test_listener_answers_na_then_accepts(void)
 {
 	struct an_mss m;
@@ -395,6 +412,7 @@ int main(void)
 	RUN(test_dialer_rejects_other_answer);
 	RUN(test_init_rejects_bad_ids);
 	RUN(test_listener_leaves_pipelined_noise_bytes);
+	RUN(test_listener_refuses_lazy_proposal_with_na);
 	RUN(test_listener_answers_na_then_accepts);
 	RUN(test_listener_sends_header_once);
 	RUN(test_listener_ls_lists_protocols);

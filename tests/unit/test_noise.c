@@ -403,6 +403,29 @@ static int pair(struct side *i, struct side *r)
 	return i->rc == 1 && r->rc == 1 ? 0 : -1;
 }
 
+/* js and rust may send message 3 and the first transport frames in one flight. */
+static void test_message3_and_transport_data_in_one_flight(void)
+{
+	struct side i, r;
+	struct an_buf plain;
+	size_t used;
+
+	side_init(&i, AN_NOISE_INITIATOR, NULL, 0, NULL);
+	side_init(&r, AN_NOISE_RESPONDER, NULL, 0, NULL);
+	an_buf_init(&plain, 1024);
+	an_noise_start(i.n, &i.out);
+	deliver(&i, &r);
+	CHECK_EQ_INT(deliver(&r, &i), 1);
+	CHECK_EQ_INT(an_noise_encrypt(i.n, (const uint8_t *)"first", 5, &i.out), 0);
+	CHECK_EQ_INT(deliver(&i, &r), 1);
+	CHECK_EQ_INT(i.out.len, 2 + 5 + 16); /* only the transport frame is left */
+	CHECK_EQ_INT(an_noise_decrypt(r.n, i.out.data, i.out.len, &used, &plain), 0);
+	CHECK(plain.len == 5 && memcmp(plain.data, "first", 5) == 0);
+	an_buf_free(&plain);
+	side_free(&i);
+	side_free(&r);
+}
+
 static void test_transport_round_trip_1mib(void)
 {
 	struct side i, r;
@@ -648,6 +671,7 @@ int main(void)
 	RUN(test_tampered_message3_fails);
 	RUN(test_wrong_identity_signature_fails);
 	RUN(test_partial_handshake_frame_is_left_unconsumed);
+	RUN(test_message3_and_transport_data_in_one_flight);
 	RUN(test_transport_round_trip_1mib);
 	RUN(test_transport_responder_to_initiator);
 	RUN(test_transport_partial_frame_unconsumed);
