@@ -34,6 +34,10 @@ import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@
 import { multiaddr } from '@multiformats/multiaddr'
 import { validators as anValidators, selectors as anSelectors } from './an-validator.mjs'
 
+// For scripts outside tests/interop (bench/js), which cannot resolve bare
+// package names from where they live.
+export { multiaddr }
+
 export const PROTO_ECHO = '/an/test/echo/1.0.0'
 export const PROTO_DISCARD = '/an/test/discard/1.0.0'
 export const PROTO_RESET = '/an/test/reset/1.0.0'
