@@ -63,22 +63,26 @@ struct an_noise {
 	char reason[AN_NOISE_REASON_MAX];
 };
 
-static int fail(struct an_noise *n, int err, const char *why)
-{
-	if (n->state != ST_FAILED) {
-		n->state = ST_FAILED;
-		n->error = err;
-		snprintf(n->reason, sizeof n->reason, "%s", why);
-	}
-	return n->error;
-}
-
 static void wipe_handshake_secrets(struct an_noise *n)
 {
 	sodium_memzero(n->s_sk, sizeof n->s_sk);
 	sodium_memzero(n->e_sk, sizeof n->e_sk);
 	sodium_memzero(&n->hs, sizeof n->hs);
 	sodium_memzero(n->ck, sizeof n->ck);
+}
+
+static int fail(struct an_noise *n, int err, const char *why)
+{
+	if (n->state != ST_FAILED) {
+		n->state = ST_FAILED;
+		n->error = err;
+		snprintf(n->reason, sizeof n->reason, "%s", why);
+		/* A failed session is dead: drop every key now, not at free. */
+		wipe_handshake_secrets(n);
+		sodium_memzero(&n->tx, sizeof n->tx);
+		sodium_memzero(&n->rx, sizeof n->rx);
+	}
+	return n->error;
 }
 
 void an_noise_config_init(struct an_noise_config *cfg)

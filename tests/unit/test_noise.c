@@ -582,6 +582,25 @@ static void test_nonce_limit_never_wraps(void)
 	side_free(&r);
 }
 
+static void test_receive_nonce_limit_never_wraps(void)
+{
+	struct side i, r;
+	struct an_buf plain;
+	size_t used;
+
+	CHECK_EQ_INT(pair(&i, &r), 0);
+	an_buf_init(&plain, 1024);
+	an_noise_set_nonces_for_test(i.n, UINT64_MAX - 1, 0);
+	an_noise_set_nonces_for_test(r.n, 0, UINT64_MAX);
+	CHECK_EQ_INT(an_noise_encrypt(i.n, (const uint8_t *)"x", 1, &i.out), 0);
+	CHECK_EQ_INT(an_noise_decrypt(r.n, i.out.data, i.out.len, &used, &plain), AN_ELIMIT);
+	CHECK_EQ_INT(used, 0);
+	CHECK_EQ_INT(plain.len, 0);
+	an_buf_free(&plain);
+	side_free(&i);
+	side_free(&r);
+}
+
 static void test_transport_before_handshake_refused(void)
 {
 	struct side i;
@@ -680,6 +699,7 @@ int main(void)
 	RUN(test_transport_frame_shorter_than_tag_fails);
 	RUN(test_transport_encrypt_respects_out_cap);
 	RUN(test_nonce_limit_never_wraps);
+	RUN(test_receive_nonce_limit_never_wraps);
 	RUN(test_transport_before_handshake_refused);
 	RUN(test_payload_round_trip);
 	RUN(test_payload_skips_unknown_fields);
