@@ -11,6 +11,7 @@
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -307,6 +308,8 @@ int main(int argc, char **argv)
 	struct dht_opts o = {0};
 	cli_init(argv[0]);
 	signal(SIGPIPE, SIG_IGN);
+	if (sodium_init() < 0)
+		cli_die(AN_EXIT_SYSTEM, "unable to initialise libsodium");
 	if (argc < 2) {
 		cli_warn("missing command");
 		cli_usage(USAGE, AN_EXIT_USAGE);

@@ -300,5 +300,8 @@ int dht_cmd_query(struct dht_opts *o, const char *cmd)
 	}
 	if (!query_daemon(o, cmd, addr, &rc))
 		rc = query_in_process(o, cmd, addr);
+	/* A peer other than the one in /p2p/ is a failure to reach that peer. */
+	if (rc == AN_EMISMATCH)
+		return AN_EXIT_SYSTEM;
 	return cli_exit_status(rc);
 }

@@ -1,0 +1,292 @@
+#!/usr/bin/env bats
+# an-dht: the daemon's ready line and clean stop, ping and id between C
+# nodes with and without a daemon, exit statuses, and a node that survives
+# malformed, truncated and oversized input at every layer it exposes before
+# encryption.  Loopback only, port 0, every wait bounded.
+
+bats_require_minimum_version 1.5.0
+
+setup() {
+	T=$BATS_TEST_TMPDIR
+	: >"$T/pids"
+	export AN_STATE_DIR="$T/nostate" # never a running daemon by accident
+}
+
+teardown() {
+	local pid
+	while read -r pid; do
+		kill "$pid" 2>/dev/null || true
+	done <"$T/pids"
+	while read -r pid; do
+		wait "$pid" 2>/dev/null || true
+	done <"$T/pids"
+}
+
+# wait_for FILE ERE SECONDS: poll until a line of FILE matches, or fail.
+wait_for() {
+	local file=$1 re=$2 deadline=$((SECONDS + $3))
+	while [ "$SECONDS" -lt "$deadline" ]; do
+		grep -qE -- "$re" "$file" 2>/dev/null && return 0
+		sleep 0.05
+	done
+	echo "timed out waiting for /$re/ in $file:" >&2
+	cat "$file" "${file%.out}.err" >&2 2>/dev/null
+	return 1
+}
+
+# start_daemon NAME [ARGS...]: sets ADDR (first address, with /p2p/), PEER, PID.
+start_daemon() {
+	local name=$1
+	shift
+	an-dht daemon -s "$T/$name" "$@" >"$T/$name.out" 2>"$T/$name.err" &
+	PID=$!
+	echo "$PID" >>"$T/pids"
+	wait_for "$T/$name.out" '"event":"ready"' 10
+	ADDR=$(jq -r '.addrs[0]' "$T/$name.out")
+	PEER=$(jq -r '.peerId' "$T/$name.out")
+}
+
+@test "daemon prints one ready line with its peer ID and /p2p/ addresses" {
+	start_daemon a
+	[ "$(wc -l <"$T/a.out")" -eq 1 ]
+	[[ $PEER == 12D3KooW* ]]
+	[[ $ADDR == /ip4/127.0.0.1/tcp/*/p2p/$PEER ]]
+	[ "$(jq -r .event "$T/a.out")" = ready ]
+}
+
+@test "daemon creates a control socket of mode 0600 in its state directory" {
+	start_daemon a
+	[ -S "$T/a/control.sock" ]
+	[ "$(stat -c %a "$T/a/control.sock")" = 600 ]
+}
+
+@test "daemon keeps its identity across restarts" {
+	start_daemon a
+	first=$PEER
+	kill -TERM "$PID"
+	wait "$PID" || true
+	start_daemon a
+	[ "$PEER" = "$first" ]
+}
+
+@test "daemon announces --announce addresses instead of its listen address" {
+	start_daemon a --announce /ip4/198.51.100.7/tcp/4001
+	[ "$ADDR" = "/ip4/198.51.100.7/tcp/4001/p2p/$PEER" ]
+}
+
+@test "SIGTERM stops the daemon cleanly: exit 0, socket removed" {
+	start_daemon a
+	kill -TERM "$PID"
+	rc=0
+	wait "$PID" || rc=$?
+	[ "$rc" -eq 0 ]
+	[ ! -e "$T/a/control.sock" ]
+}
+
+@test "SIGTERM with a connection open still exits 0" {
+	start_daemon a
+	apid=$PID target=$ADDR
+	start_daemon b
+	an-dht ping -s "$T/b" "$target" >/dev/null
+	kill -TERM "$apid"
+	rc=0
+	wait "$apid" || rc=$?
+	[ "$rc" -eq 0 ]
+}
+
+@test "a second daemon on the same state directory is refused" {
+	start_daemon a
+	run --separate-stderr timeout 10 an-dht daemon -s "$T/a"
+	[ "$status" -eq 4 ]
+	[[ $stderr == *"another daemon"* ]]
+}
+
+@test "ping without a daemon: one JSON line per ping with the RTT" {
+	start_daemon a
+	run --separate-stderr timeout 20 an-dht ping -c 3 "$ADDR"
+	[ "$status" -eq 0 ]
+	[ "${#lines[@]}" -eq 3 ]
+	[ "$(jq -r .peerId <<<"${lines[0]}")" = "$PEER" ]
+	[ "$(jq -r .seq <<<"${lines[2]}")" = 3 ]
+	jq -e '.rttMs >= 0' <<<"${lines[1]}" >/dev/null
+}
+
+@test "ping through a running daemon uses its control socket" {
+	start_daemon a
+	target=$ADDR
+	start_daemon b
+	run --separate-stderr timeout 20 an-dht ping -s "$T/b" -c 2 "$target"
+	[ "$status" -eq 0 ]
+	[ "${#lines[@]}" -eq 2 ]
+	# the daemon b made the connection: a saw b's peer ID
+	bpeer=$PEER
+	run --separate-stderr timeout 10 an-dht id -s "$T/b" "$target"
+	[ "$status" -eq 0 ]
+	[ "$(jq -r '.observedAddr' <<<"$output")" != null ]
+	[ -n "$bpeer" ]
+}
+
+@test "id without a daemon prints the peer's identify record" {
+	start_daemon a
+	run --separate-stderr timeout 20 an-dht id "$ADDR"
+	[ "$status" -eq 0 ]
+	[ "$(jq -r .peerId <<<"$output")" = "$PEER" ]
+	jq -e '.protocols | index("/ipfs/ping/1.0.0")' <<<"$output" >/dev/null
+	jq -e '.protocols | index("/ipfs/id/1.0.0")' <<<"$output" >/dev/null
+	[ "$(jq -r '.listenAddrs[0]' <<<"$output")/p2p/$PEER" = "$ADDR" ]
+	[[ $(jq -r .observedAddr <<<"$output") == /ip4/127.0.0.1/tcp/* ]]
+}
+
+@test "id through a daemon prints the same peer" {
+	start_daemon a
+	target=$ADDR want=$PEER
+	start_daemon b
+	run --separate-stderr timeout 20 an-dht id -s "$T/b" "$target"
+	[ "$status" -eq 0 ]
+	[ "$(jq -r .peerId <<<"$output")" = "$want" ]
+}
+
+@test "ping of an unreachable address exits 4" {
+	run --separate-stderr timeout 20 an-dht ping -t 3 /ip4/127.0.0.1/tcp/1
+	[ "$status" -eq 4 ]
+	[ -z "$output" ]
+	[[ $stderr == an-dht:* ]]
+}
+
+@test "id of an unreachable address exits 4, also through a daemon" {
+	start_daemon b
+	run --separate-stderr timeout 20 an-dht id -s "$T/b" -t 3 /ip4/127.0.0.1/tcp/1
+	[ "$status" -eq 4 ]
+	[ -z "$output" ]
+}
+
+@test "ping of the wrong peer ID fails with exit 4" {
+	start_daemon a
+	start_daemon b
+	wrong=${ADDR%/p2p/*}/p2p/$(jq -r .peerId "$T/a.out")
+	run --separate-stderr timeout 20 an-dht ping -t 3 "$wrong"
+	[ "$status" -eq 4 ]
+}
+
+@test "usage errors exit 2 with a message on stderr only" {
+	run --separate-stderr an-dht
+	[ "$status" -eq 2 ]
+	run --separate-stderr an-dht frobnicate
+	[ "$status" -eq 2 ]
+	[[ $stderr == *"unknown command"* ]]
+	run --separate-stderr an-dht ping
+	[ "$status" -eq 2 ]
+	[ -z "$output" ]
+	run --separate-stderr an-dht ping not-a-multiaddr
+	[ "$status" -eq 2 ]
+	run --separate-stderr an-dht ping -c 0 /ip4/127.0.0.1/tcp/1
+	[ "$status" -eq 2 ]
+	run --separate-stderr an-dht id --listen /ip4/127.0.0.1/tcp/0 /ip4/127.0.0.1/tcp/1
+	[ "$status" -eq 2 ]
+	run --separate-stderr an-dht daemon extra
+	[ "$status" -eq 2 ]
+}
+
+@test "every command's --help exits 0 with usage on stdout" {
+	for c in daemon ping id; do
+		run --separate-stderr an-dht "$c" --help
+		[ "$status" -eq 0 ]
+		[[ $output == Usage:* ]]
+	done
+}
+
+@test "the control socket answers status and rejects junk lines" {
+	start_daemon a
+	run timeout 10 python3 - "$T/a/control.sock" <<'PY'
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX); s.settimeout(5); s.connect(sys.argv[1])
+f = s.makefile("rwb")
+f.write(b'{"cmd":"status"}\n'); f.flush()
+st = json.loads(f.readline())
+f.write(b'this is not json\n'); f.flush()
+bad = json.loads(f.readline())
+f.write(b'{"cmd":"nope"}\n'); f.flush()
+unk = json.loads(f.readline())
+print(json.dumps([st["ok"], bad["ok"], unk["ok"], st["peerId"]]))
+PY
+	[ "$status" -eq 0 ]
+	[ "$output" = "[true, false, false, \"$PEER\"]" ]
+}
+
+# junk NAME HEXBYTES...: connect to the daemon, send the bytes, wait for the
+# close (or 5 s), print "closed" if the daemon closed the connection.
+junk() {
+	timeout 10 python3 - "$1" "${@:2}" <<'PY'
+import socket, sys, time
+host, port = "127.0.0.1", int(sys.argv[1])
+s = socket.create_connection((host, port), timeout=5)
+for h in sys.argv[2:]:
+    s.sendall(bytes.fromhex(h))
+    time.sleep(0.05)
+try:
+    while s.recv(65536):
+        pass
+    print("closed")
+except socket.timeout:
+    print("open")
+except ConnectionResetError:
+    print("closed")
+PY
+}
+
+hdr='132f6d756c746973747265616d2f312e302e300a'  # /multistream/1.0.0
+noise='072f6e6f6973650a'                          # /noise
+
+@test "malformed multistream, truncated and oversized frames close that connection only" {
+	start_daemon a --handshake-timeout 2s
+	port=$(sed -E 's|.*/tcp/([0-9]+)/.*|\1|' <<<"$ADDR")
+	# not multistream at all
+	[ "$(junk "$port" 474554202f20485454502f312e310d0a0d0a)" = closed ]
+	# a length prefix announcing 16000 bytes (over the 1024-byte cap)
+	[ "$(junk "$port" 80 7d 41414141)" = closed ]
+	# a varint that never ends
+	[ "$(junk "$port" ffffffffffffffffffff)" = closed ]
+	# the header, then a truncated message and silence: the handshake timer closes it
+	[ "$(junk "$port" "$hdr" 0a2f6e6f)" = closed ]
+	grep -qE 'closed: multistream' "$T/a.err"
+	grep -qE 'handshake timed out' "$T/a.err"
+	run --separate-stderr timeout 20 an-dht ping "$ADDR"
+	[ "$status" -eq 0 ]
+}
+
+@test "malformed Noise handshake messages close that connection only" {
+	start_daemon a --handshake-timeout 2s
+	port=$(sed -E 's|.*/tcp/([0-9]+)/.*|\1|' <<<"$ADDR")
+	# message 1 must be exactly 32 bytes
+	[ "$(junk "$port" "$hdr$noise" 0005 0102030405)" = closed ]
+	# message 1 with a payload (rust refuses it, so do we)
+	[ "$(junk "$port" "$hdr$noise" 0030 $(printf '11%.0s' $(seq 48)))" = closed ]
+	# a frame announcing 65535 bytes, then EOF
+	[ "$(junk "$port" "$hdr$noise" ffff 00)" = closed ]
+	grep -qE 'closed: noise' "$T/a.err"
+	run --separate-stderr timeout 20 an-dht ping -c 2 "$ADDR"
+	[ "$status" -eq 0 ]
+}
+
+@test "connections over --max-conns are refused and logged, the node keeps serving" {
+	start_daemon a --max-conns 4 --handshake-timeout 3s
+	port=$(sed -E 's|.*/tcp/([0-9]+)/.*|\1|' <<<"$ADDR")
+	# hold 4 connections open in their handshake, then try one more
+	timeout 20 python3 - "$port" <<'PY'
+import socket, sys, time
+port = int(sys.argv[1])
+held = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(4)]
+time.sleep(0.3)
+extra = socket.create_connection(("127.0.0.1", port), timeout=5)
+try:
+    data = extra.recv(1)
+    assert data == b"", data
+except ConnectionResetError:
+    pass
+PY
+	grep -q 'connection limit reached' "$T/a.err"
+	# the held ones time out after 3 s; then the node serves again
+	sleep 3.5
+	run --separate-stderr timeout 20 an-dht ping "$ADDR"
+	[ "$status" -eq 0 ]
+}
