@@ -70,6 +70,8 @@ COMPLETIONS := $(sort $(wildcard completions/an-*))
 .PHONY: all programs unit-tests test-tools fuzzers benches check demo install uninstall \
         clean distclean fuzz bench lint-man
 .DEFAULT_GOAL := all
+# Keep object files make would treat as intermediate (fuzz, bench, tests).
+.SECONDARY:
 all: programs unit-tests test-tools
 programs: $(PROGRAM_BINS)
 unit-tests: $(UNIT_BINS)
