@@ -174,9 +174,12 @@ int dht_cmd_daemon(struct dht_opts *o)
 		return AN_EXIT_USAGE;
 	}
 	char keypath[4200];
-	if (!o->keyfile) {
-		/* The daemon keeps its identity: create it on first start. */
+	/* The daemon keeps its identity: create it on first start. */
+	if (o->keyfile)
+		snprintf(keypath, sizeof(keypath), "%s", o->keyfile);
+	else
 		snprintf(keypath, sizeof(keypath), "%s/identity.key", dir);
+	{
 		if (access(keypath, F_OK) < 0 && errno == ENOENT) {
 			rc = an_privkey_generate(&key);
 			if (rc == 0)

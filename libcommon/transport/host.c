@@ -50,6 +50,9 @@ struct an_stream {
 	struct an_stream *next;
 	uint32_t id;
 	bool inbound, negotiating, opened, fin_wanted, fin_sent, remote_fin;
+	bool read_blocked;  /* stopped reading: our queue is above the high mark */
+	bool fin_deferred;  /* the peer's FIN, held until blocked data is read */
+	bool want_writable; /* a write left the queue above the high mark */
 	char proto[AN_MSS_PROTO_MAX + 1];
 	const char *proposal[1];
 	struct an_mss mss;
@@ -616,8 +619,15 @@ int an_stream_write(struct an_stream *s, const uint8_t *p, size_t n)
 	if (rc < 0)
 		return rc;
 	rc = stream_flush(s);
+	if (s->out.len >= AN_STREAM_QUEUE_HIGH)
+		s->want_writable = true;
 	conn_kick(s->c);
 	return rc;
+}
+
+size_t an_stream_queued(const struct an_stream *s)
+{
+	return s->out.len + s->pending.len;
 }
 
 int an_stream_close_write(struct an_stream *s)
@@ -774,6 +784,10 @@ static void stream_readable(struct an_host_conn *c, uint32_t id)
 			stream_opened(c, s);
 			continue;
 		}
+		if (s->out.len >= AN_STREAM_QUEUE_HIGH) {
+			s->read_blocked = true; /* resumed from conn_handle_events */
+			return;
+		}
 		size_t got = 0;
 		if (an_yamux_stream_read(y, id, h->scratch, sizeof(h->scratch), &got,
 					 an_host_now_ms(h)) < 0 || got == 0)
@@ -789,6 +803,11 @@ static void stream_peer_fin(struct an_host_conn *c, uint32_t id)
 	struct an_stream *s = find_stream(c, id);
 	if (!s || !c->alive)
 		return;
+	if (s->read_blocked) {
+		s->fin_deferred = true; /* after the data still buffered */
+		return;
+	}
+	s->fin_deferred = false;
 	s->remote_fin = true;
 	if (s->negotiating) {
 		struct an_yamux *y = an_conn_yamux(c->conn);
@@ -932,13 +951,14 @@ static void conn_ready(struct an_host_conn *c)
 		return;
 	}
 	c->refs++;
+	/* The connection hook first (it may start identify), then the dialers. */
+	if (h->on_conn)
+		h->on_conn(c, h->on_conn_arg);
 	while (c->waiters && c->alive) {
 		struct dial_waiter *w = c->waiters;
 		c->waiters = w->next;
 		waiter_report(w, c, 0);
 	}
-	if (c->alive && h->on_conn)
-		h->on_conn(c, h->on_conn_arg);
 	conn_unref(c);
 }
 
@@ -1014,11 +1034,39 @@ static void conn_handle_events(struct an_host_conn *c)
 			break;
 		}
 	}
-	/* Streams that were waiting for room in the output. */
-	if (c->alive) {
-		for (struct an_stream *s = c->streams; s; s = s->next)
+	/* Streams that were waiting for room in the output: flush them, resume
+	 * reading where the queue drained, tell writers they may go on.  Any
+	 * callback may change the list, so restart after each one (bounded). */
+	for (int round = 0; c->alive && round < 4096; round++) {
+		struct an_stream *s;
+		bool again = false;
+		for (s = c->streams; s; s = s->next) {
 			if (s->out.len || (s->fin_wanted && !s->fin_sent && !s->negotiating))
 				stream_flush(s);
+			if (s->out.len >= AN_STREAM_QUEUE_HIGH)
+				continue;
+			if (s->read_blocked || s->fin_deferred) {
+				uint32_t id = s->id;
+				bool fin = s->fin_deferred;
+				s->read_blocked = false;
+				stream_readable(c, id);
+				s = find_stream(c, id);
+				if (fin && s && !s->read_blocked)
+					stream_peer_fin(c, id);
+				again = true;
+				break;
+			}
+			if (s->want_writable) {
+				s->want_writable = false;
+				if (s->h && s->h->on_writable) {
+					s->h->on_writable(s, s->arg);
+					again = true;
+					break;
+				}
+			}
+		}
+		if (!again)
+			break;
 	}
 	c->dispatching = false;
 	conn_unref(c);
@@ -1326,6 +1374,11 @@ void an_host_conn_ref(struct an_host_conn *c)
 void an_host_conn_unref(struct an_host_conn *c)
 {
 	conn_unref(c);
+}
+
+bool an_host_conn_inbound(const struct an_host_conn *c)
+{
+	return c->inbound;
 }
 
 struct an_host *an_host_conn_host(const struct an_host_conn *c)

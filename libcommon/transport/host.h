@@ -129,7 +129,19 @@ struct an_stream_handler {
 	 * never opened; s is freed when it returns.
 	 */
 	void (*on_close)(struct an_stream *s, int err, void *arg);
+	/*
+	 * Optional: the queue of written bytes fell below
+	 * AN_STREAM_QUEUE_HIGH after a write left it above (write more now).
+	 */
+	void (*on_writable)(struct an_stream *s, void *arg);
 };
+
+/*
+ * Backpressure: a stream whose queued output reaches AN_STREAM_QUEUE_HIGH
+ * stops reading (so yamux withholds window updates from the peer) until the
+ * queue drains; writers should stop at this mark and wait for on_writable.
+ */
+#define AN_STREAM_QUEUE_HIGH (256 * 1024)
 
 /*
  * Register the handler of inbound streams for protocol proto (copied;
@@ -180,6 +192,9 @@ void an_host_conn_ref(struct an_host_conn *c);
 void an_host_conn_unref(struct an_host_conn *c);
 bool an_host_conn_alive(const struct an_host_conn *c);
 
+/* True if the peer dialed us. */
+bool an_host_conn_inbound(const struct an_host_conn *c);
+
 /* The host c belongs to (borrowed). */
 struct an_host *an_host_conn_host(const struct an_host_conn *c);
 
@@ -217,6 +232,9 @@ int an_host_stream_open(struct an_host_conn *c, const char *proto,
 
 /* Queue bytes (copied).  AN_ECLOSED after close_write or reset. */
 int an_stream_write(struct an_stream *s, const uint8_t *p, size_t n);
+
+/* Bytes written but not yet taken by yamux (the peer's window or our buffers). */
+size_t an_stream_queued(const struct an_stream *s);
 
 /* Half-close (FIN) after the queued bytes. */
 int an_stream_close_write(struct an_stream *s);

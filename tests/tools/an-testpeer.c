@@ -1,0 +1,963 @@
+/*
+ * an-testpeer: the C half of the interop tests.  Takes the flags of
+ * tests/interop/js/peer.mjs and prints the same JSON lines (see
+ * tests/interop/README.md): listen, dial, identify, ping, echo, concurrent
+ * streams, half-close, resets both ways, discard, and the three test
+ * protocols /an/test/{echo,discard,reset}/1.0.0.  Every action has a
+ * deadline and the whole run a hard one.
+ */
+#include "cli.h"
+
+#include "crypto/key.h"
+#include "crypto/peerid.h"
+#include "transport/host.h"
+#include "transport/identify.h"
+#include "transport/ping.h"
+#include "util/error.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define PROTO_ECHO "/an/test/echo/1.0.0"
+#define PROTO_DISCARD "/an/test/discard/1.0.0"
+#define PROTO_RESET "/an/test/reset/1.0.0"
+#define RESET_AFTER (64 * 1024)
+#define CHUNK (64 * 1024)
+#define MAX_CONNS 64
+#define MAX_TEST_STREAMS 1024
+
+static const char USAGE[] =
+	"Usage: an-testpeer [options]\n"
+	"  --key FILE          libp2p PrivateKey protobuf; created (Ed25519) if absent\n"
+	"  --listen MA         listen on MA (repeatable)\n"
+	"  --dial MA|@FILE     dial MA, or wait for FILE and dial its contents\n"
+	"  --ping N            N pings on the dialed connection\n"
+	"  --identify          print the dialed peer's identify\n"
+	"  --echo BYTES        echo BYTES of random data over " PROTO_ECHO "\n"
+	"  --streams N         N concurrent echo streams of --stream-bytes each\n"
+	"  --stream-bytes B    size of each --streams stream (default 4096)\n"
+	"  --half-close        write 64 KiB, close the write side, then read the echo\n"
+	"  --reset             reset an echo stream mid-transfer, then check the connection\n"
+	"  --remote-reset      have the remote reset a " PROTO_RESET " stream, then check\n"
+	"  --discard BYTES     send BYTES over " PROTO_DISCARD "\n"
+	"  --serve-for SECS    stay up answering for SECS (listener 60; after actions 0)\n"
+	"  --timeout SECS      deadline of each action (default 30)\n"
+	"  --agent STRING      identify agentVersion\n"
+	"  --quiet             no served/connection/peer-identify lines\n"
+	"  --help              this text\n";
+
+struct opts {
+	const char *key, *dial, *agent;
+	const char *listen[8];
+	int n_listen;
+	long ping, streams, stream_bytes;
+	long long echo, discard;
+	bool identify, half_close, reset, remote_reset, quiet;
+	double serve_for, timeout;
+	bool serve_for_set;
+};
+
+static struct opts O;
+static struct ev_loop *loop;
+static struct an_host *host;
+static struct an_host_conn *dialed;
+static char self_id[AN_PEERID_TEXT_MAX];
+static int exit_status = 0;
+static ev_timer action_timer, serve_timer, dial_file_timer, hard_timer;
+static double t_dial;
+static const char *current_action = "dial";
+
+/* identify results per connection (js identifies every connection itself) */
+struct conn_info {
+	struct an_host_conn *c;
+	json_t *identify; /* formatted, or NULL while pending */
+	bool failed;
+};
+static struct conn_info conns[MAX_CONNS];
+
+static void emit(json_t *o)
+{
+	/* our own dump: short decimals for the timings (js rounds to 3 digits) */
+	char *s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(12));
+	if (s) {
+		puts(s);
+		free(s);
+	}
+	fflush(stdout);
+	json_decref(o);
+}
+
+static void next_action(void);
+
+static void fail_action(const char *msg)
+{
+	emit(json_pack("{s:s,s:s,s:s}", "event", "error", "action", current_action, "message", msg));
+	exit_status = AN_EXIT_SYSTEM;
+	ev_break(loop, EVBREAK_ALL);
+}
+
+static double round3(double x)
+{
+	return (double)(long long)(x * 1000 + 0.5) / 1000;
+}
+
+static double now_ms(void)
+{
+	return ev_time() * 1000.0;
+}
+
+static void peer_text(const struct an_peerid *id, char *out)
+{
+	if (!id || an_peerid_format(id, out, AN_PEERID_TEXT_MAX) < 0)
+		strcpy(out, "?");
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static json_t *format_identify(const char *peer, const struct an_identify *m)
+{
+	json_t *o = json_object(), *addrs = json_array(), *protos = json_array();
+	char text[AN_HOST_ADDR_TEXT_MAX];
+	const char *sorted[AN_IDENTIFY_MAX_PROTOCOLS];
+	json_object_set_new(o, "peerId", json_string(peer));
+	for (size_t i = 0; i < m->n_protocols; i++)
+		sorted[i] = m->protocols[i];
+	qsort(sorted, m->n_protocols, sizeof(sorted[0]), cmp_str);
+	for (size_t i = 0; i < m->n_protocols; i++)
+		json_array_append_new(protos, json_string(sorted[i]));
+	json_object_set_new(o, "protocols", protos);
+	for (size_t i = 0; i < m->n_addrs; i++)
+		if (an_host_maddr_format(m->addrs[i].data, m->addrs[i].len, text, sizeof(text)) == 0)
+			json_array_append_new(addrs, json_string(text));
+	json_object_set_new(o, "listenAddrs", addrs);
+	json_object_set_new(o, "agentVersion", m->agent_version ? json_string(m->agent_version) : json_null());
+	json_object_set_new(o, "protocolVersion",
+			    m->protocol_version ? json_string(m->protocol_version) : json_null());
+	if (m->observed_addr.len &&
+	    an_host_maddr_format(m->observed_addr.data, m->observed_addr.len, text, sizeof(text)) == 0)
+		json_object_set_new(o, "observedAddr", json_string(text));
+	else
+		json_object_set_new(o, "observedAddr", json_null());
+	return o;
+}
+
+static struct conn_info *info_of(struct an_host_conn *c)
+{
+	for (int i = 0; i < MAX_CONNS; i++)
+		if (conns[i].c == c)
+			return &conns[i];
+	return NULL;
+}
+
+/* ---------------------------------------------------------------- serving */
+
+struct served {
+	const char *proto;
+	char peer[AN_PEERID_TEXT_MAX];
+	long long bytes;
+	bool reset_sent;
+};
+
+static void served_open(struct an_stream *s, void *arg)
+{
+	struct served *v = calloc(1, sizeof(*v));
+	if (!v) {
+		an_stream_reset(s);
+		return;
+	}
+	v->proto = arg;
+	peer_text(an_host_conn_peer(an_stream_conn(s)), v->peer);
+	an_stream_set_user(s, v);
+}
+
+static void served_close(struct an_stream *s, int err, void *arg)
+{
+	struct served *v = an_stream_user(s);
+	if (!v)
+		return;
+	const char *result;
+	if (v->proto == (const char *)PROTO_RESET)
+		result = v->reset_sent ? "reset-sent" : "closed";
+	else
+		result = err ? "reset" : "ok";
+	if (!O.quiet)
+		emit(json_pack("{s:s,s:s,s:s,s:I,s:s}", "event", "served", "protocol", v->proto, "peerId",
+			       v->peer, "bytes", (json_int_t)v->bytes, "result", result));
+	free(v);
+}
+
+static void echo_data(struct an_stream *s, const uint8_t *p, size_t n, void *arg)
+{
+	struct served *v = an_stream_user(s);
+	v->bytes += (long long)n;
+	if (an_stream_write(s, p, n) < 0)
+		an_stream_reset(s);
+}
+
+static void echo_eof(struct an_stream *s, void *arg)
+{
+	an_stream_close_write(s);
+}
+
+static void discard_data(struct an_stream *s, const uint8_t *p, size_t n, void *arg)
+{
+	struct served *v = an_stream_user(s);
+	v->bytes += (long long)n;
+}
+
+static void discard_eof(struct an_stream *s, void *arg)
+{
+	struct served *v = an_stream_user(s);
+	char line[32];
+	int len = snprintf(line, sizeof(line), "%lld\n", v->bytes);
+	an_stream_write(s, (const uint8_t *)line, (size_t)len);
+	an_stream_close_write(s);
+}
+
+static void reset_data(struct an_stream *s, const uint8_t *p, size_t n, void *arg)
+{
+	struct served *v = an_stream_user(s);
+	v->bytes += (long long)n;
+	if (v->bytes >= RESET_AFTER) {
+		v->reset_sent = true;
+		an_stream_reset(s);
+	}
+}
+
+static void reset_eof(struct an_stream *s, void *arg)
+{
+	struct served *v = an_stream_user(s);
+	v->reset_sent = true;
+	an_stream_reset(s);
+}
+
+static const struct an_stream_handler echo_handler = {
+	.on_open = served_open, .on_data = echo_data, .on_eof = echo_eof, .on_close = served_close};
+static const struct an_stream_handler discard_handler = {
+	.on_open = served_open, .on_data = discard_data, .on_eof = discard_eof, .on_close = served_close};
+static const struct an_stream_handler reset_handler = {
+	.on_open = served_open, .on_data = reset_data, .on_eof = reset_eof, .on_close = served_close};
+
+/* ---------------------------------------------------------------- connections */
+
+static void identify_done(void *arg, int err, const struct an_identify *m)
+{
+	struct an_host_conn *c = arg;
+	struct conn_info *ci = info_of(c);
+	char peer[AN_PEERID_TEXT_MAX];
+	peer_text(an_host_conn_alive(c) ? an_host_conn_peer(c) : NULL, peer);
+	if (ci) {
+		if (err < 0) {
+			ci->failed = true;
+		} else {
+			ci->identify = format_identify(peer, m);
+			if (!O.quiet) {
+				json_t *o = json_pack("{s:s,s:s}", "event", "peer-identify", "direction",
+						      c == dialed ? "outbound" : "inbound");
+				json_object_update(o, ci->identify);
+				emit(o);
+			}
+		}
+	}
+	an_host_conn_unref(c);
+	if (c == dialed && !strcmp(current_action, "identify"))
+		next_action(); /* the identify action was waiting for this */
+}
+
+static void on_connection(struct an_host_conn *c, void *arg)
+{
+	char peer[AN_PEERID_TEXT_MAX], ma[AN_HOST_ADDR_TEXT_MAX + AN_PEERID_TEXT_MAX + 8];
+	peer_text(an_host_conn_peer(c), peer);
+	snprintf(ma, sizeof(ma), "%s/p2p/%s", an_host_conn_remote_addr(c), peer);
+	struct conn_info *ci = info_of(NULL);
+	if (ci) {
+		ci->c = c;
+		an_host_conn_ref(c); /* kept for the table */
+	}
+	if (!O.quiet)
+		emit(json_pack("{s:s,s:s,s:s,s:s}", "event", "connection", "direction",
+			       an_host_conn_inbound(c) ? "inbound" : "outbound", "peerId", peer,
+			       "remoteAddr", ma));
+	an_host_conn_ref(c);
+	if (an_identify_request(c, (int)(O.timeout * 1000), identify_done, c) < 0) {
+		if (ci)
+			ci->failed = true;
+		an_host_conn_unref(c);
+	}
+}
+
+/* ---------------------------------------------------------------- actions */
+
+static enum { A_IDENTIFY, A_PING, A_ECHO, A_STREAMS, A_HALF, A_RESET, A_RRESET, A_DISCARD, A_DONE } stage;
+static bool all_ok = true;
+
+/* An echo (or discard) transfer of `total` random bytes on one stream. */
+struct xfer {
+	struct an_stream *s;
+	long long total, sent, recv;
+	crypto_hash_sha256_state sh, rh;
+	double t0;
+	bool closed_write, done, discard;
+	char reply[32];
+	size_t reply_len;
+	long long reset_after_recv; /* --reset: reset when this much came back */
+	bool want_reset;
+	void (*finish)(struct xfer *x, int err);
+	int err;
+};
+
+static void xfer_pump(struct xfer *x)
+{
+	static uint8_t block[CHUNK];
+	while (x->sent < x->total && an_stream_queued(x->s) < AN_STREAM_QUEUE_HIGH) {
+		size_t n = (size_t)(x->total - x->sent < CHUNK ? x->total - x->sent : CHUNK);
+		if (x->discard) {
+			if (block[0] == 0 && block[1] == 0)
+				randombytes_buf(block, sizeof(block));
+		} else {
+			randombytes_buf(block, n);
+			crypto_hash_sha256_update(&x->sh, block, n);
+		}
+		if (an_stream_write(x->s, block, n) < 0) {
+			an_stream_reset(x->s);
+			return;
+		}
+		x->sent += (long long)n;
+	}
+	if (x->sent >= x->total && !x->closed_write && !x->want_reset) {
+		x->closed_write = true;
+		an_stream_close_write(x->s);
+	}
+}
+
+static void xfer_open(struct an_stream *s, void *arg)
+{
+	struct xfer *x = arg;
+	xfer_pump(x);
+}
+
+static void xfer_writable(struct an_stream *s, void *arg)
+{
+	xfer_pump(arg);
+}
+
+static void xfer_data(struct an_stream *s, const uint8_t *p, size_t n, void *arg)
+{
+	struct xfer *x = arg;
+	if (x->discard) {
+		size_t k = n < sizeof(x->reply) - 1 - x->reply_len ? n : sizeof(x->reply) - 1 - x->reply_len;
+		memcpy(x->reply + x->reply_len, p, k);
+		x->reply_len += k;
+		return;
+	}
+	crypto_hash_sha256_update(&x->rh, p, n);
+	x->recv += (long long)n;
+	if (x->want_reset && x->recv >= x->reset_after_recv) {
+		x->want_reset = false;
+		an_stream_reset(s);
+	}
+}
+
+static void xfer_eof(struct an_stream *s, void *arg)
+{
+}
+
+static void xfer_close(struct an_stream *s, int err, void *arg)
+{
+	struct xfer *x = arg;
+	x->s = NULL;
+	x->done = true;
+	x->finish(x, err);
+}
+
+static const struct an_stream_handler xfer_handler = {
+	.on_open = xfer_open, .on_data = xfer_data, .on_eof = xfer_eof,
+	.on_close = xfer_close, .on_writable = xfer_writable};
+
+static struct xfer *xfer_start(const char *proto, long long total, void (*finish)(struct xfer *, int))
+{
+	struct xfer *x = calloc(1, sizeof(*x));
+	if (!x)
+		return NULL;
+	x->total = total;
+	x->finish = finish;
+	x->discard = !strcmp(proto, PROTO_DISCARD);
+	crypto_hash_sha256_init(&x->sh);
+	crypto_hash_sha256_init(&x->rh);
+	x->t0 = now_ms();
+	if (an_host_stream_open(dialed, proto, &xfer_handler, x, &x->s) < 0) {
+		free(x);
+		return NULL;
+	}
+	return x;
+}
+
+static void hex32(crypto_hash_sha256_state *st, char out[65])
+{
+	uint8_t d[32];
+	crypto_hash_sha256_final(st, d);
+	for (int i = 0; i < 32; i++)
+		sprintf(out + 2 * i, "%02x", d[i]);
+}
+
+/* --ping */
+static long ping_seq;
+static double ping_rtts[100000];
+static double ping_t0;
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+static void ping_next(void);
+
+static void ping_cb(void *arg, int err, uint64_t rtt_ms)
+{
+	if (err < 0) {
+		fail_action(an_strerror(err));
+		return;
+	}
+	double rtt = now_ms() - ping_t0; /* finer than the codec's ms clock */
+	ping_rtts[ping_seq] = rtt;
+	emit(json_pack("{s:s,s:i,s:f}", "event", "ping", "seq", (int)ping_seq, "rttMs", round3(rtt)));
+	ping_seq++;
+	ping_next();
+}
+
+static void ping_next(void)
+{
+	if (ping_seq >= O.ping) {
+		qsort(ping_rtts, (size_t)O.ping, sizeof(double), cmp_double);
+		emit(json_pack("{s:s,s:i,s:i,s:f,s:f,s:f}", "event", "ping-summary", "count", (int)O.ping,
+			       "ok", (int)O.ping, "minMs", round3(ping_rtts[0]), "medianMs",
+			       round3(ping_rtts[(O.ping - 1) / 2]), "maxMs", round3(ping_rtts[O.ping - 1])));
+		next_action();
+		return;
+	}
+	ping_t0 = now_ms();
+	int rc = an_ping_once(dialed, (int)(O.timeout * 1000), ping_cb, NULL);
+	if (rc < 0)
+		fail_action(an_strerror(rc));
+}
+
+/* --echo */
+static void echo_finish(struct xfer *x, int err)
+{
+	char sh[65], rh[65];
+	hex32(&x->sh, sh);
+	hex32(&x->rh, rh);
+	double ms = now_ms() - x->t0;
+	bool ok = !err && x->recv == x->total && !strcmp(sh, rh);
+	json_t *o = json_pack("{s:s,s:I,s:I,s:s,s:s,s:f,s:b}", "event", "echo", "bytes", (json_int_t)x->total,
+			      "recvBytes", (json_int_t)x->recv, "sentSha256", sh, "recvSha256", rh, "ms",
+			      round3(ms), "ok", ok);
+	json_object_set_new(o, "MBps", ms > 0 ? json_real(round3(x->total / 1e6 / (ms / 1000))) : json_null());
+	emit(o);
+	all_ok &= ok;
+	free(x);
+	next_action();
+}
+
+/* --streams */
+static long streams_left, streams_ok;
+static double streams_t0;
+static json_t *streams_errors;
+
+static void streams_finish(struct xfer *x, int err)
+{
+	char sh[65], rh[65];
+	hex32(&x->sh, sh);
+	hex32(&x->rh, rh);
+	if (!err && x->recv == x->total && !strcmp(sh, rh))
+		streams_ok++;
+	else if (json_array_size(streams_errors) < 5)
+		json_array_append_new(streams_errors, json_string(err ? an_strerror(err) : "mismatch"));
+	free(x);
+	if (--streams_left > 0)
+		return;
+	emit(json_pack("{s:s,s:i,s:i,s:i,s:i,s:f,s:o}", "event", "streams", "count", (int)O.streams,
+		       "bytesEach", (int)O.stream_bytes, "ok", (int)streams_ok, "failed",
+		       (int)(O.streams - streams_ok), "ms", round3(now_ms() - streams_t0), "errors",
+		       streams_errors));
+	streams_errors = NULL;
+	all_ok &= streams_ok == O.streams;
+	next_action();
+}
+
+/* --half-close */
+static void half_finish(struct xfer *x, int err)
+{
+	char sh[65], rh[65];
+	hex32(&x->sh, sh);
+	hex32(&x->rh, rh);
+	bool ok = !err && x->recv == x->total && !strcmp(sh, rh);
+	emit(json_pack("{s:s,s:I,s:s,s:I,s:s,s:s,s:b}", "event", "half-close", "bytes", (json_int_t)x->total,
+		       "writeStatusAfterClose", "closed", "recvAfterClose", (json_int_t)x->recv,
+		       "sentSha256", sh, "recvSha256", rh, "ok", ok));
+	all_ok &= ok;
+	free(x);
+	next_action();
+}
+
+/* --reset / --remote-reset: then an echo and a ping on the same connection */
+static const char *check_event;
+static long long check_recv;
+static bool check_saw_reset;
+static bool check_echo_ok;
+
+static void check_ping_cb(void *arg, int err, uint64_t rtt)
+{
+	bool ping_ok = err == 0;
+	bool alive = an_host_conn_alive(dialed);
+	json_t *o;
+	bool ok;
+	if (!strcmp(check_event, "reset")) {
+		ok = alive && check_echo_ok && ping_ok;
+		o = json_pack("{s:s,s:I,s:s,s:s,s:b,s:b,s:b}", "event", "reset", "recvBeforeReset",
+			      (json_int_t)check_recv, "streamStatus", "reset", "connectionStatus",
+			      alive ? "open" : "closed", "echoAfter", check_echo_ok, "pingAfter", ping_ok, "ok", ok);
+	} else {
+		ok = check_saw_reset && alive && check_echo_ok && ping_ok;
+		o = json_pack("{s:s,s:b,s:s,s:s,s:b,s:b,s:b}", "event", "remote-reset", "sawReset",
+			      check_saw_reset, "streamStatus", check_saw_reset ? "reset" : "closed",
+			      "connectionStatus", alive ? "open" : "closed", "echoAfter", check_echo_ok,
+			      "pingAfter", ping_ok, "ok", ok);
+	}
+	emit(o);
+	all_ok &= ok;
+	next_action();
+}
+
+static void check_echo_finish(struct xfer *x, int err)
+{
+	char sh[65], rh[65];
+	hex32(&x->sh, sh);
+	hex32(&x->rh, rh);
+	check_echo_ok = !err && x->recv == x->total && !strcmp(sh, rh);
+	free(x);
+	if (!an_host_conn_alive(dialed) || an_ping_once(dialed, (int)(O.timeout * 1000), check_ping_cb, NULL) < 0)
+		check_ping_cb(NULL, AN_ECLOSED, 0);
+}
+
+static void check_connection(void)
+{
+	if (!an_host_conn_alive(dialed) || !xfer_start(PROTO_ECHO, 4096, check_echo_finish)) {
+		check_echo_ok = false;
+		check_ping_cb(NULL, AN_ECLOSED, 0);
+	}
+}
+
+static void reset_finish(struct xfer *x, int err)
+{
+	check_recv = x->recv;
+	free(x);
+	check_connection();
+}
+
+static void rreset_finish(struct xfer *x, int err)
+{
+	check_saw_reset = err == AN_ERESET;
+	free(x);
+	check_connection();
+}
+
+/* --discard */
+static void discard_finish(struct xfer *x, int err)
+{
+	double ms = now_ms() - x->t0, secs = ms / 1000;
+	long long acked = strtoll(x->reply, NULL, 10);
+	bool ok = !err && acked == x->total;
+	emit(json_pack("{s:s,s:I,s:I,s:f,s:f,s:f,s:b}", "event", "discard", "bytes", (json_int_t)x->total,
+		       "acked", (json_int_t)acked, "ms", round3(ms), "MBps", round3(x->total / 1e6 / secs),
+		       "Gbps", round3(x->total * 8 / 1e9 / secs), "ok", ok));
+	all_ok &= ok;
+	free(x);
+	next_action();
+}
+
+static void identify_action(void)
+{
+	struct conn_info *ci = info_of(dialed);
+	if (ci && ci->identify) {
+		json_t *o = json_pack("{s:s}", "event", "identify");
+		json_object_update(o, ci->identify);
+		emit(o);
+		next_action();
+	} else if (!ci || ci->failed) {
+		fail_action("identify failed");
+	}
+	/* else: identify_done calls next_action when the result arrives */
+}
+
+static void action_timeout(struct ev_loop *l, ev_timer *w, int revents)
+{
+	fail_action("timeout");
+}
+
+static void serve_done(struct ev_loop *l, ev_timer *w, int revents)
+{
+	an_host_shutdown(host, 1000);
+}
+
+static void finish_actions(void)
+{
+	ev_timer_stop(loop, &action_timer);
+	emit(json_pack("{s:s,s:b}", "event", "done", "ok", all_ok));
+	if (!all_ok)
+		exit_status = AN_EXIT_NEGATIVE;
+	double serve = O.serve_for_set ? O.serve_for : 0;
+	if (serve <= 0) {
+		an_host_shutdown(host, 1000);
+		return;
+	}
+	ev_timer_init(&serve_timer, serve_done, serve, 0);
+	ev_timer_start(loop, &serve_timer);
+}
+
+static void next_action(void)
+{
+	ev_timer_stop(loop, &action_timer);
+	ev_timer_set(&action_timer, O.timeout, 0);
+	ev_timer_start(loop, &action_timer);
+	for (;;) {
+		int s = stage++;
+		switch (s) {
+		case A_IDENTIFY:
+			if (!O.identify)
+				continue;
+			current_action = "identify";
+			identify_action();
+			return;
+		case A_PING:
+			if (O.ping <= 0)
+				continue;
+			current_action = "ping";
+			ping_seq = 0;
+			ping_next();
+			return;
+		case A_ECHO:
+			if (O.echo <= 0)
+				continue;
+			current_action = "echo";
+			if (!xfer_start(PROTO_ECHO, O.echo, echo_finish))
+				fail_action("unable to open a stream");
+			return;
+		case A_STREAMS:
+			if (O.streams <= 0)
+				continue;
+			current_action = "streams";
+			streams_left = O.streams;
+			streams_ok = 0;
+			streams_errors = json_array();
+			streams_t0 = now_ms();
+			for (long i = 0; i < O.streams; i++) {
+				if (!xfer_start(PROTO_ECHO, O.stream_bytes, streams_finish)) {
+					if (json_array_size(streams_errors) < 5)
+						json_array_append_new(streams_errors, json_string("open failed"));
+					streams_left--;
+				}
+			}
+			if (streams_left == 0) { /* nothing could be opened */
+				streams_left = 1;
+				struct xfer *x = calloc(1, sizeof(*x));
+				crypto_hash_sha256_init(&x->sh);
+				crypto_hash_sha256_init(&x->rh);
+				x->total = 1;
+				streams_finish(x, AN_ECLOSED);
+			}
+			return;
+		case A_HALF:
+			if (!O.half_close)
+				continue;
+			current_action = "half-close";
+			if (!xfer_start(PROTO_ECHO, 64 * 1024, half_finish))
+				fail_action("unable to open a stream");
+			return;
+		case A_RESET: {
+			if (!O.reset)
+				continue;
+			current_action = "reset";
+			check_event = "reset";
+			struct xfer *x = xfer_start(PROTO_ECHO, 4 * 1024 * 1024, reset_finish);
+			if (!x) {
+				fail_action("unable to open a stream");
+				return;
+			}
+			x->want_reset = true;
+			x->reset_after_recv = 128 * 1024;
+			return;
+		}
+		case A_RRESET:
+			if (!O.remote_reset)
+				continue;
+			current_action = "remote-reset";
+			check_event = "remote-reset";
+			check_saw_reset = false;
+			if (!xfer_start(PROTO_RESET, 16 * 1024 * 1024, rreset_finish))
+				fail_action("unable to open a stream");
+			return;
+		case A_DISCARD:
+			if (O.discard <= 0)
+				continue;
+			current_action = "discard";
+			if (!xfer_start(PROTO_DISCARD, O.discard, discard_finish))
+				fail_action("unable to open a stream");
+			return;
+		default:
+			finish_actions();
+			return;
+		}
+	}
+}
+
+/* ---------------------------------------------------------------- dialing */
+
+static void dial_cb(struct an_host *h, struct an_host_conn *c, int err, void *arg)
+{
+	if (err < 0) {
+		fail_action(err == AN_EMISMATCH ? "peer ID mismatch" : an_strerror(err));
+		return;
+	}
+	an_host_conn_ref(c);
+	dialed = c;
+	char peer[AN_PEERID_TEXT_MAX], ma[AN_HOST_ADDR_TEXT_MAX + AN_PEERID_TEXT_MAX + 8];
+	peer_text(an_host_conn_peer(c), peer);
+	snprintf(ma, sizeof(ma), "%s/p2p/%s", an_host_conn_remote_addr(c), peer);
+	emit(json_pack("{s:s,s:s,s:s,s:s,s:s,s:f}", "event", "connected", "peerId", self_id, "remotePeer",
+		       peer, "remoteAddr", ma, "direction", "outbound", "ms", round3(now_ms() - t_dial)));
+	stage = A_IDENTIFY;
+	next_action();
+}
+
+static void start_dial(const char *ma)
+{
+	current_action = "dial";
+	t_dial = now_ms();
+	ev_timer_set(&action_timer, O.timeout, 0);
+	ev_timer_start(loop, &action_timer);
+	int rc = an_host_dial(host, ma, (int)(O.timeout * 1000), dial_cb, NULL);
+	if (rc < 0)
+		fail_action(an_strerror(rc));
+}
+
+static void dial_file_cb(struct ev_loop *l, ev_timer *w, int revents)
+{
+	char buf[512];
+	FILE *f = fopen(O.dial + 1, "r");
+	if (!f)
+		return;
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	while (n && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
+		buf[--n] = 0;
+	if (!n)
+		return;
+	ev_timer_stop(l, w);
+	start_dial(buf);
+}
+
+static void hard_deadline(struct ev_loop *l, ev_timer *w, int revents)
+{
+	cli_warn("hard deadline reached");
+	exit_status = AN_EXIT_SYSTEM;
+	ev_break(l, EVBREAK_ALL);
+}
+
+static void on_signal(struct ev_loop *l, ev_signal *w, int revents)
+{
+	an_host_shutdown(host, 1000);
+}
+
+/* ---------------------------------------------------------------- main */
+
+static void host_log(void *arg, const char *msg)
+{
+	if (getenv("AN_DEBUG"))
+		cli_warn("%s", msg);
+}
+
+static long long parse_num(const char *s, const char *what)
+{
+	char *end;
+	errno = 0;
+	long long v = strtoll(s, &end, 10);
+	if (errno || *end || end == s || v < 0) {
+		cli_warn("invalid %s '%s'", what, s);
+		cli_usage(USAGE, AN_EXIT_USAGE);
+	}
+	return v;
+}
+
+static double parse_secs(const char *s, const char *what)
+{
+	char *end;
+	double v = strtod(s, &end);
+	if (*end || end == s || v < 0) {
+		cli_warn("invalid %s '%s'", what, s);
+		cli_usage(USAGE, AN_EXIT_USAGE);
+	}
+	return v;
+}
+
+static struct an_privkey *load_or_create_key(const char *path)
+{
+	struct an_privkey *k = NULL;
+	int rc;
+	if (!path) {
+		rc = an_privkey_generate(&k);
+	} else {
+		rc = an_privkey_load(path, &k);
+		if (rc == -ENOENT) {
+			rc = an_privkey_generate(&k);
+			if (rc == 0)
+				rc = an_privkey_save(k, path, false);
+		}
+	}
+	if (rc < 0)
+		cli_die(cli_exit_status(rc), "unable to load key '%s': %s", path ? path : "", an_strerror(rc));
+	return k;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{"key", required_argument, NULL, 'k'},
+		{"listen", required_argument, NULL, 'l'},
+		{"dial", required_argument, NULL, 'd'},
+		{"ping", required_argument, NULL, 'p'},
+		{"identify", no_argument, NULL, 'i'},
+		{"echo", required_argument, NULL, 'e'},
+		{"streams", required_argument, NULL, 'S'},
+		{"stream-bytes", required_argument, NULL, 'B'},
+		{"half-close", no_argument, NULL, 'H'},
+		{"reset", no_argument, NULL, 'r'},
+		{"remote-reset", no_argument, NULL, 'R'},
+		{"discard", required_argument, NULL, 'D'},
+		{"serve-for", required_argument, NULL, 's'},
+		{"timeout", required_argument, NULL, 't'},
+		{"agent", required_argument, NULL, 'a'},
+		{"quiet", no_argument, NULL, 'q'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	int c;
+	cli_init(argv[0]);
+	signal(SIGPIPE, SIG_IGN);
+	if (sodium_init() < 0)
+		cli_die(AN_EXIT_SYSTEM, "unable to initialise libsodium");
+	O.timeout = 30;
+	O.stream_bytes = 4096;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'k': O.key = optarg; break;
+		case 'l':
+			if (O.n_listen < 8)
+				O.listen[O.n_listen++] = optarg;
+			break;
+		case 'd': O.dial = optarg; break;
+		case 'p': O.ping = (long)parse_num(optarg, "--ping"); break;
+		case 'i': O.identify = true; break;
+		case 'e': O.echo = parse_num(optarg, "--echo"); break;
+		case 'S': O.streams = (long)parse_num(optarg, "--streams"); break;
+		case 'B': O.stream_bytes = (long)parse_num(optarg, "--stream-bytes"); break;
+		case 'H': O.half_close = true; break;
+		case 'r': O.reset = true; break;
+		case 'R': O.remote_reset = true; break;
+		case 'D': O.discard = parse_num(optarg, "--discard"); break;
+		case 's': O.serve_for = parse_secs(optarg, "--serve-for"); O.serve_for_set = true; break;
+		case 't': O.timeout = parse_secs(optarg, "--timeout"); break;
+		case 'a': O.agent = optarg; break;
+		case 'q': O.quiet = true; break;
+		case 'h': cli_usage(USAGE, AN_EXIT_OK);
+		default:
+			cli_warn("unknown or incomplete option '%s'", argv[optind - 1]);
+			cli_usage(USAGE, AN_EXIT_USAGE);
+		}
+	}
+	if (optind != argc || O.ping > 100000 || O.streams > MAX_TEST_STREAMS) {
+		cli_warn("bad arguments");
+		cli_usage(USAGE, AN_EXIT_USAGE);
+	}
+	loop = ev_default_loop(0);
+	struct an_privkey *key = load_or_create_key(O.key);
+	struct an_host_config cfg = {0};
+	cfg.key = key;
+	cfg.agent_version = O.agent ? O.agent : "an-testpeer/0.1.0";
+	cfg.log = host_log;
+	cfg.limits.max_streams_per_conn = 2 * MAX_TEST_STREAMS;
+	int rc = an_host_new(loop, &cfg, &host);
+	if (rc == 0)
+		rc = an_ping_service_register(host);
+	if (rc == 0)
+		rc = an_identify_service_register(host);
+	if (rc == 0)
+		rc = an_host_handle(host, PROTO_ECHO, &echo_handler, (void *)PROTO_ECHO);
+	if (rc == 0)
+		rc = an_host_handle(host, PROTO_DISCARD, &discard_handler, (void *)PROTO_DISCARD);
+	if (rc == 0)
+		rc = an_host_handle(host, PROTO_RESET, &reset_handler, (void *)PROTO_RESET);
+	if (rc < 0)
+		cli_die(AN_EXIT_SYSTEM, "unable to start: %s", an_strerror(rc));
+	an_host_on_connection(host, on_connection, NULL);
+	an_peerid_format(an_host_peer_id(host), self_id, sizeof(self_id));
+	for (int i = 0; i < O.n_listen; i++) {
+		rc = an_host_listen(host, O.listen[i]);
+		if (rc < 0)
+			cli_die(AN_EXIT_SYSTEM, "unable to listen on '%s': %s", O.listen[i], an_strerror(rc));
+	}
+	if (O.n_listen) {
+		const char *addrs[16];
+		size_t n = an_host_addrs(host, addrs, 16);
+		json_t *a = json_array();
+		for (size_t i = 0; i < n; i++) {
+			char full[AN_HOST_ADDR_TEXT_MAX + AN_PEERID_TEXT_MAX + 8];
+			snprintf(full, sizeof(full), "%s/p2p/%s", addrs[i], self_id);
+			json_array_append_new(a, json_string(full));
+		}
+		emit(json_pack("{s:s,s:s,s:o}", "event", "listening", "peerId", self_id, "addrs", a));
+	}
+	ev_timer_init(&action_timer, action_timeout, O.timeout, 0);
+	ev_signal sigterm, sigint;
+	ev_signal_init(&sigterm, on_signal, SIGTERM);
+	ev_signal_init(&sigint, on_signal, SIGINT);
+	ev_signal_start(loop, &sigterm);
+	ev_signal_start(loop, &sigint);
+	/* the hard deadline of the whole run */
+	double hard = (O.serve_for_set ? O.serve_for : (O.dial ? 0 : 60)) + (O.dial ? 8 * O.timeout + 30 : 10);
+	ev_timer_init(&hard_timer, hard_deadline, hard, 0);
+	ev_timer_start(loop, &hard_timer);
+	if (O.dial && O.dial[0] == '@') {
+		ev_timer_init(&dial_file_timer, dial_file_cb, 0.02, 0.02);
+		ev_timer_start(loop, &dial_file_timer);
+	} else if (O.dial) {
+		start_dial(O.dial);
+	} else {
+		double serve = O.serve_for_set ? O.serve_for : 60;
+		ev_timer_init(&serve_timer, serve_done, serve, 0);
+		ev_timer_start(loop, &serve_timer);
+	}
+	ev_run(loop, 0);
+	for (int i = 0; i < MAX_CONNS; i++) {
+		if (conns[i].c)
+			an_host_conn_unref(conns[i].c);
+		json_decref(conns[i].identify);
+	}
+	if (dialed)
+		an_host_conn_unref(dialed);
+	an_host_free(host);
+	an_privkey_free(key);
+	return cli_finish(exit_status);
+}
