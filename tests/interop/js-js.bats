@@ -208,3 +208,23 @@ ev() {
 	[ "$(ev identify '.protocols | index("/an/kad/1.0.0") != null')" = true ]
 	[ "$(ev identify '.protocols | index("/ipfs/kad/1.0.0") != null')" = false ]
 }
+
+@test "js peer: --dht stores an /an/ record put by one peer and serves it to another" {
+	start_listener a --dht
+	printf '{"seq":1,"name":"example"}' >"$T/rec.json"
+	dial --dht --dht-put /an/aaaaaaaaaaaaaaaa@example --dht-value "$T/rec.json"
+	[ "$status" -eq 0 ]
+	[ "$(ev dht-put '.storedAt[0]')" = "$LISTEN_ID" ]
+	run --separate-stderr timeout 90 node "$PEER" --timeout 40 --dial "$LISTEN_ADDR" \
+		--dht --dht-get /an/aaaaaaaaaaaaaaaa@example
+	[ "$status" -eq 0 ]
+	[ "$(ev dht-get .value)" = '{"seq":1,"name":"example"}' ]
+}
+
+@test "js peer: --dht rejects an /an/ value the an validator refuses" {
+	start_listener a --dht
+	printf 'not json' >"$T/bad.json"
+	dial --dht --dht-put /an/aaaaaaaaaaaaaaaa@example --dht-value "$T/bad.json"
+	[ "$status" -eq 1 ]
+	[ "$(ev dht-put '.storedAt | length')" -eq 0 ]
+}

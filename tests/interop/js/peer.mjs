@@ -68,6 +68,9 @@ const USAGE = `usage: node peer.mjs [options]
   --agent STRING      identify agentVersion to announce
   --dht               enable kad-dht (${DHT_PROTOCOL}, server mode, an validator)
   --dht-protocol P    kad protocol ID (default ${DHT_PROTOCOL})
+  --dht-put KEY       (with --dht) put the contents of --dht-value FILE under KEY
+  --dht-value FILE    the value for --dht-put
+  --dht-get KEY       (with --dht) get KEY, print the selected value
   --quiet             do not print per-stream "served" and per-connection events
   --help              this text`
 
@@ -491,6 +494,45 @@ async function actDiscard (conn, bytes, signal) {
   return r.ok
 }
 
+// js queries wait for a non-empty routing table (digest pitfall K4): wait,
+// bounded, until the dialed peer passed admission (identify + ping).
+async function dhtReady (node, signal) {
+  const rt = node.services.dht.routingTable
+  while (rt.size === 0) {
+    signal.throwIfAborted()
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+}
+
+async function actDhtPut (node, key, valueFile, signal) {
+  await dhtReady(node, signal)
+  const value = new Uint8Array(await readFile(valueFile))
+  // Peers that answered PUT_VALUE (a rejecting peer resets the stream: that
+  // shows as a QUERY_ERROR, not a response).
+  const peers = new Set()
+  const errors = []
+  for await (const ev of node.services.dht.put(new TextEncoder().encode(key), value, { signal })) {
+    if (ev.name === 'PEER_RESPONSE' && ev.messageName === 'PUT_VALUE') peers.add(ev.from.toString())
+    if (ev.name === 'QUERY_ERROR') errors.push(`${ev.from}: ${ev.error?.message ?? ev.error}`)
+  }
+  emit({ event: 'dht-put', key, bytes: value.byteLength, storedAt: [...peers], errors: errors.slice(0, 5), ok: peers.size > 0 })
+  return peers.size > 0
+}
+
+async function actDhtGet (node, key, signal) {
+  await dhtReady(node, signal)
+  let value = null
+  let from = null
+  for await (const ev of node.services.dht.get(new TextEncoder().encode(key), { signal })) {
+    if (ev.name === 'VALUE') {
+      value = new TextDecoder().decode(ev.value)
+      from = ev.from.toString()
+    }
+  }
+  emit({ event: 'dht-get', key, value, from, ok: value != null })
+  return value != null
+}
+
 // ---------------------------------------------------------------- main
 
 async function resolveDialTarget (arg, signal) {
@@ -540,6 +582,9 @@ async function main () {
         agent: { type: 'string' },
         dht: { type: 'boolean' },
         'dht-protocol': { type: 'string' },
+        'dht-put': { type: 'string' },
+        'dht-value': { type: 'string' },
+        'dht-get': { type: 'string' },
         quiet: { type: 'boolean' },
         help: { type: 'boolean' }
       },
@@ -563,7 +608,16 @@ async function main () {
   const timeoutMs = (parseCount('timeout', args.timeout, { min: 1 }) ?? 30) * 1000
   const listen = args.listen ?? []
   const hasActions = pings != null || args.identify || echoBytes != null || streams != null ||
-    args['half-close'] || args.reset || args['remote-reset'] || discardBytes != null
+    args['half-close'] || args.reset || args['remote-reset'] || discardBytes != null ||
+    args['dht-put'] != null || args['dht-get'] != null
+  if ((args['dht-put'] != null || args['dht-get'] != null) && !args.dht) {
+    warn('--dht-put and --dht-get need --dht')
+    process.exit(2)
+  }
+  if ((args['dht-put'] != null) !== (args['dht-value'] != null)) {
+    warn('--dht-put and --dht-value go together')
+    process.exit(2)
+  }
   if (hasActions && args.dial == null) {
     warn('actions need --dial')
     process.exit(2)
@@ -576,7 +630,7 @@ async function main () {
 
   // Hard deadline for the whole run, whatever hangs.
   const nActions = [pings, args.identify, echoBytes, streams, args['half-close'], args.reset,
-    args['remote-reset'], discardBytes].filter((x) => x != null && x !== false).length
+    args['remote-reset'], discardBytes, args['dht-put'], args['dht-get']].filter((x) => x != null && x !== false).length
   const hardMs = serveFor * 1000 + (nActions + 2) * timeoutMs + 10_000
   setTimeout(() => {
     emit({ event: 'error', action: 'run', message: `hard deadline of ${hardMs} ms passed` })
@@ -644,6 +698,8 @@ async function main () {
       if (args.reset) steps.push(['reset', (s) => actReset(node, conn, s)])
       if (args['remote-reset']) steps.push(['remote-reset', (s) => actRemoteReset(node, conn, s)])
       if (discardBytes != null) steps.push(['discard', (s) => actDiscard(conn, discardBytes, s)])
+      if (args['dht-put'] != null) steps.push(['dht-put', (s) => actDhtPut(node, args['dht-put'], args['dht-value'], s)])
+      if (args['dht-get'] != null) steps.push(['dht-get', (s) => actDhtGet(node, args['dht-get'], s)])
       for (const [name, run] of steps) {
         action = name
         const signal = AbortSignal.timeout(timeoutMs)
