@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "encoding/multiaddr.h"
 #include "transport/conn.h"
 #include "transport/mss.h"
 #include "util/error.h"
@@ -76,7 +77,7 @@ struct an_host_conn {
 	ev_tstamp last_activity;
 	struct an_conn *conn;
 	char remote_text[AN_HOST_ADDR_TEXT_MAX];
-	uint8_t remote_bin[32];
+	uint8_t remote_bin[64];
 	size_t remote_bin_len;
 	struct an_peerid peer;
 	uint8_t pubkey_pb[AN_PUBKEY_PB_MAX];
@@ -137,136 +138,62 @@ uint64_t an_host_now_ms(const struct an_host *h)
 	return (uint64_t)(ev_now(h->loop) * 1000.0);
 }
 
-/* ---- multiaddr stopgap ---- */
-
-#define MA_IP4 4
-#define MA_TCP 6
-#define MA_IP6 41
-#define MA_P2P 421
+/* ---- multiaddrs (encoding/multiaddr.h) ---- */
 
 int an_host_maddr_split(const char *text, struct sockaddr_storage *ss, socklen_t *sslen,
 			struct an_peerid *id, bool *has_id)
 {
-	char buf[AN_HOST_ADDR_TEXT_MAX];
-	char *parts[8];
-	size_t n = 0;
-
+	struct an_multiaddr ma, rest;
 	*has_id = false;
-	if (!text || text[0] != '/' || strlen(text) >= sizeof(buf))
+	if (!text || an_multiaddr_parse(text, &ma) < 0)
 		return AN_EMALFORMED;
-	strcpy(buf, text + 1);
-	for (char *save = NULL, *t = strtok_r(buf, "/", &save); t; t = strtok_r(NULL, "/", &save)) {
-		if (n == 8)
-			return AN_EMALFORMED;
-		parts[n++] = t;
-	}
-	if (n != 4 && n != 6)
-		return AN_EMALFORMED;
-	if (strcmp(parts[2], "tcp") != 0)
-		return AN_EMALFORMED;
-	char *end;
-	errno = 0;
-	unsigned long port = strtoul(parts[3], &end, 10);
-	if (*end || errno || port > 65535 || !*parts[3])
-		return AN_EMALFORMED;
-	memset(ss, 0, sizeof(*ss));
-	if (strcmp(parts[0], "ip4") == 0) {
-		struct sockaddr_in *sin = (struct sockaddr_in *)ss;
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons((uint16_t)port);
-		if (inet_pton(AF_INET, parts[1], &sin->sin_addr) != 1)
-			return AN_EMALFORMED;
-		*sslen = sizeof(*sin);
-	} else if (strcmp(parts[0], "ip6") == 0) {
-		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons((uint16_t)port);
-		if (inet_pton(AF_INET6, parts[1], &sin6->sin6_addr) != 1)
-			return AN_EMALFORMED;
-		*sslen = sizeof(*sin6);
-	} else {
-		return AN_EMALFORMED;
-	}
-	if (n == 6) {
-		if (strcmp(parts[4], "p2p") != 0 && strcmp(parts[4], "ipfs") != 0)
-			return AN_EMALFORMED;
-		if (an_peerid_parse(parts[5], id) < 0)
-			return AN_EMALFORMED;
+	if (an_multiaddr_split_p2p(&ma, &rest, id) == 0)
 		*has_id = true;
-	}
+	if (an_multiaddr_has(&rest, AN_MA_P2P) || an_multiaddr_has(&rest, AN_MA_P2P_CIRCUIT))
+		return AN_EMALFORMED; /* relayed addresses: a later issue */
+	if (an_multiaddr_to_sockaddr(&rest, ss, sslen) < 0)
+		return AN_EMALFORMED;
 	return 0;
 }
 
-static size_t sockaddr_to_bin(const struct sockaddr_storage *ss, uint8_t *out)
+static size_t sockaddr_to_bin(const struct sockaddr_storage *ss, uint8_t *out, size_t cap)
 {
-	size_t n = 0;
-	uint16_t port;
-	if (ss->ss_family == AF_INET) {
-		const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
-		out[n++] = MA_IP4;
-		memcpy(out + n, &sin->sin_addr, 4);
-		n += 4;
-		port = sin->sin_port;
-	} else {
-		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
-		out[n++] = MA_IP6;
-		memcpy(out + n, &sin6->sin6_addr, 16);
-		n += 16;
-		port = sin6->sin6_port;
-	}
-	out[n++] = MA_TCP;
-	memcpy(out + n, &port, 2); /* already big-endian */
-	return n + 2;
+	struct an_multiaddr ma;
+	if (an_multiaddr_from_sockaddr((const struct sockaddr *)ss, sizeof(*ss), &ma) < 0 ||
+	    ma.len > cap)
+		return 0;
+	memcpy(out, ma.bytes, ma.len);
+	return ma.len;
 }
 
 static void sockaddr_to_text(const struct sockaddr_storage *ss, char *out, size_t cap)
 {
-	char ip[INET6_ADDRSTRLEN] = "?";
-	if (ss->ss_family == AF_INET) {
-		const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
-		inet_ntop(AF_INET, &sin->sin_addr, ip, sizeof(ip));
-		snprintf(out, cap, "/ip4/%s/tcp/%u", ip, ntohs(sin->sin_port));
-	} else {
-		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
-		inet_ntop(AF_INET6, &sin6->sin6_addr, ip, sizeof(ip));
-		snprintf(out, cap, "/ip6/%s/tcp/%u", ip, ntohs(sin6->sin6_port));
-	}
+	struct an_multiaddr ma;
+	if (an_multiaddr_from_sockaddr((const struct sockaddr *)ss, sizeof(*ss), &ma) < 0 ||
+	    an_multiaddr_format(&ma, out, cap) < 0)
+		snprintf(out, cap, "?");
 }
 
 int an_host_maddr_encode(const char *text, uint8_t *out, size_t cap, size_t *len)
 {
-	struct sockaddr_storage ss;
-	socklen_t sl;
-	struct an_peerid id;
-	bool has_id;
-	int rc = an_host_maddr_split(text, &ss, &sl, &id, &has_id);
+	struct an_multiaddr ma;
+	int rc = an_multiaddr_parse(text, &ma);
 	if (rc < 0)
 		return rc;
-	if (has_id || cap < 19)
-		return AN_EMALFORMED;
-	*len = sockaddr_to_bin(&ss, out);
+	if (ma.len > cap)
+		return AN_ETOOBIG;
+	memcpy(out, ma.bytes, ma.len);
+	*len = ma.len;
 	return 0;
 }
 
 int an_host_maddr_format(const uint8_t *bin, size_t len, char *out, size_t cap)
 {
-	struct sockaddr_storage ss;
-	memset(&ss, 0, sizeof(ss));
-	if (len == 8 && bin[0] == MA_IP4 && bin[5] == MA_TCP) {
-		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
-		sin->sin_family = AF_INET;
-		memcpy(&sin->sin_addr, bin + 1, 4);
-		memcpy(&sin->sin_port, bin + 6, 2);
-	} else if (len == 20 && bin[0] == MA_IP6 && bin[17] == MA_TCP) {
-		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
-		sin6->sin6_family = AF_INET6;
-		memcpy(&sin6->sin6_addr, bin + 1, 16);
-		memcpy(&sin6->sin6_port, bin + 18, 2);
-	} else {
-		return AN_EMALFORMED;
-	}
-	sockaddr_to_text(&ss, out, cap);
-	return 0;
+	struct an_multiaddr ma;
+	int rc = an_multiaddr_from_bytes(bin, len, &ma);
+	if (rc == 0)
+		rc = an_multiaddr_format(&ma, out, cap);
+	return rc;
 }
 
 /* ---- host ---- */
@@ -847,7 +774,8 @@ static void conn_destroy(struct an_host_conn *c, int err, const char *reason)
 	if (!c->alive)
 		return;
 	c->alive = false;
-	c->refs++;
+	/* The host's own reference goes at the end; callers that use c after
+	 * this hold one of their own. */
 	conn_log_close(c, reason);
 	ev_io_stop(h->loop, &c->io);
 	ev_timer_stop(h->loop, &c->hs_timer);
@@ -1115,7 +1043,7 @@ static void conn_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 		socklen_t sl = sizeof(ss);
 		if (getpeername(c->fd, (struct sockaddr *)&ss, &sl) == 0) {
 			sockaddr_to_text(&ss, c->remote_text, sizeof(c->remote_text));
-			c->remote_bin_len = sockaddr_to_bin(&ss, c->remote_bin);
+			c->remote_bin_len = sockaddr_to_bin(&ss, c->remote_bin, sizeof(c->remote_bin));
 		}
 		an_conn_start(c->conn, an_host_now_ms(c->host));
 	}
@@ -1216,7 +1144,7 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 			continue;
 		}
 		strcpy(c->remote_text, text);
-		c->remote_bin_len = sockaddr_to_bin(&ss, c->remote_bin);
+		c->remote_bin_len = sockaddr_to_bin(&ss, c->remote_bin, sizeof(c->remote_bin));
 		ev_io_start(loop, &c->io);
 	}
 }
@@ -1346,7 +1274,7 @@ int an_host_dial(struct an_host *h, const char *maddr, int timeout_ms, an_host_d
 		return -ENOMEM;
 	}
 	sockaddr_to_text(&ss, c->remote_text, sizeof(c->remote_text));
-	c->remote_bin_len = sockaddr_to_bin(&ss, c->remote_bin);
+	c->remote_bin_len = sockaddr_to_bin(&ss, c->remote_bin, sizeof(c->remote_bin));
 	c->connecting = true;
 	ev_io_set(&c->io, fd, EV_WRITE);
 	ev_io_start(h->loop, &c->io);

@@ -265,12 +265,12 @@ int an_host_peer_add_addr(struct an_host *h, const struct an_peerid *id, const c
 void an_host_shutdown(struct an_host *h, int timeout_ms);
 
 /*
- * TCP multiaddr helpers (a stopgap until encoding/multiaddr.h lands; they
- * know /ip4, /ip6, /tcp and /p2p only).
- * an_host_maddr_encode: text (without /p2p) to binary; AN_EMALFORMED for
- * anything else.  an_host_maddr_format: binary to text (unknown codes are
- * AN_EMALFORMED).  an_host_maddr_split: text with optional /p2p/<id> into a
- * socket address and the peer ID (*has_id false when absent).
+ * Multiaddr conveniences over encoding/multiaddr.h.
+ * an_host_maddr_encode: text to binary (AN_EMALFORMED, AN_ETOOBIG).
+ * an_host_maddr_format: binary to text (unknown codes are AN_EMALFORMED).
+ * an_host_maddr_split: a dialable TCP address with optional /p2p/<id> into
+ * a socket address and the peer ID (*has_id false when absent);
+ * AN_EMALFORMED for anything not dialable as plain TCP.
  */
 int an_host_maddr_encode(const char *text, uint8_t *out, size_t cap, size_t *len);
 int an_host_maddr_format(const uint8_t *bin, size_t len, char *out, size_t cap);

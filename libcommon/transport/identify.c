@@ -469,9 +469,16 @@ static void reader_eof(struct an_stream *s, void *arg)
 		if (id)
 			store_addrs(r->host, id, &m);
 	}
-	reader_finish(r, rc, rc == 0 ? &m : NULL);
+	if (r->push) {
+		/* Nobody waits for a push: just finish the stream (our FIN). */
+		r->done = true;
+		an_stream_close_write(s); /* may free s and r */
+	} else {
+		/* Our FIN went out with the request.  The callback may tear
+		 * everything down, so it is the last use of s and r. */
+		reader_finish(r, rc, rc == 0 ? &m : NULL);
+	}
 	an_identify_free(&m);
-	an_stream_close_write(s);
 }
 
 static void reader_close(struct an_stream *s, int err, void *arg)

@@ -249,6 +249,9 @@ static const struct an_stream_handler reset_handler = {
 
 /* ---------------------------------------------------------------- connections */
 
+static bool identify_waiting;
+static void identify_action(void);
+
 static void identify_done(void *arg, int err, const struct an_identify *m)
 {
 	struct an_host_conn *c = arg;
@@ -269,8 +272,10 @@ static void identify_done(void *arg, int err, const struct an_identify *m)
 		}
 	}
 	an_host_conn_unref(c);
-	if (c == dialed && !strcmp(current_action, "identify"))
-		next_action(); /* the identify action was waiting for this */
+	if (c == dialed && identify_waiting) {
+		identify_waiting = false;
+		identify_action(); /* the identify action was waiting for this */
+	}
 }
 
 static void on_connection(struct an_host_conn *c, void *arg)
@@ -596,8 +601,9 @@ static void identify_action(void)
 		next_action();
 	} else if (!ci || ci->failed) {
 		fail_action("identify failed");
+	} else {
+		identify_waiting = true; /* identify_done comes back here */
 	}
-	/* else: identify_done calls next_action when the result arrives */
 }
 
 static void action_timeout(struct ev_loop *l, ev_timer *w, int revents)
