@@ -18,6 +18,15 @@
 
 #define READ_CHUNK 65536
 #define STREAM_OUT_MAX (1024 * 1024) /* queued writes per stream */
+/*
+ * Reading stops above this much queued output: twice the writers' mark, so a
+ * writer that honours on_writable (and so stays near AN_STREAM_QUEUE_HIGH)
+ * never stops its own reading - that would deadlock against peers whose
+ * echo waits for us to read (js-libp2p grants window as data arrives and
+ * aborts the stream at a 4 MiB read buffer instead).  Handlers that write
+ * from on_data without looking (echo) get backpressure here.
+ */
+#define READ_BLOCK_MARK (2 * AN_STREAM_QUEUE_HIGH)
 #define PEERSTORE_MAX 1024
 #define PEERSTORE_ADDRS 4
 
@@ -711,7 +720,7 @@ static void stream_readable(struct an_host_conn *c, uint32_t id)
 			stream_opened(c, s);
 			continue;
 		}
-		if (s->out.len >= AN_STREAM_QUEUE_HIGH) {
+		if (s->out.len >= READ_BLOCK_MARK) {
 			s->read_blocked = true; /* resumed from conn_handle_events */
 			return;
 		}
@@ -830,7 +839,9 @@ static void conn_write(struct an_host_conn *c)
 		return;
 	}
 	int want = EV_READ | (len > 0 ? EV_WRITE : 0);
-	if (len == 0 && (c->closing || an_conn_state(c->conn) == AN_CONN_FAILED)) {
+	/* A graceful close waits for open streams to finish (identify answers
+	 * in flight, a peer's last reads); the shutdown deadline bounds it. */
+	if (len == 0 && ((c->closing && !c->streams) || an_conn_state(c->conn) == AN_CONN_FAILED)) {
 		const char *why = "closed";
 		int err = an_conn_error(c->conn, &why);
 		conn_destroy(c, err ? err : AN_ECLOSED, *why ? why : "closed");
@@ -971,9 +982,7 @@ static void conn_handle_events(struct an_host_conn *c)
 		for (s = c->streams; s; s = s->next) {
 			if (s->out.len || (s->fin_wanted && !s->fin_sent && !s->negotiating))
 				stream_flush(s);
-			if (s->out.len >= AN_STREAM_QUEUE_HIGH)
-				continue;
-			if (s->read_blocked || s->fin_deferred) {
+			if ((s->read_blocked || s->fin_deferred) && s->out.len < READ_BLOCK_MARK) {
 				uint32_t id = s->id;
 				bool fin = s->fin_deferred;
 				s->read_blocked = false;
@@ -984,7 +993,7 @@ static void conn_handle_events(struct an_host_conn *c)
 				again = true;
 				break;
 			}
-			if (s->want_writable) {
+			if (s->want_writable && s->out.len < AN_STREAM_QUEUE_HIGH) {
 				s->want_writable = false;
 				if (s->h && s->h->on_writable) {
 					s->h->on_writable(s, s->arg);

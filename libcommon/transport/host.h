@@ -137,9 +137,11 @@ struct an_stream_handler {
 };
 
 /*
- * Backpressure: a stream whose queued output reaches AN_STREAM_QUEUE_HIGH
- * stops reading (so yamux withholds window updates from the peer) until the
- * queue drains; writers should stop at this mark and wait for on_writable.
+ * Backpressure: writers should stop when an_stream_queued() reaches
+ * AN_STREAM_QUEUE_HIGH and wait for on_writable.  A stream whose queue
+ * reaches twice that (a handler writing from on_data without looking, such
+ * as an echo) stops reading, so yamux withholds window updates from the
+ * peer, until the queue drains.
  */
 #define AN_STREAM_QUEUE_HIGH (256 * 1024)
 

@@ -622,7 +622,10 @@ static void finish_actions(void)
 	emit(json_pack("{s:s,s:b}", "event", "done", "ok", all_ok));
 	if (!all_ok)
 		exit_status = AN_EXIT_NEGATIVE;
-	double serve = O.serve_for_set ? O.serve_for : 0;
+	/* Without --serve-for, linger a moment: the remote identifies every
+	 * new connection itself and its request may still be on the way (js
+	 * reports nothing about us if we hang up first). */
+	double serve = O.serve_for_set ? O.serve_for : 1.0;
 	if (serve <= 0) {
 		an_host_shutdown(host, 1000);
 		return;
