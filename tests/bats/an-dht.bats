@@ -290,3 +290,64 @@ PY
 	run --separate-stderr timeout 20 an-dht ping "$ADDR"
 	[ "$status" -eq 0 ]
 }
+
+rss_kb() {
+	awk '/^VmRSS:/ {print $2}' "/proc/$1/status"
+}
+
+@test "a flood of 1000 connections stays within --max-conns and under 64 MiB" {
+	start_daemon a --max-conns 200 --max-pending 200 --handshake-timeout 20s -q
+	port=$(sed -E 's|.*/tcp/([0-9]+)/.*|\1|' <<<"$ADDR")
+	run timeout 60 python3 - "$port" "$PID" <<'PY'
+import socket, sys, time, json
+port, pid = int(sys.argv[1]), sys.argv[2]
+hello = bytes.fromhex("132f6d756c746973747265616d2f312e302e300a072f6e6f6973650a")
+socks = []
+for _ in range(1000):
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s.sendall(hello)
+    socks.append(s)
+time.sleep(1.0)
+refused = 0
+for s in socks:
+    s.setblocking(False)
+    try:
+        while True:
+            d = s.recv(65536)
+            if d == b"":
+                refused += 1
+                break
+    except (BlockingIOError, ConnectionResetError) as e:
+        if isinstance(e, ConnectionResetError):
+            refused += 1
+rss = int([l.split()[1] for l in open(f"/proc/{pid}/status") if l.startswith("VmRSS:")][0])
+print(json.dumps({"refused": refused, "rssKb": rss}))
+PY
+	[ "$status" -eq 0 ]
+	[ "$(jq .refused <<<"$output")" -ge 800 ]
+	[ "$(jq .rssKb <<<"$output")" -lt 65536 ]
+	run --separate-stderr timeout 20 an-dht ping "$ADDR"
+	[ "$status" -eq 0 ]
+}
+
+@test "10000 streams over 10 connections stay within --max-streams and under 64 MiB" {
+	tp=$(dirname "$(command -v an-dht)")/../tests/tools/an-testpeer
+	start_daemon a --max-streams 64 -q
+	for i in $(seq 10); do
+		timeout 60 "$tp" --quiet --timeout 30 --dial "$ADDR" --streams 1000 --stream-bytes 32 \
+			--stream-protocol /ipfs/ping/1.0.0 >"$T/s$i.out" 2>"$T/s$i.err" &
+		echo $! >>"$T/pids"
+	done
+	for i in $(seq 10); do
+		wait_for "$T/s$i.out" '"event":"(done|error)"' 60
+	done
+	[ "$(rss_kb "$PID")" -lt 65536 ]
+	total=$(jq -s '[.[] | select(.event == "streams") | .ok + .failed] | add' "$T"/s*.out)
+	refused=$(jq -s '[.[] | select(.event == "streams") | .failed] | add' "$T"/s*.out)
+	ok=$(jq -s '[.[] | select(.event == "streams") | .ok] | add' "$T"/s*.out)
+	[ "$total" -eq 10000 ]
+	[ "$refused" -gt 0 ]   # the limit was enforced (yamux RST)
+	[ "$ok" -gt 0 ]        # and the streams within it were served
+	run --separate-stderr timeout 20 an-dht ping "$ADDR"
+	[ "$status" -eq 0 ]
+}

@@ -42,6 +42,7 @@ static const char USAGE[] =
 	"  --echo BYTES        echo BYTES of random data over " PROTO_ECHO "\n"
 	"  --streams N         N concurrent echo streams of --stream-bytes each\n"
 	"  --stream-bytes B    size of each --streams stream (default 4096)\n"
+	"  --stream-protocol P protocol of the --streams streams (default " PROTO_ECHO "; any echoing one)\n"
 	"  --half-close        write 64 KiB, close the write side, then read the echo\n"
 	"  --reset             reset an echo stream mid-transfer, then check the connection\n"
 	"  --remote-reset      have the remote reset a " PROTO_RESET " stream, then check\n"
@@ -50,10 +51,12 @@ static const char USAGE[] =
 	"  --timeout SECS      deadline of each action (default 30)\n"
 	"  --agent STRING      identify agentVersion\n"
 	"  --quiet             no served/connection/peer-identify lines\n"
+	"  --max-conns N, --max-streams N, --max-pending N  host limits (C peer only)\n"
 	"  --help              this text\n";
 
 struct opts {
-	const char *key, *dial, *agent;
+	const char *key, *dial, *agent, *stream_protocol;
+	long max_conns, max_streams, max_pending;
 	const char *listen[8];
 	int n_listen;
 	long ping, streams, stream_bytes;
@@ -671,7 +674,7 @@ static void next_action(void)
 			streams_errors = json_array();
 			streams_t0 = now_ms();
 			for (long i = 0; i < O.streams; i++) {
-				if (!xfer_start(PROTO_ECHO, O.stream_bytes, streams_finish)) {
+				if (!xfer_start(O.stream_protocol, O.stream_bytes, streams_finish)) {
 					if (json_array_size(streams_errors) < 5)
 						json_array_append_new(streams_errors, json_string("open failed"));
 					streams_left--;
@@ -858,6 +861,10 @@ int main(int argc, char **argv)
 		{"timeout", required_argument, NULL, 't'},
 		{"agent", required_argument, NULL, 'a'},
 		{"quiet", no_argument, NULL, 'q'},
+		{"stream-protocol", required_argument, NULL, 'P'},
+		{"max-conns", required_argument, NULL, 'C'},
+		{"max-streams", required_argument, NULL, 'M'},
+		{"max-pending", required_argument, NULL, 'N'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -868,6 +875,7 @@ int main(int argc, char **argv)
 		cli_die(AN_EXIT_SYSTEM, "unable to initialise libsodium");
 	O.timeout = 30;
 	O.stream_bytes = 4096;
+	O.stream_protocol = PROTO_ECHO;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
 		switch (c) {
@@ -890,6 +898,10 @@ int main(int argc, char **argv)
 		case 't': O.timeout = parse_secs(optarg, "--timeout"); break;
 		case 'a': O.agent = optarg; break;
 		case 'q': O.quiet = true; break;
+		case 'P': O.stream_protocol = optarg; break;
+		case 'C': O.max_conns = (long)parse_num(optarg, "--max-conns"); break;
+		case 'M': O.max_streams = (long)parse_num(optarg, "--max-streams"); break;
+		case 'N': O.max_pending = (long)parse_num(optarg, "--max-pending"); break;
 		case 'h': cli_usage(USAGE, AN_EXIT_OK);
 		default:
 			cli_warn("unknown or incomplete option '%s'", argv[optind - 1]);
@@ -906,7 +918,9 @@ int main(int argc, char **argv)
 	cfg.key = key;
 	cfg.agent_version = O.agent ? O.agent : "an-testpeer/0.1.0";
 	cfg.log = host_log;
-	cfg.limits.max_streams_per_conn = 2 * MAX_TEST_STREAMS;
+	cfg.limits.max_streams_per_conn = O.max_streams ? (size_t)O.max_streams : 2 * MAX_TEST_STREAMS;
+	cfg.limits.max_conns = (size_t)O.max_conns;
+	cfg.limits.max_pending = (size_t)O.max_pending;
 	int rc = an_host_new(loop, &cfg, &host);
 	if (rc == 0)
 		rc = an_ping_service_register(host);
