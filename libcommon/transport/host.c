@@ -56,6 +56,7 @@ struct dial_waiter {
 };
 
 struct an_stream {
+	ev_timer neg_timer; /* multistream-select deadline; first for the cast */
 	struct an_host_conn *c;
 	struct an_stream *next;
 	uint32_t id;
@@ -490,12 +491,30 @@ static void stream_unlink(struct an_stream *s)
 /* Remove s and tell its handler; s is freed. */
 static void stream_finish(struct an_stream *s, int err)
 {
+	ev_timer_stop(s->c->host->loop, &s->neg_timer);
 	stream_unlink(s);
 	if (s->h && s->h->on_close)
 		s->h->on_close(s, err, s->arg);
 	an_buf_free(&s->out);
 	an_buf_free(&s->pending);
 	free(s);
+}
+
+static void conn_kick(struct an_host_conn *c);
+
+/* A stream still negotiating its protocol when the deadline passes is reset. */
+static void negotiate_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct an_stream *s = (struct an_stream *)w;
+	struct an_host_conn *c = s->c;
+	hlog(c->host, "%s: stream %u: protocol negotiation timed out", c->remote_text, s->id);
+	struct an_yamux *y = an_conn_yamux(c->conn);
+	if (y)
+		an_yamux_stream_reset(y, s->id);
+	c->refs++;
+	stream_finish(s, -ETIMEDOUT);
+	conn_kick(c);
+	conn_unref(c);
 }
 
 static struct an_stream *stream_new(struct an_host_conn *c, uint32_t id, bool inbound)
@@ -509,12 +528,13 @@ static struct an_stream *stream_new(struct an_host_conn *c, uint32_t id, bool in
 	s->negotiating = true;
 	an_buf_init(&s->out, STREAM_OUT_MAX);
 	an_buf_init(&s->pending, STREAM_OUT_MAX);
+	ev_timer_init(&s->neg_timer, negotiate_timeout_cb, c->host->lim.negotiate_timeout_ms / 1000.0, 0);
+	ev_timer_start(c->host->loop, &s->neg_timer);
 	s->next = c->streams;
 	c->streams = s;
 	return s;
 }
 
-static void conn_kick(struct an_host_conn *c);
 
 /* Push s->out into yamux; then a FIN if one is wanted and all is out. */
 static int stream_flush(struct an_stream *s)
@@ -666,6 +686,7 @@ int an_host_stream_open(struct an_host_conn *c, const char *proto,
 static void stream_opened(struct an_host_conn *c, struct an_stream *s)
 {
 	uint32_t id = s->id;
+	ev_timer_stop(c->host->loop, &s->neg_timer);
 	s->negotiating = false;
 	s->opened = true;
 	if (s->inbound) {

@@ -421,6 +421,36 @@ static void test_host_dial_ping_identify(void)
 	two_hosts_free(&r);
 }
 
+static int noproto_err = 1;
+
+static void noproto_close(struct an_stream *s, int err, void *arg)
+{
+	struct run *r = arg;
+	noproto_err = err;
+	an_host_shutdown(r->b, 500);
+	an_host_shutdown(r->a, 500);
+}
+
+static const struct an_stream_handler noproto_handler = {.on_close = noproto_close};
+
+static void noproto_dial_cb(struct an_host *h, struct an_host_conn *c, int err, void *arg)
+{
+	if (err < 0 || an_host_stream_open(c, "/not/served/1.0.0", &noproto_handler, arg, NULL) < 0)
+		ev_break(((struct run *)arg)->loop, EVBREAK_ALL);
+}
+
+static void test_host_stream_unsupported_protocol(void)
+{
+	struct run r;
+	char addr[512];
+	CHECK_EQ_INT(two_hosts(&r, NULL), 0);
+	a_addr(&r, addr, sizeof(addr));
+	CHECK_EQ_INT(an_host_dial(r.b, addr, 5000, noproto_dial_cb, &r), 0);
+	ev_run(r.loop, 0);
+	CHECK_EQ_INT(noproto_err, AN_ENOPROTO);
+	two_hosts_free(&r);
+}
+
 static void test_host_dial_refused_port(void)
 {
 	struct run r;
@@ -521,6 +551,7 @@ int main(void)
 	RUN(test_conn_junk_yamux_oversized_data);
 	RUN(test_conn_junk_yamux_wrong_parity);
 	RUN(test_host_dial_ping_identify);
+	RUN(test_host_stream_unsupported_protocol);
 	RUN(test_host_dial_refused_port);
 	RUN(test_host_dial_self_refused);
 	RUN(test_host_dial_wrong_peer);
