@@ -60,7 +60,7 @@ static const char USAGE_PING[] =
 	"Usage: an-dht ping [-c COUNT] [-t DURATION] [-k KEYFILE] [-s DIR] MULTIADDR\n"
 	"\n"
 	"Ping the peer at MULTIADDR (/ip4|ip6/.../tcp/PORT[/p2p/ID]) over /ipfs/ping/1.0.0.\n"
-	"Prints {\"peerId\":...,\"seq\":N,\"rttMs\":N} per ping.  Exit 4 when unreachable.\n"
+	"Prints {\"peerId\":...,\"seq\":N,\"rttMs\":N,\"rttUs\":N} per ping.  Exit 4 when unreachable.\n"
 	"\n"
 	"Options:\n"
 	"  -c, --count N              number of pings (default 1)\n"

@@ -27,6 +27,7 @@ struct dht_job {
 	bool busy;      /* a dial, ping or identify is outstanding */
 	bool cancelled; /* no more callbacks; freed when not busy */
 	char peer[AN_PEERID_TEXT_MAX];
+	ev_tstamp t0; /* start of the current ping: finer than the codec's ms */
 };
 
 static void job_free(struct dht_job *j)
@@ -92,8 +93,9 @@ static void ping_cb(void *arg, int err, uint64_t rtt_ms)
 		job_finish(j, err, err == -ETIMEDOUT ? "ping timed out" : an_strerror(err));
 		return;
 	}
-	j->line(j->arg, json_pack("{s:s,s:i,s:I}", "peerId", j->peer, "seq", (int)j->seq,
-				  "rttMs", (json_int_t)rtt_ms));
+	json_int_t us = (json_int_t)((ev_time() - j->t0) * 1e6);
+	j->line(j->arg, json_pack("{s:s,s:i,s:I,s:I}", "peerId", j->peer, "seq", (int)j->seq,
+				  "rttMs", (json_int_t)rtt_ms, "rttUs", us));
 	job_step(j);
 }
 
@@ -126,6 +128,7 @@ static void job_step(struct dht_job *j)
 			return;
 		}
 		j->seq++;
+		j->t0 = ev_time();
 		rc = an_ping_once(j->conn, j->timeout_ms, ping_cb, j);
 	} else {
 		rc = an_identify_request(j->conn, j->timeout_ms, identify_cb, j);

@@ -108,7 +108,7 @@ start_daemon() {
 	[ "${#lines[@]}" -eq 3 ]
 	[ "$(jq -r .peerId <<<"${lines[0]}")" = "$PEER" ]
 	[ "$(jq -r .seq <<<"${lines[2]}")" = 3 ]
-	jq -e '.rttMs >= 0' <<<"${lines[1]}" >/dev/null
+	jq -e '.rttMs >= 0 and .rttUs > 0' <<<"${lines[1]}" >/dev/null
 }
 
 @test "ping through a running daemon uses its control socket" {
