@@ -351,3 +351,38 @@ PY
 	run --separate-stderr timeout 20 an-dht ping "$ADDR"
 	[ "$status" -eq 0 ]
 }
+
+@test "a daemon dials from its listen port (SO_REUSEPORT), so peers observe that port" {
+	start_daemon a
+	target=$ADDR
+	start_daemon b
+	bport=$(sed -E 's|.*/tcp/([0-9]+)/.*|\1|' <<<"$ADDR")
+	run --separate-stderr timeout 20 an-dht id -s "$T/b" "$target"
+	[ "$status" -eq 0 ]
+	[ "$(jq -r .observedAddr <<<"$output")" = "/ip4/127.0.0.1/tcp/$bport" ]
+}
+
+@test "a daemon call that cannot finish ends by its deadline with exit 4" {
+	start_daemon b
+	# a listener that accepts and never speaks: the dial hangs in multistream
+	python3 - "$T/port" <<'PY' &
+import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(4)
+open(sys.argv[1], "w").write(str(s.getsockname()[1]))
+held = []
+end = time.time() + 15
+while time.time() < end:
+    s.settimeout(end - time.time())
+    try:
+        held.append(s.accept()[0])
+    except socket.timeout:
+        break
+PY
+	echo $! >>"$T/pids"
+	wait_for "$T/port" '[0-9]' 5
+	start=$SECONDS
+	run --separate-stderr timeout 20 an-dht ping -s "$T/b" -t 1 "/ip4/127.0.0.1/tcp/$(cat "$T/port")"
+	[ "$status" -eq 4 ]
+	[ $((SECONDS - start)) -le 5 ]
+	[[ $stderr == *"timed out"* ]]
+}
