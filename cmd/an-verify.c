@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -16,7 +17,7 @@
 #include <unistd.h>
 
 static const char USAGE[] =
-	"Usage: an-verify [-q] [-t TIME] [-r ROOTFILE]... [FILE...]\n"
+	"Usage: an-verify [-q] [-j N] [-t TIME] [-r ROOTFILE]... [FILE...]\n"
 	"\n"
 	"Verify Alternet records read from the FILEs (or standard input, or \"-\"):\n"
 	"signature, publisher key against the peer hash of the name, validity window,\n"
@@ -27,6 +28,8 @@ static const char USAGE[] =
 	"  -r, --root ROOTFILE  root records for the subdomains (repeatable)\n"
 	"  -t, --time TIME      verify as of TIME (RFC 3339 UTC) instead of now\n"
 	"  -q, --quiet          print nothing; the exit status tells\n"
+	"  -j, --jobs N         check signatures on N threads (default: the number of\n"
+	"                       online CPUs; 1: one thread does everything)\n"
 	"  -h, --help           show this help\n"
 	"\n"
 	"Exit status: 0 all valid, 1 some record not valid, 2 usage, 3 malformed input,\n"
@@ -40,12 +43,48 @@ static void usage(FILE *f, int status)
 
 #define ROOTFILES_MAX 64
 #define ROOTS_MAX 100000 /* verified root records remembered from the input */
+#define JOBS_MAX 64      /* most threads -j takes */
+#define QUEUE_MAX 256    /* records in flight between reading and printing */
 
 struct options {
 	const char *rootfiles[ROOTFILES_MAX];
 	size_t nrootfiles;
 	int64_t now;
+	long jobs;
 	bool quiet;
+};
+
+/*
+ * The pipeline.  The main thread reads, parses and checks each record up to
+ * its signature (an_record_check_begin), queues it, and prints verdicts in
+ * input order (an_record_check_end), so the pool of roots a subdomain is
+ * matched against holds exactly the roots before it in the input, as in a
+ * serial run.  Worker threads only run the Ed25519 checks, which read
+ * nothing but the job's key, digest and signature (no jansson).  When the
+ * queue is full the main thread checks signatures itself rather than wait.
+ * With no workers (-j 1) every record goes through the same steps at once.
+ */
+enum job_state { JOB_PENDING, JOB_CLAIMED, JOB_DONE };
+
+struct job {
+	json_t *rec;              /* owned; touched by the main thread only */
+	struct an_record_check c; /* written before queueing, then read-only */
+	int sig_rc;               /* written by whoever checks the signature */
+	enum job_state state;     /* under pool.lock */
+};
+
+struct pool {
+	pthread_mutex_t lock;
+	pthread_cond_t work;     /* a job is pending, or stop */
+	pthread_cond_t done;     /* a job is done */
+	struct job ring[QUEUE_MAX];
+	/* Counters, never wrapped; a job's slot is its counter % QUEUE_MAX. */
+	size_t head;             /* oldest job not printed (main thread only) */
+	size_t claim;            /* no job before it is pending (under lock) */
+	size_t tail;             /* next job queued (under lock) */
+	pthread_t threads[JOBS_MAX];
+	size_t nthreads;
+	bool stop;               /* under lock */
 };
 
 struct verifier {
@@ -53,6 +92,8 @@ struct verifier {
 	json_t *roots; /* did -> array of verified root records */
 	size_t nroots;
 	int status;
+	struct an_buf scratch; /* canonical form of the record being checked */
+	struct pool pool;
 };
 
 static void parse(int argc, char **argv, struct options *o)
@@ -61,6 +102,7 @@ static void parse(int argc, char **argv, struct options *o)
 		{ "root", required_argument, NULL, 'r' },
 		{ "time", required_argument, NULL, 't' },
 		{ "quiet", no_argument, NULL, 'q' },
+		{ "jobs", required_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -68,7 +110,7 @@ static void parse(int argc, char **argv, struct options *o)
 	int c;
 
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":r:t:qh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":r:t:qj:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'r':
 			if (o->nrootfiles == ROOTFILES_MAX) {
@@ -85,6 +127,16 @@ static void parse(int argc, char **argv, struct options *o)
 			has_time = true;
 			break;
 		case 'q': o->quiet = true; break;
+		case 'j': {
+			char *end;
+			errno = 0;
+			o->jobs = strtol(optarg, &end, 10);
+			if (errno || end == optarg || *end || o->jobs < 1 || o->jobs > JOBS_MAX) {
+				cli_warn("invalid --jobs '%s': a number from 1 to %d", optarg, JOBS_MAX);
+				usage(stderr, AN_EXIT_USAGE);
+			}
+			break;
+		}
 		case 'h': usage(stdout, AN_EXIT_OK); break;
 		case ':':
 			cli_warn("option '%s' needs an argument", argv[optind - 1]);
@@ -97,6 +149,10 @@ static void parse(int argc, char **argv, struct options *o)
 	}
 	if (!has_time)
 		o->now = (int64_t)time(NULL);
+	if (!o->jobs) {
+		long n = sysconf(_SC_NPROCESSORS_ONLN);
+		o->jobs = n < 1 ? 1 : n > JOBS_MAX ? JOBS_MAX : n;
+	}
 }
 
 /* The worse of two exit statuses: system > data > negative > ok. */
@@ -135,39 +191,197 @@ static json_t *root_find(struct verifier *v, const json_t *rec)
 	return json_array_get(list, 0);
 }
 
+/*
+ * s (len bytes of UTF-8) as a JSON string, escaped the way jansson's
+ * json_dumps escapes (cli_print_json's format), without building a value.
+ */
+static void put_string(const char *s, size_t len)
+{
+	size_t run = 0;
+	putchar_unlocked('"');
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c >= 0x20 && c != '"' && c != '\\')
+			continue;
+		fwrite_unlocked(s + run, 1, i - run, stdout);
+		run = i + 1;
+		switch (c) {
+		case '"': fputs_unlocked("\\\"", stdout); break;
+		case '\\': fputs_unlocked("\\\\", stdout); break;
+		case '\b': fputs_unlocked("\\b", stdout); break;
+		case '\f': fputs_unlocked("\\f", stdout); break;
+		case '\n': fputs_unlocked("\\n", stdout); break;
+		case '\r': fputs_unlocked("\\r", stdout); break;
+		case '\t': fputs_unlocked("\\t", stdout); break;
+		default: printf("\\u%04X", c); break;
+		}
+	}
+	fwrite_unlocked(s + run, 1, len - run, stdout);
+	putchar_unlocked('"');
+}
+
+/* Length of s without a UTF-8 sequence cut short at its end (by snprintf's truncation). */
+static size_t utf8_whole(const char *s)
+{
+	size_t n = strlen(s), i = n, k = 0;
+	while (i > 0 && k < 4 && ((unsigned char)s[i - 1] & 0xC0) == 0x80)
+		i--, k++;
+	if (i == 0 || (unsigned char)s[i - 1] < 0xC0)
+		return n;
+	unsigned char lead = (unsigned char)s[i - 1];
+	size_t want = lead >= 0xF0 ? 3 : lead >= 0xE0 ? 2 : 1;
+	return k == want ? n : i - 1;
+}
+
+/* One verdict line: {"lookup":..,"valid":..[,"error":..,"field":..]}. */
 static int print_verdict(struct verifier *v, const json_t *rec, int rc, const struct an_record_error *e)
 {
 	if (v->o->quiet)
 		return 0;
 	json_t *lookup = json_is_object(rec) ? json_object_get(rec, "lookup") : NULL;
-	json_t *out = json_pack("{s:O, s:b}", "lookup", json_is_string(lookup) ? lookup : json_null(),
-				"valid", rc == 0);
-	if (!out)
-		return -ENOMEM;
+	fputs_unlocked("{\"lookup\":", stdout);
+	if (json_is_string(lookup))
+		put_string(json_string_value(lookup), json_string_length(lookup));
+	else
+		fputs_unlocked("null", stdout);
+	fputs_unlocked(rc == 0 ? ",\"valid\":true" : ",\"valid\":false", stdout);
 	if (rc) {
-		json_object_set_new(out, "error", json_string(e->message));
-		json_object_set_new(out, "field", json_string(e->field));
+		fputs_unlocked(",\"error\":", stdout);
+		put_string(e->message, utf8_whole(e->message));
+		fputs_unlocked(",\"field\":", stdout);
+		put_string(e->field, utf8_whole(e->field));
 	}
-	rc = cli_print_json(out);
-	json_decref(out);
-	return rc;
+	putchar_unlocked('}');
+	return putchar_unlocked('\n') == EOF ? -EIO : 0;
 }
 
-/* Verify one record, print its verdict; remembers valid roots. */
-static void verify_one(struct verifier *v, json_t *rec)
+/* The verdict of a record whose signature check is done; remembers valid roots. */
+static void finish_one(struct verifier *v, const struct job *j)
 {
 	struct an_record_error e;
+	const json_t *rec = j->rec;
 	json_t *type = json_is_object(rec) ? json_object_get(rec, "type") : NULL;
 	json_t *root = json_is_object(rec) && json_object_get(rec, "root") ? root_find(v, rec) : NULL;
-	int rc = an_record_verify(rec, root, v->o->now, AN_RECORD_ROOT_VERIFIED, &e);
+	int rc = an_record_check_end(rec, &j->c, j->sig_rc, root, v->o->now, AN_RECORD_ROOT_VERIFIED, &e);
 	if (rc == 0 && json_is_string(type) && !strcmp(json_string_value(type), "root"))
-		root_add(v, rec);
+		root_add(v, j->rec);
 	if (rc == AN_EMALFORMED || rc == AN_ETOOBIG)
 		v->status = worse(v->status, AN_EXIT_DATA);
 	else if (rc)
 		v->status = worse(v->status, AN_EXIT_NEGATIVE);
 	if (print_verdict(v, rec, rc, &e) < 0)
 		v->status = worse(v->status, AN_EXIT_SYSTEM);
+}
+
+/*
+ * Check the oldest pending signature on this thread.  Called and returns
+ * with p->lock held; false if no job was pending.
+ */
+static bool pool_run_one(struct pool *p)
+{
+	while (p->claim < p->tail && p->ring[p->claim % QUEUE_MAX].state != JOB_PENDING)
+		p->claim++;
+	if (p->claim == p->tail)
+		return false;
+	struct job *j = &p->ring[p->claim++ % QUEUE_MAX];
+	j->state = JOB_CLAIMED;
+	pthread_mutex_unlock(&p->lock);
+	int rc = an_record_check_signature(&j->c);
+	pthread_mutex_lock(&p->lock);
+	j->sig_rc = rc;
+	j->state = JOB_DONE;
+	pthread_cond_signal(&p->done);
+	return true;
+}
+
+static void *pool_worker(void *arg)
+{
+	struct pool *p = arg;
+	pthread_mutex_lock(&p->lock);
+	for (;;) {
+		if (pool_run_one(p))
+			continue;
+		if (p->stop)
+			break;
+		pthread_cond_wait(&p->work, &p->lock);
+	}
+	pthread_mutex_unlock(&p->lock);
+	return NULL;
+}
+
+/* Start nthreads workers (fewer if the system refuses; 0 is the serial path). */
+static void pool_start(struct pool *p, size_t nthreads)
+{
+	pthread_mutex_init(&p->lock, NULL);
+	pthread_cond_init(&p->work, NULL);
+	pthread_cond_init(&p->done, NULL);
+	p->head = p->claim = p->tail = 0;
+	p->stop = false;
+	for (p->nthreads = 0; p->nthreads < nthreads; p->nthreads++)
+		if (pthread_create(&p->threads[p->nthreads], NULL, pool_worker, p) != 0)
+			break;
+}
+
+/* Stop and join the workers; the queue must be empty. */
+static void pool_stop(struct pool *p)
+{
+	pthread_mutex_lock(&p->lock);
+	p->stop = true;
+	pthread_cond_broadcast(&p->work);
+	pthread_mutex_unlock(&p->lock);
+	for (size_t i = 0; i < p->nthreads; i++)
+		pthread_join(p->threads[i], NULL);
+	pthread_cond_destroy(&p->done);
+	pthread_cond_destroy(&p->work);
+	pthread_mutex_destroy(&p->lock);
+}
+
+/*
+ * Print the verdicts of the oldest jobs whose signatures are checked, in
+ * order, until at most max_queued jobs stay queued (checking signatures here
+ * or waiting for the workers) and the oldest left is not done.
+ * QUEUE_MAX: never wait; 0: print every verdict.
+ */
+static void pool_drain(struct verifier *v, size_t max_queued)
+{
+	struct pool *p = &v->pool;
+	for (;;) {
+		pthread_mutex_lock(&p->lock);
+		while (p->head < p->tail && p->ring[p->head % QUEUE_MAX].state != JOB_DONE &&
+		       p->tail - p->head > max_queued)
+			if (!pool_run_one(p))
+				pthread_cond_wait(&p->done, &p->lock);
+		bool ready = p->head < p->tail && p->ring[p->head % QUEUE_MAX].state == JOB_DONE;
+		pthread_mutex_unlock(&p->lock);
+		if (!ready)
+			return;
+		struct job *j = &p->ring[p->head % QUEUE_MAX];
+		finish_one(v, j);
+		json_decref(j->rec);
+		j->rec = NULL;
+		p->head++; /* only this thread reads head */
+	}
+}
+
+/* Queue rec (stolen) for verification, printing the verdicts that are ready. */
+static void verify_one(struct verifier *v, json_t *rec)
+{
+	struct pool *p = &v->pool;
+	if (p->tail - p->head == QUEUE_MAX)
+		pool_drain(v, QUEUE_MAX - 1);
+	/* The slot is free: its last job was printed, no thread looks at it. */
+	struct job *j = &p->ring[p->tail % QUEUE_MAX];
+	j->rec = rec;
+	int rc = an_record_check_begin(rec, &v->scratch, &j->c);
+	j->sig_rc = 0;
+	pthread_mutex_lock(&p->lock);
+	j->state = rc ? JOB_DONE : JOB_PENDING;
+	p->tail++;
+	if (rc == 0 && p->nthreads)
+		pthread_cond_signal(&p->work);
+	pthread_mutex_unlock(&p->lock);
+	/* Serial: everything at once.  Else just what is ready. */
+	pool_drain(v, p->nthreads ? QUEUE_MAX : 0);
 }
 
 /*
@@ -191,21 +405,23 @@ static void read_input(struct verifier *v, const char *path, bool as_roots)
 	an_json_stream_init(&in, fd, AN_RECORD_STREAM_MAX);
 	for (unsigned long n = 1; (rc = an_json_stream_next(&in, &rec, err, sizeof err)) > 0; n++) {
 		if (!as_roots) {
-			verify_one(v, rec);
+			verify_one(v, rec); /* steals rec */
+			continue;
+		}
+		struct an_record_error e;
+		int vr = an_record_verify(rec, NULL, v->o->now, 0, &e);
+		if (vr == 0) {
+			root_add(v, rec);
 		} else {
-			struct an_record_error e;
-			int vr = an_record_verify(rec, NULL, v->o->now, 0, &e);
-			if (vr == 0)
-				root_add(v, rec);
-			else {
-				cli_warn("%s: record %lu is not a valid root record: %s%s%s", name, n, e.field,
-					 e.field[0] ? ": " : "", e.message);
-				v->status = worse(v->status, vr == AN_EMALFORMED || vr == AN_ETOOBIG
-							    ? AN_EXIT_DATA : AN_EXIT_NEGATIVE);
-			}
+			cli_warn("%s: record %lu is not a valid root record: %s%s%s", name, n, e.field,
+				 e.field[0] ? ": " : "", e.message);
+			v->status = worse(v->status, vr == AN_EMALFORMED || vr == AN_ETOOBIG
+						    ? AN_EXIT_DATA : AN_EXIT_NEGATIVE);
 		}
 		json_decref(rec);
 	}
+	/* Every verdict of this input before its error, or the next input's. */
+	pool_drain(v, 0);
 	if (rc < 0) {
 		bool sys = an_error_class(rc) == AN_CLASS_SYSTEM;
 		cli_warn("%s: %s", name, sys ? an_strerror(rc) : err);
@@ -213,7 +429,8 @@ static void read_input(struct verifier *v, const char *path, bool as_roots)
 		if (!sys && !as_roots && !v->o->quiet) {
 			struct an_record_error e = { .field = "" };
 			snprintf(e.message, sizeof e.message, "malformed input: %s", err);
-			print_verdict(v, NULL, rc, &e);
+			if (print_verdict(v, NULL, rc, &e) < 0)
+				v->status = worse(v->status, AN_EXIT_SYSTEM);
 		}
 	}
 	an_json_stream_free(&in);
@@ -233,12 +450,19 @@ int main(int argc, char **argv)
 	v.roots = json_object();
 	if (!v.roots)
 		cli_die(AN_EXIT_SYSTEM, "%s", strerror(ENOMEM));
+	/* Verdicts are small and many: write them in big blocks when not read live. */
+	if (!isatty(STDOUT_FILENO))
+		setvbuf(stdout, NULL, _IOFBF, 1 << 16);
+	an_buf_init(&v.scratch, AN_RECORD_MAX);
+	pool_start(&v.pool, (size_t)o.jobs - 1);
 	for (size_t i = 0; i < o.nrootfiles; i++)
 		read_input(&v, o.rootfiles[i], true);
 	if (optind == argc)
 		read_input(&v, NULL, false);
 	for (int i = optind; i < argc; i++)
 		read_input(&v, argv[i], false);
+	pool_stop(&v.pool);
+	an_buf_free(&v.scratch);
 	json_decref(v.roots);
 	return cli_finish(v.status);
 }

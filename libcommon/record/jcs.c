@@ -135,10 +135,22 @@ struct member {
 	json_t *value;
 };
 
-static int member_cmp(const void *x, const void *y)
+/*
+ * Insertion sort: objects are small (the cap on a record bounds them) and
+ * the records we read were mostly written canonically, i.e. already sorted,
+ * where this is one comparison per member and qsort is several.
+ */
+static void members_sort(struct member *m, size_t n)
 {
-	const struct member *a = x, *b = y;
-	return an_jcs_compare_keys(a->key, a->len, b->key, b->len);
+	for (size_t i = 1; i < n; i++) {
+		struct member x = m[i];
+		size_t j = i;
+		while (j > 0 && an_jcs_compare_keys(m[j - 1].key, m[j - 1].len, x.key, x.len) > 0) {
+			m[j] = m[j - 1];
+			j--;
+		}
+		m[j] = x;
+	}
 }
 
 static int put_value(const json_t *v, struct an_buf *out);
@@ -146,7 +158,7 @@ static int put_value(const json_t *v, struct an_buf *out);
 static int put_object(const json_t *obj, const char *skip, struct an_buf *out)
 {
 	struct member small[32], *m = small;
-	size_t n = json_object_size(obj), count = 0;
+	size_t n = json_object_size(obj), count = 0, skiplen = skip ? strlen(skip) : 0;
 	int rc = 0;
 	if (n > sizeof small / sizeof small[0]) {
 		m = calloc(n, sizeof *m);
@@ -157,14 +169,14 @@ static int put_object(const json_t *obj, const char *skip, struct an_buf *out)
 	     it = json_object_iter_next((json_t *)obj, it)) {
 		const char *key = json_object_iter_key(it);
 		size_t len = json_object_iter_key_len(it);
-		if (skip && strlen(skip) == len && memcmp(skip, key, len) == 0)
+		if (skip && skiplen == len && memcmp(skip, key, len) == 0)
 			continue;
 		m[count].key = key;
 		m[count].len = len;
 		m[count].value = json_object_iter_value(it);
 		count++;
 	}
-	qsort(m, count, sizeof *m, member_cmp);
+	members_sort(m, count);
 	rc = an_buf_putc(out, '{');
 	for (size_t i = 0; rc == 0 && i < count; i++) {
 		if (i)
@@ -205,8 +217,15 @@ static int put_value(const json_t *v, struct an_buf *out)
 		json_int_t i = json_integer_value(v);
 		if (i > AN_JCS_INT_MAX || i < -AN_JCS_INT_MAX)
 			return AN_ETOOBIG;
-		snprintf(num, sizeof num, "%lld", (long long)i);
-		return an_buf_append(out, num, strlen(num));
+		/* By hand: snprintf was a visible share of a record's serialization. */
+		char *p = num + sizeof num;
+		unsigned long long u = i < 0 ? 0ULL - (unsigned long long)i : (unsigned long long)i;
+		do
+			*--p = (char)('0' + u % 10);
+		while ((u /= 10) != 0);
+		if (i < 0)
+			*--p = '-';
+		return an_buf_append(out, p, (size_t)(num + sizeof num - p));
 	}
 	case JSON_REAL:
 		rc = an_jcs_format_double(json_real_value(v), num);

@@ -597,34 +597,31 @@ static int check_shape(const json_t *rec, struct parsed *p, const json_t **ref,
 	return 0;
 }
 
-static int check_signature(const json_t *rec, const struct parsed *p, struct an_record_error *e)
+/*
+ * The signature text, the canonical form (into scratch, reset first) and the
+ * digest the signature covers.
+ */
+static int check_digest(const json_t *rec, struct an_buf *scratch, uint8_t sig[64], uint8_t digest[32],
+			struct an_record_error *e)
 {
-	uint8_t sig[64], digest[32];
 	const char *s;
 	int rc = get_string(rec, "signature", "signature", true, &s, e);
 	if (rc == 0)
 		rc = check_signature_text(s, sig, e);
 	if (rc)
 		return rc;
-	struct an_buf b;
-	an_buf_init(&b, AN_RECORD_MAX - SIG_MEMBER_LEN);
-	rc = an_jcs_serialize_without(rec, "signature", &b);
-	if (rc == AN_ETOOBIG) {
-		an_buf_free(&b);
+	an_buf_reset(scratch);
+	rc = an_jcs_serialize_without(rec, "signature", scratch);
+	/* The cap is checked here, not by the buffer: scratch may be larger. */
+	if (rc == AN_ETOOBIG || (rc == 0 && scratch->len > AN_RECORD_MAX - SIG_MEMBER_LEN))
 		return fail(e, AN_ETOOBIG, "", "record over %d bytes in canonical form", AN_RECORD_MAX);
-	}
-	if (rc) {
-		an_buf_free(&b);
+	if (rc)
 		return fail(e, rc, "", "no canonical form: %s", an_strerror(rc));
-	}
 	crypto_hash_sha256_state st;
 	crypto_hash_sha256_init(&st);
 	crypto_hash_sha256_update(&st, (const uint8_t *)AN_RECORD_DOMAIN, sizeof AN_RECORD_DOMAIN);
-	crypto_hash_sha256_update(&st, b.data, b.len);
+	crypto_hash_sha256_update(&st, scratch->data, scratch->len);
 	crypto_hash_sha256_final(&st, digest);
-	an_buf_free(&b);
-	if (an_pubkey_verify(&p->pub, digest, sizeof digest, sig, sizeof sig) != 0)
-		return fail(e, AN_EBADSIG, "signature", "does not verify with publisherPublicKey");
 	return 0;
 }
 
@@ -678,21 +675,69 @@ static int check_against_root(const json_t *ref, const struct parsed *p, const j
 	return 0;
 }
 
-int an_record_verify(const json_t *rec, const json_t *root, int64_t now, unsigned flags,
-		     struct an_record_error *e)
+int an_record_check_begin(const json_t *rec, struct an_buf *scratch, struct an_record_check *c)
 {
 	struct parsed p;
-	const json_t *ref;
-	int rc = check_shape(rec, &p, &ref, e);
+	struct an_buf local;
+	int rc;
+	memset(c, 0, sizeof *c);
+	an_buf_init(&local, AN_RECORD_MAX);
+	if (!scratch)
+		scratch = &local;
+	else if (scratch->max < AN_RECORD_MAX)
+		scratch->max = AN_RECORD_MAX;
+	rc = check_shape(rec, &p, &c->ref, &c->e);
 	if (rc == 0)
-		rc = check_signature(rec, &p, e);
+		rc = check_digest(rec, scratch, c->sig, c->digest, &c->e);
+	an_buf_free(&local);
+	c->pub = p.pub;
+	c->is_root = p.is_root;
+	c->stamp = p.stamp;
+	c->expires = p.expires;
+	c->rc = rc;
+	return rc;
+}
+
+int an_record_check_signature(const struct an_record_check *c)
+{
+	return an_pubkey_verify(&c->pub, c->digest, sizeof c->digest, c->sig, sizeof c->sig) == 0 ? 0
+											: AN_EBADSIG;
+}
+
+int an_record_check_end(const json_t *rec, const struct an_record_check *c, int sig_rc,
+			const json_t *root, int64_t now, unsigned flags, struct an_record_error *e)
+{
+	struct parsed p;
+	int rc = c->rc;
+	(void)rec;
+	if (rc) {
+		if (e)
+			*e = c->e;
+		return rc;
+	}
+	memset(&p, 0, sizeof p);
+	p.pub = c->pub;
+	p.is_root = c->is_root;
+	p.stamp = c->stamp;
+	p.expires = c->expires;
+	if (sig_rc)
+		rc = fail(e, AN_EBADSIG, "signature", "does not verify with publisherPublicKey");
 	if (rc == 0)
 		rc = check_time(&p, now, e);
 	if (rc == 0 && !p.is_root)
-		rc = check_against_root(ref, &p, root, now, flags, e);
+		rc = check_against_root(c->ref, &p, root, now, flags, e);
 	if (rc == 0 && e)
 		e->field[0] = e->message[0] = 0;
 	return rc;
+}
+
+int an_record_verify(const json_t *rec, const json_t *root, int64_t now, unsigned flags,
+		     struct an_record_error *e)
+{
+	struct an_record_check c;
+	int rc = an_record_check_begin(rec, NULL, &c);
+	return an_record_check_end(rec, &c, rc == 0 ? an_record_check_signature(&c) : 0, root, now,
+				   flags, e);
 }
 
 /* ---- selection ---- */

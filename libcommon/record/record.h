@@ -106,6 +106,50 @@ int an_record_verify(const json_t *rec, const json_t *root, int64_t now, unsigne
 		     struct an_record_error *e);
 
 /*
+ * an_record_verify in three steps, so the Ed25519 check (most of the cost)
+ * can run on another thread while the caller parses the next records:
+ *
+ *   an_record_check_begin      every field, the canonical form and its digest
+ *   an_record_check_signature  the Ed25519 check alone: reads only c, no JSON
+ *   an_record_check_end        the signature's result, the clock, the root
+ *
+ * an_record_verify(rec, root, now, flags, e) is exactly begin, signature
+ * (when begin left c->rc at 0), end.  begin and end use jansson on rec and
+ * root; keep them on one thread (jansson reference counts are not shared
+ * across threads here).  signature may run on any thread.
+ */
+struct an_record_check {
+	int rc;                   /* 0: the signature is still to check; else begin's verdict */
+	struct an_record_error e; /* begin's reason when rc != 0 */
+	struct an_pubkey pub;     /* the publisher */
+	uint8_t digest[32];       /* what the signature covers */
+	uint8_t sig[64];
+	/* The rest is private to record.c. */
+	bool is_root;
+	int64_t stamp, expires;
+	const json_t *ref;        /* borrowed from rec: root[0] of a subdomain */
+};
+
+/*
+ * Check rec (borrowed; it must outlive c) up to its signature and fill c.
+ * scratch (borrowed, may be NULL) is a buffer reused for the canonical form
+ * across calls, so a stream of records does not allocate one each; its cap
+ * is raised to AN_RECORD_MAX if lower.  Returns c->rc.
+ */
+int an_record_check_begin(const json_t *rec, struct an_buf *scratch, struct an_record_check *c);
+
+/* The Ed25519 check of c (borrowed): 0 or AN_EBADSIG.  Thread-safe. */
+int an_record_check_signature(const struct an_record_check *c);
+
+/*
+ * Finish what begin started: sig_rc is an_record_check_signature's result
+ * (ignored when c->rc != 0), root, now and flags as for an_record_verify.
+ * Returns what an_record_verify returns, with e filled the same way.
+ */
+int an_record_check_end(const json_t *rec, const struct an_record_check *c, int sig_rc,
+			const json_t *root, int64_t now, unsigned flags, struct an_record_error *e);
+
+/*
  * Append the canonical (JCS) form of the whole record to out: what an-sign
  * writes and what a DHT stores.  0 or an an_jcs_serialize error.
  */

@@ -199,3 +199,89 @@ tamper() { jq -c "$1" "$dir/root.json"; }
 	[ "$status" -eq 2 ]
 	[[ "$stderr" == "an-verify: invalid --time 'tomorrow'"* ]]
 }
+
+# mixed_stream: $dir/mixed.json, 700 records in an order that matters, for
+# checking the parallel path against -j 1 at T1 (two hours after T0):
+# subdomains of a second publisher's root before and after that root, a
+# root that has expired by T1 with its subdomains, every 7th record tampered
+# (none of the roots).
+T1=2026-11-23T22:00:00Z
+mixed_stream() {
+	an-keygen -k "$dir/b.key" >/dev/null
+	an-sign -k "$dir/b.key" -t $T0 --name bsite --type root >"$dir/broot.json"
+	an-sign -k "$key" -t $T0 --valid 1h --name oldsite --type root >"$dir/oldroot.json"
+	subs() { # key root prefix count
+		awk -v p="$3" -v n="$4" -v r="$(jq -r .dns.name "$2")" 'BEGIN { for (i = 0; i < n; i++)
+			printf "{\"type\":\"A\",\"lookup\":\"an://%s%d.%s\",\"multiaddrs\":[\"/ip4/198.51.100.7/tcp/%d\"]}\n", p, i, r, 1000 + i }' |
+			an-sign -k "$1" -t $T0 --root "$2"
+	}
+	{
+		subs "$dir/b.key" "$dir/broot.json" early 50 # before their root: not valid
+		cat "$dir/root.json"
+		subs "$key" "$dir/root.json" api 300
+		cat "$dir/broot.json"
+		subs "$dir/b.key" "$dir/broot.json" late 200
+		cat "$dir/oldroot.json"
+		subs "$key" "$dir/oldroot.json" old 147
+	} | awk 'NR % 7 == 3 { sub(/"seq":0/, "\"seq\":9") } { print }' >"$dir/mixed.json"
+	[ "$(wc -l <"$dir/mixed.json")" -eq 700 ]
+}
+
+@test "-j N gives byte-identical verdicts and status to -j 1 on a mixed stream" {
+	mixed_stream
+	run --separate-stderr an-verify -j 1 -t $T1 "$dir/mixed.json"
+	[ "$status" -eq 1 ]
+	serial=$output
+	# The stream has every kind of verdict the test is about.
+	[ "$(grep -c '"valid":true' <<<"$serial")" -gt 300 ]
+	grep -q '"field":"signature"' <<<"$serial"
+	grep -q '"field":"expires"' <<<"$serial"
+	grep -q 'was not given' <<<"$serial"
+	[ "${#lines[@]}" -eq 700 ]
+	for j in 2 3 8; do
+		run --separate-stderr an-verify -j $j -t $T1 "$dir/mixed.json"
+		[ "$status" -eq 1 ] || { echo "-j $j: status $status"; return 1; }
+		[ "$output" = "$serial" ] || { echo "-j $j: verdicts differ"; return 1; }
+		[ -z "$stderr" ]
+	done
+}
+
+@test "the default -j gives the same verdicts as -j 1" {
+	mixed_stream
+	serial=$(an-verify -j 1 -t $T1 <"$dir/mixed.json" || true)
+	run --separate-stderr an-verify -t $T1 <"$dir/mixed.json"
+	[ "$status" -eq 1 ]
+	[ "$output" = "$serial" ]
+}
+
+@test "subdomains verify against a root earlier in the stream at every -j" {
+	mixed_stream
+	for j in 1 4; do
+		run --separate-stderr an-verify -j $j -t $T0 < <(sed -n '51,351p' "$dir/mixed.json" | grep -v '"seq":9')
+		[ "$status" -eq 0 ] || { echo "-j $j: status $status"; return 1; }
+	done
+}
+
+@test "a malformed value mid-stream: the verdicts before it, then exit 3, at every -j" {
+	mixed_stream
+	{ head -n 400 "$dir/mixed.json"; echo '{"type": tru}'; tail -n 300 "$dir/mixed.json"; } >"$dir/bad.json"
+	run --separate-stderr an-verify -j 1 -t $T1 "$dir/bad.json"
+	[ "$status" -eq 3 ]
+	[ "${#lines[@]}" -eq 401 ]
+	[ "$(jq -r .lookup <<<"${lines[400]}")" = null ]
+	serial=$output serial_err=$stderr
+	for j in 2 8; do
+		run --separate-stderr an-verify -j $j -t $T1 "$dir/bad.json"
+		[ "$status" -eq 3 ] || { echo "-j $j: status $status"; return 1; }
+		[ "$output" = "$serial" ] || { echo "-j $j: verdicts differ"; return 1; }
+		[ "$stderr" = "$serial_err" ] || { echo "-j $j: $stderr"; return 1; }
+	done
+}
+
+@test "-j takes 1 to 64 threads; anything else is a usage error (exit 2)" {
+	for j in 0 65 x 2x ''; do
+		run --separate-stderr an-verify -j "$j" "$dir/root.json"
+		[ "$status" -eq 2 ] || { echo "-j '$j': status $status"; return 1; }
+		[[ "$stderr" == "an-verify: invalid --jobs '$j'"* ]]
+	done
+}

@@ -301,6 +301,40 @@ static void test_names_and_times(void)
 }
 
 /* The signature covers the domain-separated digest of the JCS form, as the spec says. */
+/* begin / signature / end give an_record_verify's verdict, the signature checked apart. */
+static void test_check_steps(void)
+{
+	json_t *root = sign_new(key_a, "root", "mysite", NULL);
+	json_t *sub = sign_new(key_a, "A", "api.mysite", root);
+	struct an_record_check c;
+	struct an_record_error e;
+	struct an_buf scratch;
+	an_buf_init(&scratch, 16); /* raised to AN_RECORD_MAX */
+	CHECK(root && sub);
+	CHECK_EQ_INT(an_record_check_begin(sub, &scratch, &c), 0);
+	CHECK_EQ_INT(an_record_check_signature(&c), 0);
+	CHECK_EQ_INT(an_record_check_end(sub, &c, 0, root, NOW, 0, &e), 0);
+	CHECK_EQ_STR(e.field, "");
+	/* A failed signature check is reported as an_record_verify reports it. */
+	CHECK_EQ_INT(an_record_check_end(sub, &c, AN_EBADSIG, root, NOW, 0, &e), AN_EBADSIG);
+	CHECK_EQ_STR(e.field, "signature");
+	/* The clock and the root are end's, after a good signature. */
+	CHECK_EQ_INT(an_record_check_end(sub, &c, 0, root, NOW + 3 * 86400, 0, &e), AN_EEXPIRED);
+	CHECK_EQ_INT(an_record_check_end(sub, &c, 0, NULL, NOW, 0, &e), AN_EROOT);
+	/* A tampered record digests differently: its signature fails alone. */
+	json_object_set_new(sub, "seq", json_integer(5));
+	CHECK_EQ_INT(an_record_check_begin(sub, &scratch, &c), 0);
+	CHECK_EQ_INT(an_record_check_signature(&c), AN_EBADSIG);
+	/* A shape error stops at begin; end repeats it whatever sig_rc says. */
+	json_object_set_new(sub, "seq", json_string("5"));
+	CHECK_EQ_INT(an_record_check_begin(sub, &scratch, &c), AN_EFIELD);
+	CHECK_EQ_INT(an_record_check_end(sub, &c, 0, root, NOW, 0, &e), AN_EFIELD);
+	CHECK_EQ_STR(e.field, "seq");
+	an_buf_free(&scratch);
+	json_decref(sub);
+	json_decref(root);
+}
+
 static void test_signature_input(void)
 {
 	json_t *r = sign_new(key_a, "root", "mysite", NULL);
@@ -343,6 +377,7 @@ int main(void)
 	RUN(test_keys);
 	RUN(test_names_and_times);
 	RUN(test_signature_input);
+	RUN(test_check_steps);
 	an_privkey_free(key_a);
 	an_privkey_free(key_b);
 	return check_done();
