@@ -386,3 +386,28 @@ PY
 	[ $((SECONDS - start)) -le 5 ]
 	[[ $stderr == *"timed out"* ]]
 }
+
+@test "a silent connection is closed by --idle-timeout with the reason logged" {
+	start_daemon a --idle-timeout 1s --handshake-timeout 30s
+	port=$(sed -E 's|.*/tcp/([0-9]+)/.*|\1|' <<<"$ADDR")
+	[ "$(junk "$port" "$hdr")" = closed ]
+	grep -q 'closed: idle timeout' "$T/a.err"
+}
+
+@test "connections over --max-pending handshakes are refused" {
+	start_daemon a --max-pending 2 --handshake-timeout 5s
+	port=$(sed -E 's|.*/tcp/([0-9]+)/.*|\1|' <<<"$ADDR")
+	run timeout 20 python3 - "$port" <<'PY'
+import socket, sys, time
+port = int(sys.argv[1])
+held = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(2)]
+time.sleep(0.3)
+extra = socket.create_connection(("127.0.0.1", port), timeout=5)
+try:
+    print("refused" if extra.recv(1) == b"" else "served")
+except ConnectionResetError:
+    print("refused")
+PY
+	[ "$output" = refused ]
+	grep -q 'pending handshake limit reached' "$T/a.err"
+}
