@@ -42,7 +42,8 @@ static void peer_fill(struct an_lookup_peer *p, const struct an_peerid *id,
 	an_kad_distance(&p->kad, target, &p->dist);
 	if (naddrs > AN_LOOKUP_ADDRS_MAX)
 		naddrs = AN_LOOKUP_ADDRS_MAX;
-	memcpy(p->addrs, addrs, naddrs * sizeof(addrs[0]));
+	if (naddrs)
+		memcpy(p->addrs, addrs, naddrs * sizeof(addrs[0]));
 	p->naddrs = naddrs;
 }
 
