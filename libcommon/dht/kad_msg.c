@@ -263,7 +263,6 @@ int an_kad_msg_decode(const uint8_t *p, size_t len, size_t max_len, struct an_ka
 {
 	struct an_pb_reader rd;
 	struct an_pb_field f;
-	bool has_type = false;
 	int rc;
 
 	an_kad_msg_init(m);
@@ -277,7 +276,6 @@ int an_kad_msg_decode(const uint8_t *p, size_t len, size_t max_len, struct an_ka
 				rc = AN_EMALFORMED;
 				goto out;
 			}
-			has_type = true;
 			if (f.varint > AN_KAD_PING) {
 				rc = AN_EMALFORMED;
 				goto out;
@@ -325,8 +323,7 @@ int an_kad_msg_decode(const uint8_t *p, size_t len, size_t max_len, struct an_ka
 			break; /* unknown fields are skipped (K17) */
 		}
 	}
-	/* proto3 senders (js) omit type for PUT_VALUE = 0: absence means 0. */
-	(void)has_type;
+	/* proto3 senders (js) omit type for PUT_VALUE = 0: absence means 0 (from init). */
 out:
 	if (rc < 0) {
 		an_kad_msg_free(m);

@@ -334,7 +334,7 @@ size_t an_rt_stale_buckets(const struct an_rt *rt, uint64_t now_ms, uint64_t int
 	for (unsigned i = 0; i <= limit && i < AN_RT_BUCKETS && n < cap; i++) {
 		const struct an_rt_bucket *b = rt->buckets[i];
 		uint64_t last = b ? b->refreshed_ms : 0;
-		if (now_ms >= last + interval_ms || (!b && now_ms >= interval_ms))
+		if (now_ms >= last + interval_ms)
 			out[n++] = i;
 	}
 	return n;
