@@ -130,7 +130,8 @@ enum an_store_outcome {
  * one held here) at now and store it if it beats what is held.  0 with
  * *outcome (may be NULL) set; or e (may be NULL) names the reason of:
  * validation codes (validate.h), AN_ESTALE (worse than the value held),
- * AN_ELIMIT (full, see the size policy), -errno, AN_EPROTO (LMDB error).
+ * AN_ELIMIT (full, see the size policy), -errno (-EIO for an LMDB error
+ * without an errno), AN_EMALFORMED (the database is corrupt).
  */
 int an_store_put(struct an_store *s, const struct an_store_put *p, int64_t now,
 		 enum an_store_outcome *outcome, struct an_record_error *e);
@@ -157,8 +158,7 @@ void an_store_record_free(struct an_store_record *r);
 /*
  * The live record under key (borrowed) at now into r (initialised by the
  * caller; its buffers are reset and refilled).  0, AN_ENOTFOUND (absent or
- * expired: an expired one is deleted, unless it is our own), -errno,
- * AN_EPROTO.
+ * expired: an expired one is deleted, unless it is our own), -errno.
  */
 int an_store_get(struct an_store *s, const uint8_t *key, size_t key_len, int64_t now,
 		 struct an_store_record *r);
@@ -178,7 +178,7 @@ enum an_store_filter {
  * starts at the beginning) that passes filter at now, into r.  Each call
  * is its own read transaction, so the caller may put, mark and delete
  * between calls (e.g. send records from an event loop).  0, AN_ENOTFOUND
- * at the end, -errno, AN_EPROTO.
+ * at the end, -errno.
  *
  *   struct an_store_record r; an_store_record_init(&r);
  *   while (an_store_next(s, AN_STORE_REPLICATE_DUE, now, &r) == 0) { send; mark; }
@@ -200,7 +200,10 @@ int an_store_mark_republished(struct an_store *s, const uint8_t *key, size_t key
  */
 int an_store_sweep(struct an_store *s, int64_t now, size_t max, size_t *removed);
 
-/* Live records held and the bytes of their keys and values. */
+/*
+ * Records held (expired ones not yet swept included) and the bytes of their
+ * keys and values, as the size policy counts them.  Either may be NULL.
+ */
 int an_store_stat(struct an_store *s, size_t *records, size_t *bytes);
 
 /* ---- pins: third-party records this node keeps republishing ---- */
