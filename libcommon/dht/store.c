@@ -75,6 +75,8 @@ static int mdb_code(int rc)
 	case MDB_PAGE_FULL:
 	case MDB_MAP_RESIZED:
 		return AN_ELIMIT;
+	case MDB_BAD_VALSIZE:
+		return AN_ETOOBIG;
 	case MDB_INVALID:
 	case MDB_CORRUPTED:
 	case MDB_PAGE_NOTFOUND:

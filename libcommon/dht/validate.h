@@ -58,7 +58,7 @@
 
 #include "record/record.h"
 
-#define AN_VALIDATE_KEY_MAX 512         /* bytes of a record key (LMDB keys are <= 511) */
+#define AN_VALIDATE_KEY_MAX 511         /* bytes of a record key: LMDB's default key limit */
 #define AN_VALIDATE_AN_VALUE_MAX AN_RECORD_MAX
 #define AN_VALIDATE_PK_VALUE_MAX AN_PUBKEY_PB_MAX
 
