@@ -27,6 +27,13 @@ static const char USAGE[] =
 	"  daemon    run a node; prints one JSON ready line with its peer ID and addresses\n"
 	"  ping      ping a peer: one JSON line per round trip\n"
 	"  id        print a peer's identify record as JSON\n"
+	"  put       publish signed records read from stdin (verified first)\n"
+	"  get       fetch the best valid record under KEY\n"
+	"  providers list the claimants (providers) of a bare NAME\n"
+	"  peers     list the routing table\n"
+	"  republish republish own and pinned records that are due (cron)\n"
+	"  pin       keep republishing someone else's record KEY\n"
+	"  unpin     stop republishing KEY\n"
 	"\n"
 	"Options for every command:\n"
 	"  -k, --key KEYFILE        identity key (default: ephemeral; daemon: STATEDIR/identity.key)\n"
@@ -34,7 +41,32 @@ static const char USAGE[] =
 	"  -t, --timeout DURATION   deadline of each network operation (default 10s)\n"
 	"  -h, --help               show this help\n"
 	"\n"
-	"Exit status: 0 ok, 2 usage, 3 bad data, 4 network error, timeout or unreachable.\n";
+	"Exit status: 0 ok, 1 not found or not stored, 2 usage, 3 bad data,\n"
+	"4 network error, timeout or unreachable.\n";
+
+static const char USAGE_KAD[] =
+	"Usage: an-dht put [options] < RECORDS\n"
+	"       an-dht get [options] KEY\n"
+	"       an-dht providers [options] NAME\n"
+	"       an-dht peers [options]\n"
+	"       an-dht republish [--force] [options]\n"
+	"       an-dht pin|unpin [options] KEY\n"
+	"\n"
+	"DHT commands, run by the daemon of the state directory when it runs, else on an\n"
+	"in-process node bootstrapped from --bootstrap, $AN_BOOTSTRAP or DIR/config.\n"
+	"KEY is /an/PEERHASH@NAME, an://PEERHASH@NAME or PEERHASH@NAME.  Output: JSON lines.\n"
+	"\n"
+	"Options:\n"
+	"  -t, --timeout DURATION     deadline of the bootstrap and of the command (default 10s)\n"
+	"  -k, --key KEYFILE          identity key of the in-process node (default: ephemeral)\n"
+	"  -s, --state-dir DIR        state directory (daemon socket, store, pins, config)\n"
+	"      --bootstrap MULTIADDR  bootstrap peer (repeatable)\n"
+	"      --protocol ID          kad protocol ID (default /an/kad/1.0.0)\n"
+	"  -f, --force                republish: every own and pinned record, due or not\n"
+	"  -h, --help                 show this help\n"
+	"\n"
+	"Exit status: 0 ok, 1 not found or stored by no peer, 2 usage, 3 invalid record\n"
+	"(nothing sent), 4 network error, timeout or daemon unreachable.\n";
 
 static const char USAGE_DAEMON[] =
 	"Usage: an-dht daemon [-k KEYFILE] [-s DIR] [--listen MULTIADDR]... [--announce MULTIADDR]...\n"
@@ -53,6 +85,9 @@ static const char USAGE_DAEMON[] =
 	"      --max-streams N        streams per connection (default 256)\n"
 	"      --idle-timeout DURATION       close silent connections (default 120s)\n"
 	"      --handshake-timeout DURATION  deadline of the connection upgrade (default 10s)\n"
+	"      --bootstrap MULTIADDR  DHT bootstrap peer (repeatable; else $AN_BOOTSTRAP, DIR/config)\n"
+	"      --protocol ID          kad protocol ID (default /an/kad/1.0.0)\n"
+	"      --client               DHT client mode: query only, serve and advertise nothing\n"
 	"  -q, --quiet                do not log closed connections to stderr\n"
 	"  -h, --help                 show this help\n";
 
@@ -90,7 +125,10 @@ enum {
 	OPT_MAX_PER_PEER,
 	OPT_MAX_STREAMS,
 	OPT_IDLE,
-	OPT_HANDSHAKE
+	OPT_HANDSHAKE,
+	OPT_BOOTSTRAP,
+	OPT_PROTOCOL,
+	OPT_CLIENT
 };
 
 /* The subcommand table: later issues add put, get, providers, peers, ... */
@@ -99,6 +137,7 @@ struct subcommand {
 	const char *usage;
 	const char *shortopts; /* accepted short options */
 	const int *longonly;   /* accepted long-only options, 0-terminated */
+	int min_args, max_args;
 	int (*run)(struct dht_opts *o, const char *name);
 };
 
@@ -112,14 +151,28 @@ static int run_query(struct dht_opts *o, const char *name)
 	return dht_cmd_query(o, name);
 }
 
+static int run_kad(struct dht_opts *o, const char *name)
+{
+	return dht_cmd_kad(o, name);
+}
+
 static const int daemon_long[] = {OPT_LISTEN, OPT_MAX_CONNS, OPT_MAX_PENDING, OPT_MAX_PER_PEER,
-				  OPT_MAX_STREAMS, OPT_IDLE, OPT_HANDSHAKE, OPT_ANNOUNCE, 0};
+				  OPT_MAX_STREAMS, OPT_IDLE, OPT_HANDSHAKE, OPT_ANNOUNCE,
+				  OPT_BOOTSTRAP, OPT_PROTOCOL, OPT_CLIENT, 0};
 static const int none_long[] = {0};
+static const int kad_long[] = {OPT_BOOTSTRAP, OPT_PROTOCOL, 0};
 
 static const struct subcommand commands[] = {
-	{"daemon", USAGE_DAEMON, "k:s:t:qh", daemon_long, run_daemon},
-	{"ping", USAGE_PING, "k:s:t:c:h", none_long, run_query},
-	{"id", USAGE_ID, "k:s:t:h", none_long, run_query},
+	{"daemon", USAGE_DAEMON, "k:s:t:qh", daemon_long, 0, 0, run_daemon},
+	{"ping", USAGE_PING, "k:s:t:c:h", none_long, 1, 1, run_query},
+	{"id", USAGE_ID, "k:s:t:h", none_long, 1, 1, run_query},
+	{"put", USAGE_KAD, "k:s:t:h", kad_long, 0, 0, run_kad},
+	{"get", USAGE_KAD, "k:s:t:h", kad_long, 1, 1, run_kad},
+	{"providers", USAGE_KAD, "k:s:t:h", kad_long, 1, 1, run_kad},
+	{"peers", USAGE_KAD, "k:s:t:h", kad_long, 0, 0, run_kad},
+	{"republish", USAGE_KAD, "k:s:t:fh", kad_long, 0, 0, run_kad},
+	{"pin", USAGE_KAD, "k:s:t:h", kad_long, 1, 1, run_kad},
+	{"unpin", USAGE_KAD, "k:s:t:h", kad_long, 1, 1, run_kad},
 };
 
 static const struct subcommand *find_command(const char *name)
@@ -179,12 +232,16 @@ static void parse(int argc, char **argv, const struct subcommand *sc, struct dht
 		{"max-streams", required_argument, NULL, OPT_MAX_STREAMS},
 		{"idle-timeout", required_argument, NULL, OPT_IDLE},
 		{"handshake-timeout", required_argument, NULL, OPT_HANDSHAKE},
+		{"bootstrap", required_argument, NULL, OPT_BOOTSTRAP},
+		{"protocol", required_argument, NULL, OPT_PROTOCOL},
+		{"client", no_argument, NULL, OPT_CLIENT},
+		{"force", no_argument, NULL, 'f'},
 		{NULL, 0, NULL, 0},
 	};
 	int c;
 	opterr = 0;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, ":k:s:t:c:qh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":k:s:t:c:qfh", longopts, NULL)) != -1) {
 		if (c == '?') {
 			cli_warn("unknown option '%s'", argv[optind - 1]);
 			cli_usage(sc->usage, AN_EXIT_USAGE);
@@ -246,6 +303,26 @@ static void parse(int argc, char **argv, const struct subcommand *sc, struct dht
 			break;
 		case OPT_HANDSHAKE:
 			o->limits.handshake_timeout_ms = parse_ms(optarg, "handshake timeout");
+			break;
+		case OPT_BOOTSTRAP:
+			if (o->n_bootstrap == DHT_MAX_BOOTSTRAP) {
+				cli_warn("too many --bootstrap addresses");
+				cli_usage(sc->usage, AN_EXIT_USAGE);
+			}
+			o->bootstrap[o->n_bootstrap++] = optarg;
+			break;
+		case OPT_PROTOCOL:
+			if (optarg[0] != '/') {
+				cli_warn("invalid protocol ID '%s'", optarg);
+				cli_usage(sc->usage, AN_EXIT_USAGE);
+			}
+			o->protocol = optarg;
+			break;
+		case OPT_CLIENT:
+			o->client = true;
+			break;
+		case 'f':
+			o->force = true;
 			break;
 		}
 	}
@@ -327,12 +404,15 @@ int main(int argc, char **argv)
 	o.timeout_ms = DHT_DEFAULT_TIMEOUT_MS;
 	o.count = 1;
 	parse(argc - 1, argv + 1, sc, &o);
-	if (strcmp(sc->name, "daemon") != 0 && o.n_args != 1) {
-		cli_warn(o.n_args ? "too many arguments" : "missing MULTIADDR");
+	if (o.n_args < sc->min_args) {
+		cli_warn(sc->run == run_query ? "missing MULTIADDR" : "missing argument");
 		cli_usage(sc->usage, AN_EXIT_USAGE);
 	}
-	if (strcmp(sc->name, "daemon") == 0 && o.n_args != 0) {
-		cli_warn("unexpected argument '%s'", o.args[0]);
+	if (o.n_args > sc->max_args) {
+		if (sc->max_args == 0)
+			cli_warn("unexpected argument '%s'", o.args[0]);
+		else
+			cli_warn("too many arguments");
 		cli_usage(sc->usage, AN_EXIT_USAGE);
 	}
 	return cli_finish(sc->run(&o, sc->name));

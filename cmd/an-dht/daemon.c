@@ -22,6 +22,7 @@ struct daemon {
 	struct ev_loop *loop;
 	struct an_host *host;
 	struct an_control_server *control;
+	struct dht_kad *kad;
 	ev_signal sigterm, sigint;
 	char peer[AN_PEERID_TEXT_MAX];
 	bool quiet;
@@ -90,6 +91,8 @@ static void handle(struct an_control_call *call, const json_t *req, void *arg)
 		an_control_reply(call, s);
 		return;
 	}
+	if (dht_kad_handle(d->kad, call, cmd, req))
+		return;
 	if (strcmp(cmd, "ping") != 0 && strcmp(cmd, "id") != 0) {
 		an_control_reply_error(call, AN_EFIELD, "unknown cmd");
 		return;
@@ -128,6 +131,8 @@ static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 		cli_warn("signal %d: shutting down", w->signum);
 	an_control_server_free(d->control);
 	d->control = NULL;
+	dht_kad_stop(d->kad); /* saves the routing table */
+	d->kad = NULL;
 	ev_signal_stop(loop, &d->sigterm);
 	ev_signal_stop(loop, &d->sigint);
 	an_host_shutdown(d->host, SHUTDOWN_GRACE_MS);
@@ -218,6 +223,11 @@ int dht_cmd_daemon(struct dht_opts *o)
 			goto out;
 		}
 	}
+	rc = dht_kad_start(d.host, o, dir, &d.kad);
+	if (rc < 0) {
+		cli_warn("unable to start the DHT in '%s': %s", dir, an_strerror(rc));
+		goto out;
+	}
 	rc = an_control_server_new(d.loop, sock, handle, &d, &d.control);
 	if (rc < 0) {
 		cli_warn("unable to open control socket '%s': %s", sock,
@@ -242,6 +252,7 @@ int dht_cmd_daemon(struct dht_opts *o)
 	rc = 0;
 out:
 	an_control_server_free(d.control);
+	dht_kad_stop(d.kad);
 	an_host_free(d.host);
 	an_privkey_free(key);
 	return cli_exit_status(rc);

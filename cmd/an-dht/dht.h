@@ -10,6 +10,7 @@
 
 #define DHT_DEFAULT_TIMEOUT_MS 10000
 #define DHT_MAX_LISTEN 8
+#define DHT_MAX_BOOTSTRAP 16
 
 struct dht_opts {
 	const char *keyfile;
@@ -22,6 +23,11 @@ struct dht_opts {
 	int n_announce;
 	struct an_host_limits limits;
 	bool quiet;
+	const char *bootstrap[DHT_MAX_BOOTSTRAP]; /* --bootstrap (kad.c) */
+	int n_bootstrap;
+	const char *protocol; /* --protocol: the kad protocol ID */
+	bool client;          /* --client: DHT client mode */
+	bool force;           /* republish --force */
 	char **args; /* positional arguments after the options */
 	int n_args;
 };
@@ -49,5 +55,16 @@ int dht_host_new(struct ev_loop *loop, const struct dht_opts *o, struct an_privk
 /* Subcommands. */
 int dht_cmd_daemon(struct dht_opts *o);
 int dht_cmd_query(struct dht_opts *o, const char *cmd); /* ping, id */
+int dht_cmd_kad(struct dht_opts *o, const char *cmd);   /* put, get, providers, peers, republish, pin, unpin */
+
+/* The DHT in the daemon (kad.c): start it on h, serve its control commands, stop it. */
+struct dht_kad;
+int dht_kad_start(struct an_host *h, const struct dht_opts *o, const char *statedir,
+		  struct dht_kad **out);
+/* true if cmd is a DHT command (the call is then answered, now or later). */
+struct an_control_call;
+bool dht_kad_handle(struct dht_kad *k, struct an_control_call *call, const char *cmd,
+		    const json_t *req);
+void dht_kad_stop(struct dht_kad *k);
 
 #endif

@@ -1,0 +1,223 @@
+/*
+ * kad_node.h - the Kademlia DHT service on a libev host: the I/O around the
+ * sans-I/O pieces (kad_msg, routing, lookup, kad_server, store, validate).
+ *
+ * Wire (libp2p kad-dht; digest section 10, K1-K8, K19, K20):
+ * - server mode registers the protocol (default /an/kad/1.0.0; any ID, e.g.
+ *   /ipfs/kad/1.0.0) so identify advertises it (K3); client mode registers
+ *   nothing and only queries;
+ * - inbound streams: LP-framed requests answered by kad_server, several per
+ *   stream, AN_KAD_NODE_IDLE_MS of silence ends the stream (js: 10 s per
+ *   message); a refused PUT_VALUE resets the stream (js and go do, K1);
+ * - outbound: one stream per request, LP-framed, AN_KAD_MSG_SEND_MAX cap on
+ *   what we send (rust's 16 KiB, K6), a deadline per request; ADD_PROVIDER
+ *   is written and half-closed without waiting for an answer (js, rust);
+ *   a PUT_VALUE counts as stored only when the echo carries our value (K8).
+ *
+ * Routing table: a peer enters when identify shows it advertises our kad
+ * protocol (with its listen addresses) or when it answered one of our kad
+ * requests; full buckets ask for a ping of their least recently seen entry
+ * (routing.h events, answered with /ipfs/ping/1.0.0).  A peer whose dial
+ * is refused leaves the table.  The table is saved to <state>/routing.snap
+ * by an_kad_node_free and loaded by an_kad_node_new.
+ *
+ * Maintenance (server daemons; AN_KAD_NODE_MAINTAIN): a refresh timer runs a
+ * self lookup and one lookup per stale bucket (and bootstraps again when the
+ * table is empty); a maintenance timer re-replicates records whose
+ * replicate interval passed (the store's REPLICATE_DUE: PUT to the k
+ * closest, a subdomain's root first), republishes own and pinned records
+ * (REPUBLISH_DUE: own records signed by this node's key are re-signed;
+ * other own and pinned ones are re-put unchanged while valid; publishing
+ * an `an` record also announces us as provider of its bare-name key, so
+ * the provider record is renewed with every republish, well inside its
+ * 48 h life), and sweeps expired records and providers.
+ *
+ * Time: the loop's clock in ms for the lookup machines and the routing
+ * table; the store takes seconds of wall-clock time (time(NULL)), its
+ * intervals are in seconds.  Keys: requests accept AN_KAD_KEY_MAX (512)
+ * bytes, the store AN_VALIDATE_KEY_MAX (511): a 512-byte key is simply not
+ * found, and refused by PUT.
+ *
+ * Everything runs in the host's loop; nothing is thread-safe.  Operations
+ * (put, get, providers, bootstrap, republish) call their callback exactly
+ * once, always from the loop, never from inside the starting call, unless
+ * cancelled first with an_kad_op_cancel.
+ */
+#ifndef AN_DHT_KAD_NODE_H
+#define AN_DHT_KAD_NODE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "crypto/peerid.h"
+#include "dht/kad_server.h"
+#include "dht/routing.h"
+#include "dht/store.h"
+#include "transport/host.h"
+
+#define AN_KAD_PROTOCOL_DEFAULT "/an/kad/1.0.0"
+#define AN_KAD_NODE_IDLE_MS 10000        /* inbound stream: silence per message */
+#define AN_KAD_NODE_REFRESH_MS 600000    /* spec: 10 min */
+#define AN_KAD_NODE_MAINTAIN_MS 60000    /* how often due records are looked for */
+#define AN_KAD_NODE_SWEEP_MAX 256        /* expired entries deleted per sweep */
+#define AN_KAD_NODE_BOOTSTRAP_MAX 32     /* bootstrap addresses taken */
+#define AN_KAD_NODE_REFRESH_CPL_MAX 15   /* buckets refreshed (js refreshes up to 15) */
+#define AN_KAD_SNAPSHOT_NAME "routing.snap"
+#define AN_KAD_STORE_NAME "store"
+
+/* Zero fields take the defaults. */
+struct an_kad_node_config {
+	const char *protocol;          /* borrowed, copied; NULL: AN_KAD_PROTOCOL_DEFAULT */
+	bool client;                   /* client mode: nothing served or advertised */
+	bool maintain;                 /* run the refresh and maintenance timers */
+	const char *state_dir;         /* borrowed: <dir>/store and <dir>/routing.snap; must exist */
+	struct an_store_config store;  /* intervals in seconds */
+	size_t k;                      /* bucket size and replication factor (20) */
+	size_t alpha, paths;           /* lookup parallelism (lookup.h defaults) */
+	size_t quorum;                 /* GET_VALUE early exit (lookup.h default 16) */
+	uint64_t request_timeout_ms;   /* per request (10 s) */
+	uint64_t refresh_ms;           /* AN_KAD_NODE_REFRESH_MS */
+	uint64_t maintain_ms;          /* AN_KAD_NODE_MAINTAIN_MS */
+	an_host_log_fn log;            /* reasons for failures; NULL drops them */
+	void *log_arg;
+};
+
+struct an_kad_node; /* opaque */
+struct an_kad_op;   /* one operation under way */
+
+/*
+ * A DHT node on h (borrowed; must outlive the node): opens the store, loads
+ * the routing snapshot, registers the protocol (server mode) and hooks
+ * identify on every new connection (an_host_on_connection: the node takes
+ * that hook).  cfg is copied.  *out is new: an_kad_node_free.  0, -errno,
+ * AN_EMALFORMED (a store of another format), AN_ELIMIT (protocol table).
+ */
+int an_kad_node_new(struct an_host *h, const struct an_kad_node_config *cfg,
+		    struct an_kad_node **out);
+
+/*
+ * Save the routing snapshot, cancel every operation (no callbacks), stop
+ * serving, close the store.  Streams under way are reset; memory they hold
+ * goes when the host reports them closed.  NULL-safe.  Free the node
+ * before the host.
+ */
+void an_kad_node_free(struct an_kad_node *n);
+
+/* Borrowed views (valid while n lives). */
+struct an_store *an_kad_node_store(struct an_kad_node *n);
+const struct an_rt *an_kad_node_rt(const struct an_kad_node *n);
+const char *an_kad_node_protocol(const struct an_kad_node *n);
+
+/* Cancel op: its callback is never called; op is freed.  NULL-safe. */
+void an_kad_op_cancel(struct an_kad_op *op);
+
+/*
+ * Bootstrap: dial addrs[0..naddrs) (borrowed text multiaddrs, with or
+ * without /p2p/), then run a self lookup seeded with the peers reached and
+ * the routing table's closest.  cb(arg, err, size): err 0 once the lookup
+ * ended with at least one peer in the table, AN_ENOTFOUND with none.
+ * *op (may be NULL) for an_kad_op_cancel.
+ */
+typedef void (*an_kad_bootstrap_fn)(void *arg, int err, size_t rt_size);
+int an_kad_node_bootstrap(struct an_kad_node *n, const char *const *addrs, size_t naddrs,
+			  an_kad_bootstrap_fn cb, void *arg, struct an_kad_op **op);
+
+/* Flags of an_kad_node_put. */
+#define AN_KAD_PUT_OURS 0x1     /* our own record: AN_STORE_OURS, and announce the bare name */
+#define AN_KAD_PUT_NO_STORE 0x2 /* already held: do not store it locally again */
+
+/*
+ * cb(arg, err, stored, peers, npeers): stored = peers whose PUT_VALUE echo
+ * carried the value; peers (borrowed for the call) are they.  err is the
+ * local refusal (validation codes) or 0; a put nobody stored is err 0 with
+ * stored 0.
+ */
+typedef void (*an_kad_put_fn)(void *arg, int err, size_t stored, const struct an_peerid *peers,
+			      size_t npeers);
+
+/*
+ * Put value (borrowed, copied) under key (borrowed, copied): validate and
+ * store it locally (unless AN_KAD_PUT_NO_STORE; root, borrowed, may be NULL:
+ * a subdomain's root record for validation, else the store's copy is
+ * used), find the k closest peers of key, send each PUT_VALUE (for a
+ * subdomain its root record first, from the store), count echoes.  With
+ * AN_KAD_PUT_OURS an /an/ record also gets ADD_PROVIDER of its bare-name
+ * key to that key's k closest.  A record refused locally is an error
+ * returned right away (negative code, e filled when not NULL): nothing is
+ * sent.  *op (may be NULL) for cancelling.
+ */
+int an_kad_node_put(struct an_kad_node *n, const uint8_t *key, size_t key_len,
+		    const uint8_t *value, size_t value_len, unsigned flags, const json_t *root,
+		    an_kad_put_fn cb, void *arg, struct an_kad_op **op, struct an_record_error *e);
+
+/*
+ * cb(arg, err, value, len, from_peers): err 0 with the best valid value
+ * (borrowed for the call) and how many peers returned it (0: only our
+ * store had it); AN_ENOTFOUND.
+ */
+typedef void (*an_kad_get_fn)(void *arg, int err, const uint8_t *value, size_t len,
+			      size_t from_peers);
+
+/*
+ * Get key (copied): the local store and a GET_VALUE lookup (quorum), every
+ * value validated (a subdomain against root_value, borrowed and copied,
+ * may be NULL: else the store's root), the best selected, PUT_VALUE
+ * corrections sent to peers that returned worse, invalid or no values.
+ */
+int an_kad_node_get(struct an_kad_node *n, const uint8_t *key, size_t key_len,
+		    const uint8_t *root_value, size_t root_len, an_kad_get_fn cb, void *arg,
+		    struct an_kad_op **op);
+
+/* cb(arg, err, providers, n): err 0 (n may be 0); providers borrowed for the call. */
+typedef void (*an_kad_providers_fn)(void *arg, int err, const struct an_kad_provider *p,
+				    size_t np);
+
+/* Providers of key (a multihash, K20; copied): the store's and a GET_PROVIDERS lookup's. */
+int an_kad_node_providers(struct an_kad_node *n, const uint8_t *key, size_t key_len,
+			  an_kad_providers_fn cb, void *arg, struct an_kad_op **op);
+
+/*
+ * One record handled by a republish: key (borrowed), status "resigned",
+ * "republished", "expired" (an own record past validity that this node
+ * cannot re-sign: nothing sent), "refused" (re-signing or storing failed),
+ * and how many peers stored it.
+ */
+typedef void (*an_kad_republish_item_fn)(void *arg, const uint8_t *key, size_t key_len,
+					 const char *status, size_t stored);
+typedef void (*an_kad_done_fn)(void *arg, int err);
+
+/*
+ * Republish every record due (store's REPUBLISH_DUE at now; all own and
+ * pinned records when force): roots before subdomains, so a re-signed
+ * subdomain refers to its re-signed root.  item for each, then done(0).
+ */
+int an_kad_node_republish(struct an_kad_node *n, bool force, an_kad_republish_item_fn item,
+			  an_kad_done_fn done, void *arg, struct an_kad_op **op);
+
+/*
+ * Run the loop of n's host until op_done is true or timeout_ms passes
+ * (then -ETIMEDOUT); for tools that block on one operation.  *op_done is
+ * set by the caller's callback.
+ */
+int an_kad_node_wait(struct an_kad_node *n, const bool *op_done, int timeout_ms);
+
+/*
+ * Bootstrap addresses from text: comma/space/newline separated multiaddrs
+ * in s (borrowed) appended to list (array of new strings, *count
+ * entries, at most AN_KAD_NODE_BOOTSTRAP_MAX; free with
+ * an_kad_bootstrap_free).  An unparseable entry is AN_EMALFORMED.
+ */
+int an_kad_bootstrap_parse(const char *s, char ***list, size_t *count);
+
+/*
+ * The simple config file <dir>/config: lines "bootstrap MULTIADDR", '#'
+ * comments and blank lines; other keys are ignored.  A missing file adds
+ * nothing (0).
+ */
+int an_kad_bootstrap_config(const char *dir, char ***list, size_t *count);
+
+void an_kad_bootstrap_free(char **list, size_t count);
+
+#endif
