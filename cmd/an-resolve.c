@@ -190,6 +190,8 @@ out:
 
 static void backend_close(struct backend *b)
 {
+	if (b->node)
+		an_kad_node_drain(b->node, 1000); /* corrections */
 	an_kad_node_free(b->node);
 	if (b->host) {
 		an_host_shutdown(b->host, 500);

@@ -556,6 +556,8 @@ static int run_in_process(struct dht_opts *o, json_t **reqs, size_t nreq)
 		}
 	}
 	rc = worst;
+	/* ADD_PROVIDER and corrections are still leaving */
+	an_kad_node_drain(node, 2000);
 out:
 	an_kad_node_free(node);
 	if (h) {

@@ -1823,10 +1823,13 @@ void an_kad_node_free(struct an_kad_node *n)
 	for (struct kreq *r = n->reqs, *next; r; r = next) {
 		next = r->next;
 		r->cb = NULL;
-		r->finished = true;
 		ev_timer_stop(n->loop, &r->timer);
-		if (r->s)
+		/* a finished request's stream only lingers: let the host close it */
+		if (r->s && !r->finished) {
+			r->finished = true;
 			an_stream_reset(r->s);
+		}
+		r->finished = true;
 	}
 	for (struct inbound *b = n->ins, *next; b; b = next) {
 		next = b->next;
@@ -1872,6 +1875,26 @@ int an_kad_node_wait(struct an_kad_node *n, const bool *op_done, int timeout_ms)
 		ev_run(n->loop, EVRUN_ONCE);
 	ev_timer_stop(n->loop, &t);
 	return *op_done ? 0 : -ETIMEDOUT;
+}
+
+int an_kad_node_drain(struct an_kad_node *n, int timeout_ms)
+{
+	ev_timer t;
+	bool expired = false;
+	ev_timer_init(&t, wait_timeout, timeout_ms / 1000.0, 0);
+	t.data = &expired;
+	ev_timer_start(n->loop, &t);
+	for (;;) {
+		bool busy = false;
+		for (struct kreq *r = n->reqs; r; r = r->next)
+			if (!r->finished)
+				busy = true;
+		if (!busy || expired)
+			break;
+		ev_run(n->loop, EVRUN_ONCE);
+	}
+	ev_timer_stop(n->loop, &t);
+	return expired ? -ETIMEDOUT : 0;
 }
 
 /* ---- bootstrap lists ---- */

@@ -204,6 +204,13 @@ int an_kad_node_republish(struct an_kad_node *n, bool force, an_kad_republish_it
 int an_kad_node_wait(struct an_kad_node *n, const bool *op_done, int timeout_ms);
 
 /*
+ * Run the loop until every request under way (also those of finished
+ * operations: ADD_PROVIDER, corrections) has been written and answered or
+ * failed, at most timeout_ms (then -ETIMEDOUT).  For tools before they exit.
+ */
+int an_kad_node_drain(struct an_kad_node *n, int timeout_ms);
+
+/*
  * Bootstrap addresses from text: comma/space/newline separated multiaddrs
  * in s (borrowed) appended to list (array of new strings, *count
  * entries, at most AN_KAD_NODE_BOOTSTRAP_MAX; free with

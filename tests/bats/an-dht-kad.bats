@@ -1,0 +1,220 @@
+#!/usr/bin/env bats
+# an-dht DHT commands on a private network of daemons on 127.0.0.1: put from
+# one node, get from another, subdomains, claimants, refusal of invalid
+# records before anything is sent, expiry, restart, republish and pins.
+# Every daemon is killed in teardown; every wait is bounded.
+
+bats_require_minimum_version 1.5.0
+
+N=8
+
+# wait_for FILE ERE SECONDS
+wait_for() {
+	local file=$1 re=$2 deadline=$((SECONDS + $3))
+	while [ "$SECONDS" -lt "$deadline" ]; do
+		grep -qE -- "$re" "$file" 2>/dev/null && return 0
+		sleep 0.05
+	done
+	echo "timed out waiting for /$re/ in $file" >&2
+	return 1
+}
+
+# start_node NAME [ARGS...]: a daemon in $NET/NAME; its address in $NET/NAME.addr
+start_node() {
+	local name=$1
+	shift
+	an-dht daemon -q -s "$NET/$name" "$@" >"$NET/$name.out" 2>"$NET/$name.err" &
+	echo $! >"$NET/$name.pid"
+	echo $! >>"$NET/pids"
+	wait_for "$NET/$name.out" '"event":"ready"' 10 || return 1
+	jq -r '.addrs[0]' "$NET/$name.out" >"$NET/$name.addr"
+}
+
+stop_node() {
+	local pid
+	pid=$(cat "$NET/$1.pid")
+	kill -TERM "$pid" 2>/dev/null || true
+	for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.05; done
+	kill -KILL "$pid" 2>/dev/null || true
+}
+
+setup_file() {
+	export NET=$BATS_FILE_TMPDIR/net
+	mkdir -p "$NET"
+	: >"$NET/pids"
+	export AN_STATE_DIR=$NET/nostate
+	start_node n0
+	export BOOT=$(cat "$NET/n0.addr")
+	for i in $(seq 1 $((N - 1))); do start_node "n$i" --bootstrap "$BOOT"; done
+	# every daemon bootstrapped (its table holds the others)
+	for i in $(seq 0 $((N - 1))); do
+		local deadline=$((SECONDS + 10))
+		until [ "$(an-dht peers -s "$NET/n$i" | wc -l)" -ge 2 ]; do
+			[ "$SECONDS" -lt "$deadline" ] || { echo "n$i did not bootstrap" >&2; return 1; }
+			sleep 0.1
+		done
+	done
+	an-keygen -k "$NET/site.key" >"$NET/site.id"
+	export PH=$(jq -r .peerHash "$NET/site.id")
+}
+
+teardown_file() {
+	local pid
+	while read -r pid; do kill "$pid" 2>/dev/null || true; done <"$NET/pids"
+	while read -r pid; do wait "$pid" 2>/dev/null || true; done <"$NET/pids"
+}
+
+setup() {
+	T=$BATS_TEST_TMPDIR
+}
+
+# sign NAME [an-sign args...]: a root record for NAME on stdout
+sign_root() {
+	local name=$1
+	shift
+	an-sign -k "$NET/site.key" --name "$name" --type root --addr /ip4/127.0.0.1/tcp/4001 "$@"
+}
+
+@test "put from an in-process node is stored by peers; get from another node returns it" {
+	sign_root put1 >"$T/r.json"
+	run --separate-stderr an-dht put -k "$NET/site.key" -s "$T/pub" --bootstrap "$BOOT" <"$T/r.json"
+	[ "$status" -eq 0 ]
+	[ "$(jq -r .key <<<"$output")" = "/an/$PH@put1" ]
+	[ "$(jq -r .stored <<<"$output")" -ge 1 ]
+	run --separate-stderr an-dht get -s "$NET/n5" "$PH@put1"
+	[ "$status" -eq 0 ]
+	[ "$(jq -r .signature <<<"$output")" = "$(jq -r .signature "$T/r.json")" ]
+}
+
+@test "put through a daemon reports the peers that stored the record" {
+	sign_root put2 >"$T/r.json"
+	run --separate-stderr an-dht put -s "$NET/n3" <"$T/r.json"
+	[ "$status" -eq 0 ]
+	[ "$(jq -r '.peers | length' <<<"$output")" -eq "$(jq -r .stored <<<"$output")" ]
+	[ "$(jq -r .stored <<<"$output")" -ge 1 ]
+}
+
+@test "a subdomain and its root put together resolve from another node" {
+	sign_root sub1 >"$T/r.json"
+	an-sign -k "$NET/site.key" --name api.sub1 --type A --root "$T/r.json" \
+		--addr /ip4/127.0.0.1/tcp/4002 >"$T/api.json"
+	cat "$T/r.json" "$T/api.json" | an-dht put -s "$NET/n1" >"$T/put.out"
+	[ "$(jq -s 'map(select(.stored >= 1)) | length' "$T/put.out")" -eq 2 ]
+	# a node that holds the root (every node here: k = 20 > 8 nodes)
+	run --separate-stderr an-dht get -s "$NET/n6" "an://$PH@api.sub1"
+	[ "$status" -eq 0 ]
+	[ "$(jq -r '.multiaddrs[0]' <<<"$output")" = /ip4/127.0.0.1/tcp/4002 ]
+}
+
+@test "an invalid record on stdin is refused with exit 3 and nothing is sent" {
+	sign_root bad1 >"$T/r.json"
+	sed 's|/tcp/4001|/tcp/4009|' "$T/r.json" >"$T/bad.json"
+	sign_root bad2 >"$T/good.json"
+	# the good record after the bad one is not sent either
+	run --separate-stderr an-dht put -s "$NET/n2" < <(cat "$T/bad.json" "$T/good.json")
+	[ "$status" -eq 3 ]
+	[ -z "$output" ]
+	[[ $stderr == an-dht:* ]]
+	run --separate-stderr an-dht get -s "$NET/n4" "$PH@bad2"
+	[ "$status" -eq 1 ]
+}
+
+@test "get of a name nobody published exits 1" {
+	run --separate-stderr an-dht get -s "$NET/n6" "$PH@nosuchname"
+	[ "$status" -eq 1 ]
+	[ -z "$output" ]
+}
+
+@test "an expired record is never returned" {
+	sign_root exp1 --valid 3s >"$T/r.json"
+	an-dht put -s "$NET/n1" <"$T/r.json" >/dev/null
+	run --separate-stderr an-dht get -s "$NET/n2" "$PH@exp1"
+	[ "$status" -eq 0 ]
+	sleep 4
+	run --separate-stderr an-dht get -s "$NET/n2" "$PH@exp1"
+	[ "$status" -eq 1 ]
+	run --separate-stderr an-dht get -s "$NET/n1" "$PH@exp1"
+	[ "$status" -eq 1 ]
+}
+
+@test "providers of a bare name list the publisher" {
+	sign_root claim1 >"$T/r.json"
+	an-dht put -k "$NET/site.key" -s "$T/pub" --bootstrap "$BOOT" <"$T/r.json" >/dev/null
+	run --separate-stderr an-dht providers -s "$NET/n7" claim1
+	[ "$status" -eq 0 ]
+	[ "$(jq -r .peerHash <<<"$output")" = "$PH" ]
+}
+
+@test "peers lists routing-table entries with their addresses" {
+	run --separate-stderr an-dht peers -s "$NET/n0"
+	[ "$status" -eq 0 ]
+	[ "${#lines[@]}" -ge 2 ]
+	[[ $(jq -r '.addrs[0]' <<<"${lines[0]}") == /ip4/127.0.0.1/tcp/* ]]
+}
+
+@test "a restarted node keeps what it stored" {
+	sign_root keep1 >"$T/r.json"
+	start_node keep --bootstrap "$BOOT"
+	an-dht put -s "$NET/keep" <"$T/r.json" >/dev/null
+	stop_node keep
+	# alone now: no bootstrap, only its own store (and stale snapshot peers)
+	mv "$NET/keep/routing.snap" "$T/" 2>/dev/null || true
+	start_node keep
+	run --separate-stderr an-dht get -s "$NET/keep" -t 3s "$PH@keep1"
+	[ "$status" -eq 0 ]
+	[ "$(jq -r .signature <<<"$output")" = "$(jq -r .signature "$T/r.json")" ]
+}
+
+@test "republish (cron) re-signs due own records and peers get the new one" {
+	sign_root rep1 >"$T/r.json"
+	an-dht put -k "$NET/site.key" -s "$T/pub" --bootstrap "$BOOT" <"$T/r.json" >/dev/null
+	sleep 1.1
+	AN_KAD_REPUBLISH_INTERVAL=1s run --separate-stderr an-dht republish -k "$NET/site.key" -s "$T/pub" --bootstrap "$BOOT"
+	[ "$status" -eq 0 ]
+	[ "$(jq -r .status <<<"$output")" = resigned ]
+	[ "$(jq -r .stored <<<"$output")" -ge 1 ]
+	run --separate-stderr an-dht get -s "$NET/n3" "$PH@rep1"
+	[ "$(jq -r .ttl.timesRepublished <<<"$output")" -eq 1 ]
+}
+
+@test "a daemon republishes its own records on a shortened interval" {
+	sign_root rep2 >"$T/r.json"
+	AN_KAD_REPUBLISH_INTERVAL=1s AN_KAD_MAINTAIN_INTERVAL=500ms \
+		start_node owner -k "$NET/site.key" --bootstrap "$BOOT"
+	an-dht put -s "$NET/owner" <"$T/r.json" >/dev/null
+	deadline=$((SECONDS + 15))
+	until [ "$(an-dht get -s "$NET/n6" "$PH@rep2" | jq -r .ttl.timesRepublished)" -ge 1 ] 2>/dev/null; do
+		[ "$SECONDS" -lt "$deadline" ] || { echo "no republish seen" >&2; return 1; }
+		sleep 0.2
+	done
+	stop_node owner
+}
+
+@test "pin keeps a third party's record; unpin stops; unpin twice exits 1" {
+	sign_root pin1 >"$T/r.json"
+	an-dht put -s "$NET/n1" <"$T/r.json" >/dev/null
+	run --separate-stderr an-dht pin -s "$NET/n5" "$PH@pin1"
+	[ "$status" -eq 0 ]
+	[ "$(jq -r .pinned <<<"$output")" = true ]
+	run --separate-stderr an-dht unpin -s "$NET/n5" "$PH@pin1"
+	[ "$status" -eq 0 ]
+	[ "$(jq -r .pinned <<<"$output")" = false ]
+	run --separate-stderr an-dht unpin -s "$NET/n5" "$PH@pin1"
+	[ "$status" -eq 1 ]
+}
+
+@test "pinned records are republished unchanged by republish --force" {
+	sign_root pin2 >"$T/r.json"
+	an-dht put -s "$NET/n1" <"$T/r.json" >/dev/null
+	an-dht pin -s "$NET/n4" "$PH@pin2" >/dev/null
+	run --separate-stderr an-dht republish -f -s "$NET/n4"
+	[ "$status" -eq 0 ]
+	[ "$(jq -r 'select(.key == "/an/'"$PH"'@pin2") | .status' <<<"$output")" = republished ]
+}
+
+@test "a command without any peer or daemon finds nothing: exit 1" {
+	sign_root lone1 >"$T/r.json"
+	run --separate-stderr an-dht put -s "$T/alone" -t 2s <"$T/r.json"
+	[ "$status" -eq 1 ]
+	[ "$(jq -r .stored <<<"$output")" -eq 0 ]
+}
