@@ -64,6 +64,7 @@ struct an_stream {
 	bool read_blocked;  /* stopped reading: our queue is above the high mark */
 	bool fin_deferred;  /* the peer's FIN, held until blocked data is read */
 	bool want_writable; /* a write left the queue above the high mark */
+	bool deferred;      /* outbound, waiting for the peer to serve streams (id 0) */
 	char proto[AN_MSS_PROTO_MAX + 1];
 	const char *proposal[1];
 	struct an_mss mss;
@@ -78,12 +79,15 @@ struct an_host_conn {
 	ev_io io;
 	ev_timer hs_timer;
 	ev_timer idle_timer;
+	ev_timer ping_timer; /* yamux keep-alive and RTT (window auto-tuning) */
 	struct an_host *host;
 	struct an_host_conn *next, *prev;
 	int fd;
 	int refs;
 	bool inbound, connecting, established, alive, closing;
 	bool dispatching; /* inside conn_handle_events: callbacks must not recurse */
+	bool peer_ready;  /* the peer answered or opened a stream (early-stream rule) */
+	size_t n_streams_total; /* struct an_stream objects on this connection */
 	ev_tstamp last_activity;
 	struct an_conn *conn;
 	char remote_text[AN_HOST_ADDR_TEXT_MAX];
@@ -480,6 +484,7 @@ static struct an_stream *find_stream(const struct an_host_conn *c, uint32_t id)
 
 static void stream_unlink(struct an_stream *s)
 {
+	s->c->n_streams_total--;
 	for (struct an_stream **pp = &s->c->streams; *pp; pp = &(*pp)->next) {
 		if (*pp == s) {
 			*pp = s->next;
@@ -509,7 +514,7 @@ static void negotiate_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	struct an_host_conn *c = s->c;
 	hlog(c->host, "%s: stream %u: protocol negotiation timed out", c->remote_text, s->id);
 	struct an_yamux *y = an_conn_yamux(c->conn);
-	if (y)
+	if (y && !s->deferred)
 		an_yamux_stream_reset(y, s->id);
 	c->refs++;
 	stream_finish(s, -ETIMEDOUT);
@@ -532,6 +537,7 @@ static struct an_stream *stream_new(struct an_host_conn *c, uint32_t id, bool in
 	ev_timer_start(c->host->loop, &s->neg_timer);
 	s->next = c->streams;
 	c->streams = s;
+	c->n_streams_total++;
 	return s;
 }
 
@@ -608,7 +614,7 @@ void an_stream_reset(struct an_stream *s)
 {
 	struct an_host_conn *c = s->c;
 	struct an_yamux *y = c->alive ? an_conn_yamux(c->conn) : NULL;
-	if (y)
+	if (y && !s->deferred)
 		an_yamux_stream_reset(y, s->id);
 	stream_finish(s, AN_ERESET);
 	if (c->alive)
@@ -640,39 +646,94 @@ void *an_stream_user(const struct an_stream *s)
 	return s->user;
 }
 
-int an_host_stream_open(struct an_host_conn *c, const char *proto,
-			const struct an_stream_handler *handler, void *arg, struct an_stream **out)
+/*
+ * Early streams: js-libp2p aborts the whole connection when more than 10
+ * streams arrive before its upgrader has attached its stream listener
+ * (MaxEarlyStreamsError in @libp2p/utils abstract-stream-muxer), which can
+ * be well after its yamux is running.  So until the peer has shown that it
+ * serves streams (it answered one of ours or opened one), at most
+ * EARLY_STREAMS_MAX of ours negotiate at once; later opens wait, deferred.
+ */
+#define EARLY_STREAMS_MAX 8
+
+/* Give s a yamux id and propose its protocol.  0 or an error (s untouched by then). */
+static int stream_start_outbound(struct an_host_conn *c, struct an_stream *s)
 {
 	uint32_t id;
-	if (out)
-		*out = NULL;
-	if (!c->alive || !c->established || c->closing)
-		return AN_ECLOSED;
-	if (strlen(proto) > AN_MSS_PROTO_MAX)
-		return -EINVAL;
 	struct an_yamux *y = an_conn_yamux(c->conn);
 	if (!y)
 		return AN_ECLOSED;
 	int rc = an_yamux_stream_open(y, &id);
 	if (rc < 0)
 		return rc;
-	struct an_stream *s = stream_new(c, id, false);
-	if (!s) {
-		an_yamux_stream_reset(y, id);
-		return -ENOMEM;
-	}
-	strcpy(s->proto, proto);
-	s->proposal[0] = s->proto;
-	s->h = handler;
-	s->arg = arg;
+	s->id = id;
+	s->deferred = false;
 	rc = an_mss_dialer_init(&s->mss, s->proposal, 1);
 	if (rc == 0)
 		rc = an_mss_start(&s->mss, &s->out);
 	if (rc == 0)
 		rc = stream_flush(s);
+	if (rc < 0)
+		an_yamux_stream_reset(y, id);
+	return rc;
+}
+
+static size_t outbound_negotiating(const struct an_host_conn *c)
+{
+	size_t n = 0;
+	for (const struct an_stream *s = c->streams; s; s = s->next)
+		if (!s->inbound && s->negotiating)
+			n++;
+	return n;
+}
+
+/* The peer serves streams: start the ones that waited. */
+static void peer_is_ready(struct an_host_conn *c)
+{
+	if (c->peer_ready)
+		return;
+	c->peer_ready = true;
+	for (;;) {
+		struct an_stream *s;
+		for (s = c->streams; s && !s->deferred; s = s->next)
+			;
+		if (!s || !c->alive)
+			return;
+		int rc = stream_start_outbound(c, s);
+		if (rc < 0)
+			stream_finish(s, rc);
+	}
+}
+
+int an_host_stream_open(struct an_host_conn *c, const char *proto,
+			const struct an_stream_handler *handler, void *arg, struct an_stream **out)
+{
+	if (out)
+		*out = NULL;
+	if (!c->alive || !c->established || c->closing)
+		return AN_ECLOSED;
+	if (strlen(proto) > AN_MSS_PROTO_MAX)
+		return -EINVAL;
+	if (!an_conn_yamux(c->conn))
+		return AN_ECLOSED;
+	if (c->n_streams_total >= c->host->lim.max_streams_per_conn)
+		return AN_ELIMIT;
+	struct an_stream *s = stream_new(c, 0, false);
+	if (!s)
+		return -ENOMEM;
+	strcpy(s->proto, proto);
+	s->proposal[0] = s->proto;
+	s->h = handler;
+	s->arg = arg;
+	if (!c->peer_ready && outbound_negotiating(c) > EARLY_STREAMS_MAX) {
+		s->deferred = true; /* id 0 until peer_is_ready() */
+		if (out)
+			*out = s;
+		return 0;
+	}
+	int rc = stream_start_outbound(c, s);
 	if (rc < 0) {
 		s->h = NULL; /* the caller learns from rc, not from on_close */
-		an_yamux_stream_reset(y, id);
 		stream_finish(s, rc);
 		return rc;
 	}
@@ -689,6 +750,9 @@ static void stream_opened(struct an_host_conn *c, struct an_stream *s)
 	ev_timer_stop(c->host->loop, &s->neg_timer);
 	s->negotiating = false;
 	s->opened = true;
+	peer_is_ready(c);
+	if (!c->alive || !(s = find_stream(c, id)))
+		return;
 	if (s->inbound) {
 		snprintf(s->proto, sizeof(s->proto), "%s", an_mss_selected(&s->mss));
 		struct handler_entry *e = find_handler(c->host, s->proto);
@@ -810,6 +874,7 @@ static void conn_destroy(struct an_host_conn *c, int err, const char *reason)
 	ev_io_stop(h->loop, &c->io);
 	ev_timer_stop(h->loop, &c->hs_timer);
 	ev_timer_stop(h->loop, &c->idle_timer);
+	ev_timer_stop(h->loop, &c->ping_timer);
 	if (c->fd >= 0)
 		close(c->fd);
 	c->fd = -1;
@@ -902,6 +967,8 @@ static void conn_ready(struct an_host_conn *c)
 	c->established = true;
 	h->n_pending--;
 	ev_timer_stop(h->loop, &c->hs_timer);
+	an_yamux_ping(an_conn_yamux(c->conn), an_host_now_ms(h));
+	ev_timer_start(h->loop, &c->ping_timer);
 	size_t same = 0;
 	for (struct an_host_conn *o = h->conns; o; o = o->next)
 		if (o->established && an_peerid_equal(&o->peer, &c->peer))
@@ -924,6 +991,7 @@ static void conn_ready(struct an_host_conn *c)
 
 static void inbound_stream(struct an_host_conn *c, uint32_t id)
 {
+	peer_is_ready(c);
 	struct an_stream *s = stream_new(c, id, true);
 	struct an_yamux *y = an_conn_yamux(c->conn);
 	if (!s) {
@@ -1104,6 +1172,26 @@ static void idle_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	conn_destroy(c, -ETIMEDOUT, "idle timeout");
 }
 
+/*
+ * A yamux ping right after the upgrade and every 30 s (js does the same):
+ * it keeps NATs and idle timers fed, and its RTT drives yamux's receive
+ * window auto-tuning.  Without it our windows stay at 256 KiB while js
+ * grants up to 16 MiB, and a fast js sender outruns its own echo.
+ */
+#define KEEPALIVE_S 30.0
+
+static void ping_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct an_host_conn *c = (struct an_host_conn *)((char *)w - offsetof(struct an_host_conn, ping_timer));
+	struct an_yamux *y = an_conn_yamux(c->conn);
+	if (!y)
+		return;
+	an_yamux_ping(y, an_host_now_ms(c->host));
+	c->refs++;
+	conn_kick(c);
+	conn_unref(c);
+}
+
 static struct an_host_conn *conn_new(struct an_host *h, int fd, bool inbound,
 				     const struct an_peerid *expected)
 {
@@ -1112,6 +1200,12 @@ static struct an_host_conn *conn_new(struct an_host *h, int fd, bool inbound,
 	an_yamux_config_default(&yc);
 	yc.max_inbound_streams = (uint32_t)h->lim.max_streams_per_conn;
 	yc.max_outbound_streams = (uint32_t)h->lim.max_streams_per_conn;
+	/* js-libp2p-yamux splits data frames at the window it was granted, not
+	 * at 16 KiB: once our window auto-tunes past 1 MiB its frames do too.
+	 * A frame can never exceed the window we granted, which is bounded by
+	 * max_window, so that is the frame cap that matters. */
+	if (yc.max_frame_body < yc.max_window)
+		yc.max_frame_body = yc.max_window;
 	cc.key = h->key;
 	cc.initiator = !inbound;
 	cc.yamux_client = !inbound;
@@ -1134,6 +1228,7 @@ static struct an_host_conn *conn_new(struct an_host *h, int fd, bool inbound,
 	ev_io_init(&c->io, conn_io_cb, fd, EV_READ);
 	ev_timer_init(&c->hs_timer, hs_timeout_cb, h->lim.handshake_timeout_ms / 1000.0, 0);
 	ev_timer_init(&c->idle_timer, idle_cb, 0, h->lim.idle_timeout_ms / 1000.0);
+	ev_timer_init(&c->ping_timer, ping_timer_cb, KEEPALIVE_S, KEEPALIVE_S);
 	ev_timer_start(h->loop, &c->hs_timer);
 	ev_timer_again(h->loop, &c->idle_timer);
 	c->next = h->conns;

@@ -323,10 +323,20 @@ struct xfer {
 	int err;
 };
 
+/*
+ * An echo client keeps at most this much unanswered: js-libp2p's echo
+ * server stops reading while its replies wait for our window, but its
+ * yamux keeps granting us window (up to 16 MiB) and aborts the stream once
+ * 4 MiB sit unread (StreamBufferError).  So the window alone does not
+ * bound what a fast sender may have in flight toward js.
+ */
+#define ECHO_AHEAD (1024 * 1024)
+
 static void xfer_pump(struct xfer *x)
 {
 	static uint8_t block[CHUNK];
-	while (x->sent < x->total && an_stream_queued(x->s) < AN_STREAM_QUEUE_HIGH) {
+	while (x->sent < x->total && an_stream_queued(x->s) < AN_STREAM_QUEUE_HIGH &&
+	       (x->discard || x->want_reset || x->sent - x->recv < ECHO_AHEAD)) {
 		size_t n = (size_t)(x->total - x->sent < CHUNK ? x->total - x->sent : CHUNK);
 		if (x->discard) {
 			if (block[0] == 0 && block[1] == 0)
@@ -371,8 +381,11 @@ static void xfer_data(struct an_stream *s, const uint8_t *p, size_t n, void *arg
 	x->recv += (long long)n;
 	if (x->want_reset && x->recv >= x->reset_after_recv) {
 		x->want_reset = false;
-		an_stream_reset(s);
+		an_stream_reset(s); /* s and x are gone now */
+		return;
 	}
+	if (x->sent < x->total)
+		xfer_pump(x); /* the echo caught up: send on */
 }
 
 static void xfer_eof(struct an_stream *s, void *arg)
