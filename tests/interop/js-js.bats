@@ -211,14 +211,16 @@ ev() {
 
 @test "js peer: --dht stores an /an/ record put by one peer and serves it to another" {
 	start_listener a --dht
-	printf '{"seq":1,"name":"example"}' >"$T/rec.json"
-	dial --dht --dht-put /an/aaaaaaaaaaaaaaaa@example --dht-value "$T/rec.json"
+	node "$AN_TOP/tests/interop/js/dht-sign.mjs" -k "$T/pub.key" --name example >"$T/rec.json"
+	local key
+	key=/an/$(jq -r '.lookup | ltrimstr("an://")' "$T/rec.json")
+	dial --dht --dht-put "$key" --dht-value "$T/rec.json"
 	[ "$status" -eq 0 ]
 	[ "$(ev dht-put '.storedAt[0]')" = "$LISTEN_ID" ]
 	run --separate-stderr timeout 90 node "$PEER" --timeout 40 --dial "$LISTEN_ADDR" \
-		--dht --dht-get /an/aaaaaaaaaaaaaaaa@example
+		--dht --dht-get "$key"
 	[ "$status" -eq 0 ]
-	[ "$(ev dht-get .value)" = '{"seq":1,"name":"example"}' ]
+	[ "$(ev dht-get .value)" = "$(cat "$T/rec.json")" ]
 }
 
 @test "js peer: --dht rejects an /an/ value the an validator refuses" {
