@@ -232,8 +232,7 @@ static int dht_kad_exec(struct an_kad_node *n, const json_t *req, dht_line_fn li
 			rc = an_kad_node_providers(n, mh, mlen, prov_cb, x, &x->op);
 	} else if (strcmp(cmd, "peers") == 0) {
 		exec_peers(x);
-		exec_end(x, 0, NULL);
-		*out = NULL;
+		exec_end(x, 0, NULL); /* done: the caller's state may be gone now */
 		return 0;
 	} else if (strcmp(cmd, "republish") == 0) {
 		rc = an_kad_node_republish(n, json_is_true(json_object_get(req, "force")), repub_item,
@@ -436,15 +435,18 @@ bool dht_kad_handle(struct dht_kad *k, struct an_control_call *call, const char 
 	}
 	c->call = call;
 	c->results = json_array();
-	rc = dht_kad_exec(k->node, req, kcall_line, kcall_done, c, &c->x);
+	struct kexec *x = NULL;
+	rc = dht_kad_exec(k->node, req, kcall_line, kcall_done, c, &x);
 	if (rc < 0) {
 		json_decref(c->results);
 		free(c);
 		an_control_reply_error(call, rc, NULL);
 		return true;
 	}
-	if (c->x) /* still running */
+	if (x) { /* still running; else c was freed by kcall_done */
+		c->x = x;
 		an_control_call_on_cancel(call, kcall_cancel, c);
+	}
 	return true;
 }
 
