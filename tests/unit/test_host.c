@@ -451,6 +451,38 @@ static void test_host_stream_unsupported_protocol(void)
 	two_hosts_free(&r);
 }
 
+static char last_log[256];
+
+static void capture_log(void *arg, const char *msg)
+{
+	if (strstr(msg, "too many"))
+		snprintf(last_log, sizeof(last_log), "%s", msg);
+}
+
+static void ignore_dial(struct an_host *h, struct an_host_conn *c, int err, void *arg)
+{
+}
+
+static void test_host_per_peer_limit(void)
+{
+	struct run r;
+	struct an_host_limits lim = {.max_per_peer = 1};
+	const char *addrs[1];
+	CHECK_EQ_INT(two_hosts(&r, &lim), 0);
+	an_host_config_log(r.a, capture_log, NULL);
+	an_host_addrs(r.a, addrs, 1);
+	/* without /p2p/ the dialer cannot reuse its connection: two arrive */
+	CHECK_EQ_INT(an_host_dial(r.b, addrs[0], 5000, ignore_dial, NULL), 0);
+	CHECK_EQ_INT(an_host_dial(r.b, addrs[0], 5000, ignore_dial, NULL), 0);
+	ev_timer_stop(r.loop, &r.deadline);
+	ev_timer_set(&r.deadline, 1.0, 0);
+	ev_timer_start(r.loop, &r.deadline);
+	ev_run(r.loop, 0);
+	CHECK_EQ_INT(an_host_conn_count(r.a), 1);
+	CHECK(strstr(last_log, "too many connections from this peer") != NULL);
+	two_hosts_free(&r);
+}
+
 static void test_host_dial_refused_port(void)
 {
 	struct run r;
@@ -552,6 +584,7 @@ int main(void)
 	RUN(test_conn_junk_yamux_wrong_parity);
 	RUN(test_host_dial_ping_identify);
 	RUN(test_host_stream_unsupported_protocol);
+	RUN(test_host_per_peer_limit);
 	RUN(test_host_dial_refused_port);
 	RUN(test_host_dial_self_refused);
 	RUN(test_host_dial_wrong_peer);
