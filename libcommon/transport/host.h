@@ -212,7 +212,11 @@ size_t an_host_conn_remote_addr_bin(const struct an_host_conn *c, uint8_t *out, 
 /* The remote's public key as a PublicKey protobuf (borrowed), once established. */
 const uint8_t *an_host_conn_remote_pubkey(const struct an_host_conn *c, size_t *len);
 
-/* Close with GoAway (normal) then the socket. */
+/*
+ * Close with GoAway (normal): no new streams either way; the socket closes
+ * once the open streams have finished and the output is flushed (the idle
+ * timeout bounds a peer that never finishes them).
+ */
 void an_host_conn_close(struct an_host_conn *c);
 
 /* Established connections (borrowed), up to max; returns the count. */
@@ -226,8 +230,13 @@ size_t an_host_pending_count(const struct an_host *h);
 
 /*
  * Open an outbound stream on c and negotiate proto (copied).  handler/arg
- * borrowed; on_open or on_close(err) follows.  AN_ELIMIT over the stream
- * limit, AN_ECLOSED on a dead connection.  *out (may be NULL) is the stream.
+ * borrowed; on_open or on_close(err) follows (AN_ENOPROTO if the peer
+ * refuses proto, -ETIMEDOUT after the negotiation deadline).  AN_ELIMIT
+ * over the stream limit, AN_ECLOSED on a dead connection.  *out (may be
+ * NULL) is the stream.  Until the peer has answered or opened a stream, at
+ * most 8 of ours negotiate at once and later ones wait (js-libp2p aborts a
+ * connection that receives more than 10 streams before its upgrade ends).
+ * A yamux ping goes out when a connection is ready and every 30 s.
  */
 int an_host_stream_open(struct an_host_conn *c, const char *proto,
 			const struct an_stream_handler *handler, void *arg, struct an_stream **out);
@@ -261,8 +270,9 @@ int an_host_peer_add_addr(struct an_host *h, const struct an_peerid *id, const c
 
 /*
  * Graceful shutdown: stop listening, send GoAway on every connection, close
- * them once their output is flushed (bounded by timeout_ms), then
- * ev_break the loop.  Safe to call from a signal watcher.
+ * each once its open streams have finished and its output is flushed (all
+ * bounded by timeout_ms), then ev_break the loop.  Safe to call from a
+ * signal watcher.
  */
 void an_host_shutdown(struct an_host *h, int timeout_ms);
 
