@@ -1,0 +1,289 @@
+#!/usr/bin/env bats
+# c-js.bats: the C node against unmodified js-libp2p, both directions, and C
+# to C over the same cases (issue 3): handshake, identify (each side sees the
+# other's protocols, listen addresses and agent), 100 pings, a 64 MiB echo
+# with checksums, 200 concurrent streams on one connection, half-close and
+# reset from either side, both sides dialing each other at once; and the
+# an-dht programs (daemon, ping, id) against js.
+#
+# The C peer is tests/tools/an-testpeer, which takes the flags of
+# tests/interop/js/peer.mjs and prints the same JSON lines (README.md).
+# js-js.bats runs the same cases js to js, so a failure here that is not
+# there is the C node's.  Only 127.0.0.1 and port 0; every process is bounded
+# (--serve-for, --timeout, timeout(1)) and killed in teardown.
+
+bats_require_minimum_version 1.5.0
+
+setup_file() {
+	export AN_TOP=${AN_TOP:-$(cd "$BATS_TEST_DIRNAME/../.." && pwd)}
+	"$AN_TOP/tests/interop/setup" || return 1
+	local bin
+	bin=$(command -v an-dht) || { echo "an-dht is not on PATH" >&2; return 1; }
+	export AN_TESTPEER=${AN_TESTPEER:-$(dirname "$bin")/../tests/tools/an-testpeer}
+	[ -x "$AN_TESTPEER" ] || { echo "no C test peer at $AN_TESTPEER" >&2; return 1; }
+}
+
+setup() {
+	PEER="$AN_TOP/tests/interop/js/peer.mjs"
+	T=$BATS_TEST_TMPDIR
+	: >"$T/pids"
+}
+
+teardown() {
+	local pid
+	while read -r pid; do
+		kill "$pid" 2>/dev/null || true
+	done <"$T/pids"
+	while read -r pid; do
+		wait "$pid" 2>/dev/null || true
+	done <"$T/pids"
+}
+
+# wait_for FILE ERE SECONDS: poll until a line of FILE matches, or fail.
+wait_for() {
+	local file=$1 re=$2 deadline=$((SECONDS + $3))
+	while [ "$SECONDS" -lt "$deadline" ]; do
+		grep -qE -- "$re" "$file" 2>/dev/null && return 0
+		sleep 0.05
+	done
+	echo "timed out waiting for /$re/ in $file:" >&2
+	cat "$file" "${file%.out}.err" >&2 2>/dev/null
+	return 1
+}
+
+# peer_cmd IMPL NAME: the command line of a peer (js or c) with its key file.
+# js peers announce agent "js-NAME"; the C peer announces its own agent.
+peer_cmd() {
+	case $1 in
+	js) echo node "$PEER" --key "$T/$2.key" --agent "js-$2" ;;
+	c) echo "$AN_TESTPEER" --key "$T/$2.key" ;;
+	esac
+}
+
+# start_peer IMPL NAME ARGS...: a peer in the background, output in $T/NAME.out.
+start_peer() {
+	local impl=$1 name=$2
+	shift 2
+	# shellcheck disable=SC2046
+	$(peer_cmd "$impl" "$name") "$@" >"$T/$name.out" 2>"$T/$name.err" &
+	echo $! >>"$T/pids"
+}
+
+# start_listener IMPL NAME [ARGS...]: listen on 127.0.0.1:0 and wait;
+# sets LISTEN_ADDR (with /p2p/) and LISTEN_ID.
+start_listener() {
+	local impl=$1 name=$2
+	shift 2
+	start_peer "$impl" "$name" --listen /ip4/127.0.0.1/tcp/0 --serve-for 120 "$@"
+	wait_for "$T/$name.out" '"event":"listening"' 20
+	LISTEN_ADDR=$(jq -r 'select(.event == "listening") | .addrs[0]' "$T/$name.out")
+	LISTEN_ID=$(jq -r 'select(.event == "listening") | .peerId' "$T/$name.out")
+}
+
+# dial IMPL ARGS...: the dialer (named "dialer") in the foreground, bounded.
+dial() {
+	local impl=$1
+	shift
+	# shellcheck disable=SC2046
+	run --separate-stderr timeout 120 $(peer_cmd "$impl" dialer) \
+		--listen /ip4/127.0.0.1/tcp/0 --timeout 60 --dial "$LISTEN_ADDR" "$@"
+}
+
+# ev EVENT FILTER: FILTER applied to the first $output line whose event is EVENT.
+ev() {
+	jq -rs --arg e "$1" "[.[] | select(.event == \$e)][0] | $2" <<<"$output"
+}
+
+# ---- one function per case; DIALER and LISTENER are "js" or "c"
+
+check_handshake() {
+	start_listener "$2" a
+	dial "$1" --ping 1
+	[ "$status" -eq 0 ]
+	[ "$(ev connected .remotePeer)" = "$LISTEN_ID" ]
+	dialer_id=$(ev connected .peerId)
+	wait_for "$T/a.out" '"event":"connection","direction":"inbound"' 10
+	[ "$(jq -r 'select(.event == "connection") | .peerId' "$T/a.out" | head -1)" = "$dialer_id" ]
+}
+
+check_wrong_peer_id() {
+	start_listener "$2" a
+	start_listener "$2" b
+	LISTEN_ADDR=${LISTEN_ADDR%/p2p/*}/p2p/$(jq -r 'select(.event == "listening") | .peerId' "$T/a.out")
+	dial "$1" --ping 1 --timeout 10
+	[ "$status" -eq 4 ]
+	[ "$(ev error .action)" = dial ]
+}
+
+check_identify_dialer_view() {
+	start_listener "$2" a
+	dial "$1" --identify
+	[ "$status" -eq 0 ]
+	[ "$(ev identify .peerId)" = "$LISTEN_ID" ]
+	for p in /ipfs/id/1.0.0 /ipfs/ping/1.0.0 /an/test/echo/1.0.0; do
+		[ "$(ev identify ".protocols | index(\"$p\") != null")" = true ]
+	done
+	[ "$(ev identify '.listenAddrs[0]')" = "${LISTEN_ADDR%/p2p/*}" ]
+	[[ "$(ev identify .observedAddr)" == /ip4/127.0.0.1/tcp/* ]]
+	agent=$(ev identify .agentVersion)
+	if [ "$2" = js ]; then [ "$agent" = js-a ]; else [ -n "$agent" ] && [ "$agent" != null ]; fi
+}
+
+check_identify_listener_view() {
+	start_listener "$2" a
+	dial "$1" --identify
+	[ "$status" -eq 0 ]
+	wait_for "$T/a.out" '"event":"peer-identify"' 10
+	id=$(jq -c 'select(.event == "peer-identify")' "$T/a.out" | head -1)
+	[ "$(jq -r .peerId <<<"$id")" = "$(ev connected .peerId)" ]
+	[ "$(jq -r '.protocols | index("/ipfs/ping/1.0.0") != null' <<<"$id")" = true ]
+	[[ "$(jq -r '.listenAddrs[0]' <<<"$id")" == /ip4/127.0.0.1/tcp/* ]]
+	agent=$(jq -r .agentVersion <<<"$id")
+	if [ "$1" = js ]; then [ "$agent" = js-dialer ]; else [ -n "$agent" ] && [ "$agent" != null ]; fi
+}
+
+check_pings() {
+	start_listener "$2" a
+	dial "$1" --ping 100
+	[ "$status" -eq 0 ]
+	[ "$(grep -c '"event":"ping",' <<<"$output")" -eq 100 ]
+	[ "$(ev ping-summary .ok)" -eq 100 ]
+}
+
+check_echo_64mib() {
+	start_listener "$2" a
+	dial "$1" --echo 67108864
+	[ "$status" -eq 0 ]
+	[ "$(ev echo .recvBytes)" -eq 67108864 ]
+	[ "$(ev echo .sentSha256)" = "$(ev echo .recvSha256)" ]
+}
+
+check_streams_200() {
+	start_listener "$2" a --quiet
+	dial "$1" --streams 200
+	[ "$status" -eq 0 ]
+	[ "$(ev streams .ok)" -eq 200 ]
+	[ "$(grep -c '"event":"connected"' <<<"$output")" -eq 1 ]
+}
+
+check_half_close() {
+	start_listener "$2" a
+	dial "$1" --half-close
+	[ "$status" -eq 0 ]
+	[ "$(ev half-close .recvAfterClose)" -eq 65536 ]
+	[ "$(ev half-close .sentSha256)" = "$(ev half-close .recvSha256)" ]
+}
+
+check_reset_by_dialer() {
+	start_listener "$2" a
+	dial "$1" --reset
+	[ "$status" -eq 0 ]
+	[ "$(ev reset .echoAfter)" = true ]
+	[ "$(ev reset .pingAfter)" = true ]
+	wait_for "$T/a.out" '"protocol":"/an/test/echo/1.0.0".*"result":"reset"' 10
+}
+
+check_reset_by_listener() {
+	start_listener "$2" a
+	dial "$1" --remote-reset
+	[ "$status" -eq 0 ]
+	[ "$(ev remote-reset .sawReset)" = true ]
+	[ "$(ev remote-reset .echoAfter)" = true ]
+	[ "$(ev remote-reset .pingAfter)" = true ]
+}
+
+check_simultaneous_dial() {
+	start_peer "$1" a --listen /ip4/127.0.0.1/tcp/0 --dial "@$T/b.addr" --ping 3 --identify --serve-for 10
+	start_peer "$2" b --listen /ip4/127.0.0.1/tcp/0 --dial "@$T/a.addr" --ping 3 --identify --serve-for 10
+	wait_for "$T/a.out" '"event":"listening"' 20
+	wait_for "$T/b.out" '"event":"listening"' 20
+	jq -r 'select(.event == "listening") | .addrs[0]' "$T/a.out" >"$T/a.tmp"
+	jq -r 'select(.event == "listening") | .addrs[0]' "$T/b.out" >"$T/b.tmp"
+	mv "$T/a.tmp" "$T/a.addr"
+	mv "$T/b.tmp" "$T/b.addr"
+	wait_for "$T/a.out" '"event":"(done|error)"' 60
+	wait_for "$T/b.out" '"event":"(done|error)"' 60
+	for p in a b; do
+		[ "$(jq -r 'select(.event == "done") | .ok' "$T/$p.out")" = true ]
+		[ "$(jq -r 'select(.event == "ping-summary") | .ok' "$T/$p.out")" -eq 3 ]
+	done
+	[ "$(jq -r 'select(.event == "identify") | .peerId' "$T/a.out")" = \
+		"$(jq -r 'select(.event == "listening") | .peerId' "$T/b.out")" ]
+	[ "$(jq -r 'select(.event == "identify") | .peerId' "$T/b.out")" = \
+		"$(jq -r 'select(.event == "listening") | .peerId' "$T/a.out")" ]
+}
+
+# ---- C dials js
+
+@test "C dials js: the handshake authenticates both peer IDs" { check_handshake c js; }
+@test "C dials js: a dial to the wrong /p2p/ peer ID fails" { check_wrong_peer_id c js; }
+@test "C dials js: C sees js's protocols, listen addresses and agent" { check_identify_dialer_view c js; }
+@test "C dials js: js sees C's protocols, listen addresses and agent" { check_identify_listener_view c js; }
+@test "C dials js: 100 pings all answered" { check_pings c js; }
+@test "C dials js: a 64 MiB stream is echoed back with the same sha256" { check_echo_64mib c js; }
+@test "C dials js: 200 concurrent echo streams on one connection" { check_streams_200 c js; }
+@test "C dials js: after C half-closes it still reads the whole echo" { check_half_close c js; }
+@test "C dials js: C resets a stream, js sees it, the connection survives" { check_reset_by_dialer c js; }
+@test "C dials js: js resets a stream, C sees it, the connection survives" { check_reset_by_listener c js; }
+
+# ---- js dials C
+
+@test "js dials C: the handshake authenticates both peer IDs" { check_handshake js c; }
+@test "js dials C: a dial to the wrong /p2p/ peer ID fails" { check_wrong_peer_id js c; }
+@test "js dials C: js sees C's protocols, listen addresses and agent" { check_identify_dialer_view js c; }
+@test "js dials C: C sees js's protocols, listen addresses and agent" { check_identify_listener_view js c; }
+@test "js dials C: 100 pings all answered" { check_pings js c; }
+@test "js dials C: a 64 MiB stream is echoed back with the same sha256" { check_echo_64mib js c; }
+@test "js dials C: 200 concurrent echo streams on one connection" { check_streams_200 js c; }
+@test "js dials C: after js half-closes it still reads the whole echo" { check_half_close js c; }
+@test "js dials C: js resets a stream, C sees it, the connection survives" { check_reset_by_dialer js c; }
+@test "js dials C: C resets a stream, js sees it, the connection survives" { check_reset_by_listener js c; }
+
+# ---- both at once
+
+@test "C and js dial each other at once: both connections work" { check_simultaneous_dial c js; }
+@test "C and C dial each other at once: both connections work" { check_simultaneous_dial c c; }
+
+# ---- C dials C
+
+@test "C dials C: the handshake authenticates both peer IDs" { check_handshake c c; }
+@test "C dials C: a dial to the wrong /p2p/ peer ID fails" { check_wrong_peer_id c c; }
+@test "C dials C: the dialer sees the listener's protocols, listen addresses and agent" { check_identify_dialer_view c c; }
+@test "C dials C: the listener sees the dialer's protocols, listen addresses and agent" { check_identify_listener_view c c; }
+@test "C dials C: 100 pings all answered" { check_pings c c; }
+@test "C dials C: a 64 MiB stream is echoed back with the same sha256" { check_echo_64mib c c; }
+@test "C dials C: 200 concurrent echo streams on one connection" { check_streams_200 c c; }
+@test "C dials C: after a half-close the dialer still reads the whole echo" { check_half_close c c; }
+@test "C dials C: a reset by the dialer reaches the listener, the connection survives" { check_reset_by_dialer c c; }
+@test "C dials C: a reset by the listener reaches the dialer, the connection survives" { check_reset_by_listener c c; }
+
+# ---- the an-dht programs against js
+
+@test "an-dht ping: 100 pings to a js peer, one JSON line each" {
+	start_listener js a
+	run --separate-stderr timeout 60 an-dht ping -c 100 -t 30 "$LISTEN_ADDR"
+	[ "$status" -eq 0 ]
+	[ "${#lines[@]}" -eq 100 ]
+	jq -e . <<<"$output" >/dev/null
+}
+
+@test "an-dht id: a js peer's protocols, listen addresses and agent" {
+	start_listener js a
+	run --separate-stderr timeout 60 an-dht id -t 30 "$LISTEN_ADDR"
+	[ "$status" -eq 0 ]
+	[ "$(jq -r .agentVersion <<<"$output")" = js-a ]
+	[ "$(jq -r '.protocols | index("/ipfs/ping/1.0.0") != null' <<<"$output")" = true ]
+	[ "$(jq -r '.listenAddrs[0]' <<<"$output")" = "${LISTEN_ADDR%/p2p/*}" ]
+}
+
+@test "an-dht daemon: js dials it, identifies it and pings it" {
+	an-dht daemon -k "$T/daemon.key" -s "$T/state" --listen /ip4/127.0.0.1/tcp/0 >"$T/d.out" 2>"$T/d.err" &
+	echo $! >>"$T/pids"
+	wait_for "$T/d.out" '"event":"ready"' 20
+	LISTEN_ADDR=$(jq -r 'select(.event == "ready") | .addrs[0]' "$T/d.out")
+	dial js --identify --ping 10
+	[ "$status" -eq 0 ]
+	[ "$(ev identify .peerId)" = "$(jq -r 'select(.event == "ready") | .peerId' "$T/d.out")" ]
+	[ "$(ev identify '.protocols | index("/ipfs/ping/1.0.0") != null')" = true ]
+	[ "$(ev ping-summary .ok)" -eq 10 ]
+}
