@@ -28,7 +28,7 @@ COMPLETIONDIR = $(PREFIX)/share/bash-completion/completions
 
 CFLAGS ?= -O2 -g
 WARNINGS = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
-           -Wpointer-arith -Wformat=2 -Wno-unused-parameter
+           -Wpointer-arith -Wformat=2
 ifeq ($(SAN),1)
 SAN_FLAGS = -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 endif
@@ -117,7 +117,7 @@ $(BUILDDIR)/bench/%: $(BUILDDIR)/bench/%.o $(LIB)
 # The whole test suite: normal build, sanitizer build, fuzz smoke, bats.
 check: all
 	tools/install-deps test
-	$(MAKE) BUILDDIR=build-san SAN=1 unit-tests programs
+	$(MAKE) BUILDDIR=build-san SAN=1 CFLAGS="-O1 -g -Werror" unit-tests programs
 	$(MAKE) BUILDDIR=build-fuzz FUZZ=1 fuzzers
 	tools/run-tests
 

@@ -143,6 +143,7 @@ struct subcommand {
 
 static int run_daemon(struct dht_opts *o, const char *name)
 {
+	(void)name;
 	return dht_cmd_daemon(o);
 }
 

@@ -106,12 +106,14 @@ static int make_dir(const char *path)
 
 static void quiet_log(void *arg, const char *msg)
 {
+	(void)arg;
 	if (getenv("AN_DEBUG"))
 		cli_warn("%s", msg);
 }
 
 static void boot_cb(void *arg, int err, size_t n)
 {
+	(void)err; (void)n;
 	*(bool *)arg = true;
 }
 
@@ -209,6 +211,7 @@ struct wait {
 
 static void get_cb(void *arg, int err, const uint8_t *v, size_t len, size_t from)
 {
+	(void)from;
 	struct wait *w = arg;
 	w->done = true;
 	w->err = err;

@@ -60,6 +60,7 @@ static void call_done(void *arg, int err, const char *msg)
 
 static void call_cancel(struct an_control_call *call, void *arg)
 {
+	(void)call;
 	struct call_ctx *x = arg;
 	dht_job_cancel(x->job);
 	json_decref(x->results);
@@ -126,6 +127,7 @@ static void handle(struct an_control_call *call, const json_t *req, void *arg)
 
 static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 {
+	(void)revents;
 	struct daemon *d = w->data;
 	if (!d->quiet)
 		cli_warn("signal %d: shutting down", w->signum);

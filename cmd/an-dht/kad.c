@@ -74,6 +74,7 @@ static json_t *value_json(const char *key, const uint8_t *v, size_t len)
 
 static void put_cb(void *arg, int err, size_t stored, const struct an_peerid *peers, size_t np)
 {
+	(void)err;
 	struct kexec *x = arg;
 	json_t *arr = json_array();
 	char text[AN_PEERID_TEXT_MAX];
@@ -88,6 +89,7 @@ static void put_cb(void *arg, int err, size_t stored, const struct an_peerid *pe
 
 static void get_cb(void *arg, int err, const uint8_t *v, size_t len, size_t from)
 {
+	(void)from;
 	struct kexec *x = arg;
 	if (err < 0) {
 		exec_end(x, err, "not found");
@@ -99,6 +101,7 @@ static void get_cb(void *arg, int err, const uint8_t *v, size_t len, size_t from
 
 static void prov_cb(void *arg, int err, const struct an_kad_provider *p, size_t np)
 {
+	(void)err;
 	struct kexec *x = arg;
 	for (size_t i = 0; i < np; i++)
 		x->line(x->arg, peer_json(&p[i].id, p[i].addrs, p[i].naddrs));
@@ -128,6 +131,7 @@ static void repub_done(void *arg, int err)
 /* pin: the record is fetched, stored pinned here and sent on. */
 static void pin_put_cb(void *arg, int err, size_t stored, const struct an_peerid *peers, size_t np)
 {
+	(void)err; (void)np; (void)peers;
 	struct kexec *x = arg;
 	x->line(x->arg, json_pack("{s:s,s:b,s:I}", "key", x->key, "pinned", 1, "stored",
 				  (json_int_t)stored));
@@ -136,6 +140,7 @@ static void pin_put_cb(void *arg, int err, size_t stored, const struct an_peerid
 
 static void pin_get_cb(void *arg, int err, const uint8_t *v, size_t len, size_t from)
 {
+	(void)from;
 	struct kexec *x = arg;
 	struct an_store *s = an_kad_node_store(x->node);
 	struct an_record_error e = {{0}, {0}};
@@ -363,6 +368,7 @@ static void kcall_done(void *arg, int err, const char *msg)
 
 static void kcall_cancel(struct an_control_call *call, void *arg)
 {
+	(void)call;
 	struct kcall *c = arg;
 	dht_kad_exec_cancel(c->x);
 	json_decref(c->results);
@@ -377,6 +383,7 @@ static void daemon_log(void *arg, const char *msg)
 
 static void boot_done(void *arg, int err, size_t n)
 {
+	(void)n;
 	if (err < 0 && !*(const bool *)arg)
 		cli_warn("bootstrap: no peer reached");
 }
@@ -486,11 +493,13 @@ static void tool_done(void *arg, int err, const char *msg)
 
 static void tool_boot(void *arg, int err, size_t n)
 {
+	(void)err; (void)n;
 	*(bool *)arg = true;
 }
 
 static void quiet_log(void *arg, const char *msg)
 {
+	(void)arg;
 	if (getenv("AN_DEBUG"))
 		cli_warn("%s", msg);
 }

@@ -142,6 +142,7 @@ static void job_step(struct dht_job *j)
 
 static void dial_cb(struct an_host *h, struct an_host_conn *c, int err, void *arg)
 {
+	(void)h;
 	struct dht_job *j = arg;
 	j->busy = false;
 	if (j->cancelled) {
@@ -201,6 +202,7 @@ struct run {
 
 static void print_line(void *arg, json_t *line)
 {
+	(void)arg;
 	cli_print_json(line);
 	fflush(stdout);
 	json_decref(line);
@@ -216,6 +218,7 @@ static void run_done(void *arg, int err, const char *msg)
 
 static void log_stderr(void *arg, const char *msg)
 {
+	(void)arg;
 	if (getenv("AN_DEBUG"))
 		cli_warn("%s", msg);
 }

@@ -133,6 +133,7 @@ static void call_cancel(struct an_control_call *call)
 
 static void deadline_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
+	(void)loop; (void)revents;
 	struct an_control_call *call = (struct an_control_call *)((char *)w -
 				       offsetof(struct an_control_call, deadline));
 	call_cancel(call);
@@ -243,6 +244,7 @@ static void client_cb(struct ev_loop *loop, ev_io *w, int revents)
 
 static void idle_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
+	(void)loop; (void)revents;
 	struct client *c = (struct client *)((char *)w - offsetof(struct client, idle));
 	if (c->call)
 		return; /* the call's deadline governs */
@@ -273,6 +275,7 @@ static void client_free(struct client *c)
 
 static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
+	(void)revents;
 	struct an_control_server *s = (struct an_control_server *)((char *)w -
 				       offsetof(struct an_control_server, listen_io));
 	int fd = accept4(s->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);

@@ -120,11 +120,13 @@ static void check_end(struct check *c, bool alive)
 
 static void check_ping_cb(void *arg, int err, uint64_t rtt_ms)
 {
+	(void)rtt_ms;
 	check_end(arg, err == 0);
 }
 
 static void check_dial_cb(struct an_host *h, struct an_host_conn *conn, int err, void *arg)
 {
+	(void)h;
 	struct check *c = arg;
 	if (err < 0 || c->node->closed) {
 		check_end(c, false);
@@ -296,6 +298,7 @@ static void kreq_eof(struct an_stream *s, void *arg)
 
 static void kreq_close(struct an_stream *s, int err, void *arg)
 {
+	(void)s;
 	struct kreq *r = arg;
 	r->s = NULL;
 	if (!r->finished)
@@ -312,6 +315,7 @@ static const struct an_stream_handler kreq_handler = {
 
 static void kreq_timer(struct ev_loop *loop, ev_timer *w, int revents)
 {
+	(void)revents;
 	struct kreq *r = w->data;
 	if (!r->finished)
 		kreq_finish(r, -ETIMEDOUT, NULL);
@@ -339,6 +343,7 @@ static void kreq_dial_next(struct kreq *r);
 
 static void kreq_dial_cb(struct an_host *h, struct an_host_conn *c, int err, void *arg)
 {
+	(void)h;
 	struct kreq *r = arg;
 	struct an_kad_node *n = r->node;
 	r->dialing = false;
@@ -395,6 +400,7 @@ static struct an_host_conn *find_conn(struct an_kad_node *n, const struct an_pee
 
 static void kreq_start_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
+	(void)revents;
 	struct kreq *r = w->data;
 	struct an_host_conn *c;
 	ev_timer_stop(loop, w);
@@ -472,6 +478,7 @@ struct inbound {
 
 static void inbound_idle(struct ev_loop *loop, ev_timer *w, int revents)
 {
+	(void)revents;
 	struct inbound *b = w->data;
 	ev_timer_stop(loop, w);
 	an_stream_reset(b->s);
@@ -502,6 +509,7 @@ static void inbound_open(struct an_stream *s, void *arg)
 
 static void inbound_data(struct an_stream *s, const uint8_t *p, size_t len, void *arg)
 {
+	(void)arg;
 	struct inbound *b = an_stream_user(s);
 	struct an_kad_node *n;
 	if (!b)
@@ -557,11 +565,13 @@ static void inbound_data(struct an_stream *s, const uint8_t *p, size_t len, void
 
 static void inbound_eof(struct an_stream *s, void *arg)
 {
+	(void)arg;
 	an_stream_close_write(s);
 }
 
 static void inbound_close(struct an_stream *s, int err, void *arg)
 {
+	(void)arg; (void)err;
 	struct inbound *b = an_stream_user(s);
 	struct an_kad_node *n;
 	if (!b)
@@ -591,6 +601,7 @@ static const struct an_stream_handler inbound_handler = {
 static int ops_get(void *arg, const uint8_t *key, size_t key_len, struct an_buf *value,
 		   char when[AN_KAD_TIME_LEN + 1], uint64_t ms)
 {
+	(void)ms;
 	struct an_kad_node *n = arg;
 	struct an_store_record r;
 	int rc;
@@ -609,6 +620,7 @@ static int ops_get(void *arg, const uint8_t *key, size_t key_len, struct an_buf 
 static int ops_put(void *arg, const uint8_t *key, size_t key_len, const uint8_t *value,
 		   size_t value_len, uint64_t ms)
 {
+	(void)ms;
 	struct an_kad_node *n = arg;
 	struct an_store_put p = {.key = key, .key_len = key_len, .value = value, .value_len = value_len};
 	struct an_record_error e = {{0}, {0}};
@@ -625,6 +637,7 @@ static int ops_put(void *arg, const uint8_t *key, size_t key_len, const uint8_t 
 static int ops_add_provider(void *arg, const uint8_t *key, size_t key_len,
 			    const struct an_kad_provider *p, uint64_t ms)
 {
+	(void)ms;
 	struct an_kad_node *n = arg;
 	return an_store_provider_add(n->store, key, key_len, &p->id, p->addrs, p->naddrs, now_s());
 }
@@ -632,6 +645,7 @@ static int ops_add_provider(void *arg, const uint8_t *key, size_t key_len,
 static int ops_get_providers(void *arg, const uint8_t *key, size_t key_len,
 			     struct an_kad_provider *out, size_t cap, uint64_t ms)
 {
+	(void)ms;
 	struct an_kad_node *n = arg;
 	struct an_store_provider ps[AN_KAD_SERVER_PROVIDERS_MAX];
 	size_t np = 0;
@@ -837,6 +851,7 @@ static void find_root(struct an_kad_node *n, struct an_kad_op *op, const json_t 
 
 static void op_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
+	(void)loop; (void)revents;
 	lookup_pump(w->data);
 }
 
@@ -1227,6 +1242,7 @@ static void boot_lookup(struct an_kad_op *op)
 
 static void boot_dial_cb(struct an_host *h, struct an_host_conn *c, int err, void *arg)
 {
+	(void)h;
 	struct boot_dial *d = arg;
 	struct an_kad_op *op = d->op;
 	op->dials--;
@@ -1254,6 +1270,7 @@ static void boot_dial_cb(struct an_host *h, struct an_host_conn *c, int err, voi
 
 static void boot_start_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
+	(void)revents;
 	struct an_kad_op *op = w->data;
 	struct an_kad_node *n = op->node;
 	ev_timer_stop(loop, w);
@@ -1304,6 +1321,7 @@ int an_kad_node_bootstrap(struct an_kad_node *n, const char *const *addrs, size_
 
 static void lookup_start_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
+	(void)revents;
 	struct an_kad_op *op = w->data;
 	ev_timer_stop(loop, w);
 	lookup_pump(op);
@@ -1451,6 +1469,7 @@ static void repub_next(struct an_kad_op *op);
 static void repub_child_cb(void *arg, int err, size_t stored, const struct an_peerid *peers,
 			   size_t np)
 {
+	(void)err; (void)np; (void)peers;
 	struct an_kad_op *op = arg;
 	op->child = NULL;
 	if (!op->cancelled && op->item_cb)
@@ -1572,6 +1591,7 @@ static void repub_next(struct an_kad_op *op)
 
 static void repub_start_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
+	(void)revents;
 	ev_timer_stop(loop, w);
 	repub_next(w->data);
 }
@@ -1610,12 +1630,14 @@ static void maint_end(struct an_kad_node *n)
 
 static void maint_repub_done(void *arg, int err)
 {
+	(void)err;
 	maint_end(arg);
 }
 
 static void maint_repl_cb(void *arg, int err, size_t stored, const struct an_peerid *peers,
 			  size_t np)
 {
+	(void)err; (void)np; (void)peers; (void)stored;
 	struct repl *x = arg;
 	an_store_mark_replicated(x->node->store, x->rec.key.data, x->rec.key.len, now_s());
 	maint_repl_next(x->node, &x->rec);
@@ -1646,6 +1668,7 @@ static void maint_repl_next(struct an_kad_node *n, struct an_store_record *r)
 
 static void maintain_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
+	(void)loop; (void)revents;
 	struct an_kad_node *n = w->data;
 	struct an_store_record r;
 	if (n->maintaining || n->closed)
@@ -1658,6 +1681,7 @@ static void maintain_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
 static void refresh_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
+	(void)loop; (void)revents;
 	struct an_kad_node *n = w->data;
 	unsigned stale[AN_KAD_NODE_REFRESH_CPL_MAX + 1];
 	size_t c;
@@ -1861,6 +1885,7 @@ const char *an_kad_node_protocol(const struct an_kad_node *n)
 
 static void wait_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 {
+	(void)loop; (void)revents;
 	*(bool *)w->data = true;
 }
 

@@ -305,6 +305,7 @@ static struct an_lookup_peer *waiting_peer(struct an_lookup *l, const struct an_
 
 int an_lookup_failure(struct an_lookup *l, uint64_t now_ms, const struct an_peerid *peer)
 {
+	(void)now_ms;
 	struct an_lookup_peer *p = waiting_peer(l, peer);
 	if (!p)
 		return AN_ENOTFOUND;
@@ -417,6 +418,7 @@ static int take_record(struct an_lookup *l, struct an_lookup_peer *p, const stru
 int an_lookup_response(struct an_lookup *l, uint64_t now_ms, const struct an_peerid *peer,
 		       const struct an_kad_msg *msg)
 {
+	(void)now_ms;
 	struct an_lookup_peer *p = waiting_peer(l, peer);
 	size_t ncloser;
 	unsigned path;

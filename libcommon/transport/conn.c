@@ -101,6 +101,7 @@ static int fail_layer(struct an_conn *c, int err, const char *layer, const char 
 
 int an_conn_start(struct an_conn *c, uint64_t now_ms)
 {
+	(void)now_ms;
 	if (!c->initiator)
 		return 0;
 	int rc = an_mss_start(&c->mss, &c->raw_out);

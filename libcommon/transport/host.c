@@ -510,6 +510,7 @@ static void conn_kick(struct an_host_conn *c);
 /* A stream still negotiating its protocol when the deadline passes is reset. */
 static void negotiate_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
+	(void)loop; (void)revents;
 	struct an_stream *s = (struct an_stream *)w;
 	struct an_host_conn *c = s->c;
 	hlog(c->host, "%s: stream %u: protocol negotiation timed out", c->remote_text, s->id);
@@ -1126,6 +1127,7 @@ static void conn_read(struct an_host_conn *c)
 
 static void conn_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
+	(void)loop;
 	struct an_host_conn *c = (struct an_host_conn *)w;
 	c->refs++;
 	if (c->connecting && (revents & EV_WRITE)) {
@@ -1155,12 +1157,14 @@ out:
 
 static void hs_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
+	(void)loop; (void)revents;
 	struct an_host_conn *c = (struct an_host_conn *)((char *)w - offsetof(struct an_host_conn, hs_timer));
 	conn_destroy(c, -ETIMEDOUT, c->connecting ? "connect timed out" : "handshake timed out");
 }
 
 static void idle_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
+	(void)revents;
 	struct an_host_conn *c = (struct an_host_conn *)((char *)w - offsetof(struct an_host_conn, idle_timer));
 	ev_tstamp idle = c->host->lim.idle_timeout_ms / 1000.0;
 	ev_tstamp left = c->last_activity + idle - ev_now(loop);
@@ -1182,6 +1186,7 @@ static void idle_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
 static void ping_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
+	(void)loop; (void)revents;
 	struct an_host_conn *c = (struct an_host_conn *)((char *)w - offsetof(struct an_host_conn, ping_timer));
 	struct an_yamux *y = an_conn_yamux(c->conn);
 	if (!y)
@@ -1242,6 +1247,7 @@ static struct an_host_conn *conn_new(struct an_host *h, int fd, bool inbound,
 
 static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
+	(void)revents;
 	struct listener *l = (struct listener *)w;
 	struct an_host *h = l->host;
 	for (int i = 0; i < 64; i++) {
@@ -1278,6 +1284,7 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 
 static void waiter_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
+	(void)loop; (void)revents;
 	struct dial_waiter *dw = (struct dial_waiter *)w;
 	struct an_host *h = dw->host;
 	if (dw->immediate) {
@@ -1546,6 +1553,7 @@ int an_host_peer_add_addr(struct an_host *h, const struct an_peerid *id, const c
 
 static void shutdown_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
+	(void)revents;
 	struct an_host *h = (struct an_host *)((char *)w - offsetof(struct an_host, shutdown_timer));
 	while (h->conns)
 		conn_destroy(h->conns, AN_ECLOSED, "shutdown deadline");

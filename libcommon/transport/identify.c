@@ -381,11 +381,13 @@ static void send_record(struct an_stream *s)
 
 static void responder_open(struct an_stream *s, void *arg)
 {
+	(void)arg;
 	send_record(s);
 }
 
 static void ignore_data(struct an_stream *s, const uint8_t *p, size_t n, void *arg)
 {
+	(void)arg; (void)n; (void)p; (void)s;
 }
 
 static const struct an_stream_handler responder_handler = {
@@ -483,6 +485,7 @@ static void reader_eof(struct an_stream *s, void *arg)
 
 static void reader_close(struct an_stream *s, int err, void *arg)
 {
+	(void)s;
 	struct reader *r = arg;
 	ev_timer_stop(an_host_loop(r->host), &r->timer);
 	reader_finish(r, r->err ? r->err : err ? err : AN_ECLOSED, NULL);
@@ -492,6 +495,7 @@ static void reader_close(struct an_stream *s, int err, void *arg)
 
 static void reader_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 {
+	(void)loop; (void)revents;
 	struct reader *r = (struct reader *)w;
 	r->err = -ETIMEDOUT;
 	an_stream_reset(r->s);
@@ -530,16 +534,19 @@ static void push_in_open(struct an_stream *s, void *arg)
 
 static void push_in_data(struct an_stream *s, const uint8_t *p, size_t n, void *arg)
 {
+	(void)arg;
 	reader_data(s, p, n, an_stream_user(s));
 }
 
 static void push_in_eof(struct an_stream *s, void *arg)
 {
+	(void)arg;
 	reader_eof(s, an_stream_user(s));
 }
 
 static void push_in_close(struct an_stream *s, int err, void *arg)
 {
+	(void)arg;
 	if (an_stream_user(s))
 		reader_close(s, err, an_stream_user(s));
 }
@@ -554,11 +561,13 @@ static const struct an_stream_handler push_in_handler = {
 /* Outbound push: write our record, FIN, ignore the rest. */
 static void push_out_open(struct an_stream *s, void *arg)
 {
+	(void)arg;
 	send_record(s);
 }
 
 static void push_out_eof(struct an_stream *s, void *arg)
 {
+	(void)arg; (void)s;
 }
 
 static const struct an_stream_handler push_out_handler = {
@@ -569,6 +578,7 @@ static const struct an_stream_handler push_out_handler = {
 
 static void push_all(struct an_host *h, void *arg)
 {
+	(void)arg;
 	struct an_host_conn *conns[AN_HOST_DEFAULT_MAX_CONNS];
 	size_t n = an_host_conns(h, conns, AN_HOST_DEFAULT_MAX_CONNS);
 	for (size_t i = 0; i < n; i++)

@@ -82,6 +82,7 @@ int an_ping_client_feed(struct an_ping_client *c, const uint8_t *in, size_t len,
 
 static void responder_open(struct an_stream *s, void *arg)
 {
+	(void)arg;
 	struct an_ping_responder *r = malloc(sizeof(*r));
 	if (!r) {
 		an_stream_reset(s);
@@ -93,6 +94,7 @@ static void responder_open(struct an_stream *s, void *arg)
 
 static void responder_data(struct an_stream *s, const uint8_t *p, size_t n, void *arg)
 {
+	(void)arg;
 	struct an_ping_responder *r = an_stream_user(s);
 	struct an_buf out;
 	an_buf_init(&out, 65536 + AN_PING_SIZE);
@@ -106,11 +108,13 @@ static void responder_data(struct an_stream *s, const uint8_t *p, size_t n, void
 
 static void responder_eof(struct an_stream *s, void *arg)
 {
+	(void)arg;
 	an_stream_close_write(s);
 }
 
 static void responder_close(struct an_stream *s, int err, void *arg)
 {
+	(void)arg; (void)err;
 	free(an_stream_user(s));
 }
 
@@ -185,6 +189,7 @@ static void client_data(struct an_stream *s, const uint8_t *p, size_t n, void *a
 
 static void client_close(struct an_stream *s, int err, void *arg)
 {
+	(void)s;
 	struct ping_req *q = arg;
 	ev_timer_stop(an_host_loop(q->host), &q->timer);
 	if (!q->done) {
@@ -205,6 +210,7 @@ static const struct an_stream_handler client_handler = {
 
 static void client_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 {
+	(void)loop; (void)revents;
 	struct ping_req *q = (struct ping_req *)w;
 	q->err = -ETIMEDOUT;
 	an_stream_reset(q->s); /* client_close reports and frees */

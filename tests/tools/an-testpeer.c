@@ -184,6 +184,7 @@ static void served_open(struct an_stream *s, void *arg)
 
 static void served_close(struct an_stream *s, int err, void *arg)
 {
+	(void)arg;
 	struct served *v = an_stream_user(s);
 	if (!v)
 		return;
@@ -200,6 +201,7 @@ static void served_close(struct an_stream *s, int err, void *arg)
 
 static void echo_data(struct an_stream *s, const uint8_t *p, size_t n, void *arg)
 {
+	(void)arg;
 	struct served *v = an_stream_user(s);
 	v->bytes += (long long)n;
 	if (an_stream_write(s, p, n) < 0)
@@ -208,17 +210,20 @@ static void echo_data(struct an_stream *s, const uint8_t *p, size_t n, void *arg
 
 static void echo_eof(struct an_stream *s, void *arg)
 {
+	(void)arg;
 	an_stream_close_write(s);
 }
 
 static void discard_data(struct an_stream *s, const uint8_t *p, size_t n, void *arg)
 {
+	(void)arg; (void)p;
 	struct served *v = an_stream_user(s);
 	v->bytes += (long long)n;
 }
 
 static void discard_eof(struct an_stream *s, void *arg)
 {
+	(void)arg;
 	struct served *v = an_stream_user(s);
 	char line[32];
 	int len = snprintf(line, sizeof(line), "%lld\n", v->bytes);
@@ -228,6 +233,7 @@ static void discard_eof(struct an_stream *s, void *arg)
 
 static void reset_data(struct an_stream *s, const uint8_t *p, size_t n, void *arg)
 {
+	(void)arg; (void)p;
 	struct served *v = an_stream_user(s);
 	v->bytes += (long long)n;
 	if (v->bytes >= RESET_AFTER) {
@@ -238,6 +244,7 @@ static void reset_data(struct an_stream *s, const uint8_t *p, size_t n, void *ar
 
 static void reset_eof(struct an_stream *s, void *arg)
 {
+	(void)arg;
 	struct served *v = an_stream_user(s);
 	v->reset_sent = true;
 	an_stream_reset(s);
@@ -283,6 +290,7 @@ static void identify_done(void *arg, int err, const struct an_identify *m)
 
 static void on_connection(struct an_host_conn *c, void *arg)
 {
+	(void)arg;
 	char peer[AN_PEERID_TEXT_MAX], ma[AN_HOST_ADDR_TEXT_MAX + AN_PEERID_TEXT_MAX + 8];
 	peer_text(an_host_conn_peer(c), peer);
 	snprintf(ma, sizeof(ma), "%s/p2p/%s", an_host_conn_remote_addr(c), peer);
@@ -359,12 +367,14 @@ static void xfer_pump(struct xfer *x)
 
 static void xfer_open(struct an_stream *s, void *arg)
 {
+	(void)s;
 	struct xfer *x = arg;
 	xfer_pump(x);
 }
 
 static void xfer_writable(struct an_stream *s, void *arg)
 {
+	(void)s;
 	xfer_pump(arg);
 }
 
@@ -390,10 +400,12 @@ static void xfer_data(struct an_stream *s, const uint8_t *p, size_t n, void *arg
 
 static void xfer_eof(struct an_stream *s, void *arg)
 {
+	(void)arg; (void)s;
 }
 
 static void xfer_close(struct an_stream *s, int err, void *arg)
 {
+	(void)s;
 	struct xfer *x = arg;
 	x->s = NULL;
 	x->done = true;
@@ -445,6 +457,7 @@ static void ping_next(void);
 
 static void ping_cb(void *arg, int err, uint64_t rtt_ms)
 {
+	(void)arg; (void)rtt_ms;
 	if (err < 0) {
 		fail_action(an_strerror(err));
 		return;
@@ -539,6 +552,7 @@ static bool check_echo_ok;
 
 static void check_ping_cb(void *arg, int err, uint64_t rtt)
 {
+	(void)arg; (void)rtt;
 	bool ping_ok = err == 0;
 	bool alive = an_host_conn_alive(dialed);
 	json_t *o;
@@ -581,6 +595,7 @@ static void check_connection(void)
 
 static void reset_finish(struct xfer *x, int err)
 {
+	(void)err;
 	check_recv = x->recv;
 	free(x);
 	check_connection();
@@ -624,11 +639,13 @@ static void identify_action(void)
 
 static void action_timeout(struct ev_loop *l, ev_timer *w, int revents)
 {
+	(void)l; (void)revents; (void)w;
 	fail_action("timeout");
 }
 
 static void serve_done(struct ev_loop *l, ev_timer *w, int revents)
 {
+	(void)l; (void)revents; (void)w;
 	an_host_shutdown(host, 1000);
 }
 
@@ -750,6 +767,7 @@ static void next_action(void)
 
 static void dial_cb(struct an_host *h, struct an_host_conn *c, int err, void *arg)
 {
+	(void)arg; (void)h;
 	if (err < 0) {
 		fail_action(err == AN_EMISMATCH ? "peer ID mismatch" : an_strerror(err));
 		return;
@@ -778,6 +796,7 @@ static void start_dial(const char *ma)
 
 static void dial_file_cb(struct ev_loop *l, ev_timer *w, int revents)
 {
+	(void)revents;
 	char buf[512];
 	FILE *f = fopen(O.dial + 1, "r");
 	if (!f)
@@ -795,6 +814,7 @@ static void dial_file_cb(struct ev_loop *l, ev_timer *w, int revents)
 
 static void hard_deadline(struct ev_loop *l, ev_timer *w, int revents)
 {
+	(void)revents; (void)w;
 	cli_warn("hard deadline reached");
 	exit_status = AN_EXIT_SYSTEM;
 	ev_break(l, EVBREAK_ALL);
@@ -802,6 +822,7 @@ static void hard_deadline(struct ev_loop *l, ev_timer *w, int revents)
 
 static void on_signal(struct ev_loop *l, ev_signal *w, int revents)
 {
+	(void)l; (void)revents; (void)w;
 	an_host_shutdown(host, 1000);
 }
 
@@ -809,6 +830,7 @@ static void on_signal(struct ev_loop *l, ev_signal *w, int revents)
 
 static void host_log(void *arg, const char *msg)
 {
+	(void)arg;
 	if (getenv("AN_DEBUG"))
 		cli_warn("%s", msg);
 }

@@ -343,6 +343,7 @@ static void id_cb(void *arg, int err, const struct an_identify *m)
 
 static void ping_cb(void *arg, int err, uint64_t rtt)
 {
+	(void)rtt;
 	struct run *r = arg;
 	r->ping_err = err;
 	r->pinged = true;
@@ -352,6 +353,7 @@ static struct an_host_conn *dialed;
 
 static void dial_cb(struct an_host *h, struct an_host_conn *c, int err, void *arg)
 {
+	(void)h;
 	struct run *r = arg;
 	r->dial_err = err;
 	if (err < 0) {
@@ -365,6 +367,7 @@ static void dial_cb(struct an_host *h, struct an_host_conn *c, int err, void *ar
 
 static void deadline_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
+	(void)revents; (void)w;
 	ev_break(loop, EVBREAK_ALL);
 }
 
@@ -425,6 +428,7 @@ static int noproto_err = 1;
 
 static void noproto_close(struct an_stream *s, int err, void *arg)
 {
+	(void)s;
 	struct run *r = arg;
 	noproto_err = err;
 	an_host_shutdown(r->b, 500);
@@ -435,6 +439,7 @@ static const struct an_stream_handler noproto_handler = {.on_close = noproto_clo
 
 static void noproto_dial_cb(struct an_host *h, struct an_host_conn *c, int err, void *arg)
 {
+	(void)h;
 	if (err < 0 || an_host_stream_open(c, "/not/served/1.0.0", &noproto_handler, arg, NULL) < 0)
 		ev_break(((struct run *)arg)->loop, EVBREAK_ALL);
 }
@@ -455,12 +460,14 @@ static char last_log[256];
 
 static void capture_log(void *arg, const char *msg)
 {
+	(void)arg;
 	if (strstr(msg, "too many"))
 		snprintf(last_log, sizeof(last_log), "%s", msg);
 }
 
 static void ignore_dial(struct an_host *h, struct an_host_conn *c, int err, void *arg)
 {
+	(void)arg; (void)c; (void)err; (void)h;
 }
 
 static void test_host_per_peer_limit(void)
