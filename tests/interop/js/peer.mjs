@@ -32,7 +32,8 @@ import { ping } from '@libp2p/ping'
 import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import { multiaddr } from '@multiformats/multiaddr'
-import { validators as anValidators, selectors as anSelectors } from './an-validator.mjs'
+import { MemoryDatastore } from 'datastore-core'
+import { createAnValidator, selectors as anSelectors } from './an-validator.mjs'
 
 // For scripts outside tests/interop (bench/js), which cannot resolve bare
 // package names from where they live.
@@ -103,8 +104,8 @@ export async function loadOrCreateKey (file) {
 /**
  * Create and start a js-libp2p node in the interop configuration (digest
  * section 17).  opts: { privateKey, listen: [ma], dht: bool, dhtProtocol,
- * agent, quiet }.  The connection manager's per-host inbound rate limit
- * (5/s by default) is lifted: tests and benchmarks open many connections
+ * agent, quiet, datastore (default: a new MemoryDatastore) }.  The
+ * connection manager's per-host inbound rate limit (5/s by default) is lifted: tests and benchmarks open many connections
  * from 127.0.0.1.
  */
 export async function createPeer (opts = {}) {
@@ -112,16 +113,20 @@ export async function createPeer (opts = {}) {
     identify: identify({ timeout: 10_000 }),
     ping: ping({ maxInboundStreams: 8, maxOutboundStreams: 8 })
   }
+  // The node's datastore is ours, so the an validator can refuse a value
+  // worse than the one held (an-validator.mjs createAnValidator).
+  const datastore = opts.datastore ?? new MemoryDatastore()
   if (opts.dht) {
     services.dht = kadDHT({
       protocol: opts.dhtProtocol ?? DHT_PROTOCOL,
       clientMode: false,
       peerInfoMapper: passthroughMapper,
-      validators: anValidators,
+      validators: { an: createAnValidator({ datastore }) },
       selectors: anSelectors
     })
   }
   const init = {
+    datastore,
     addresses: { listen: opts.listen ?? [] },
     transports: [tcp()],
     connectionEncrypters: [noise()],
