@@ -163,7 +163,7 @@ static void test_many_members(void)
 {
 	/* More members than the on-stack table: the heap path sorts too. */
 	json_t *v = json_object();
-	char key[8];
+	char key[16];
 	for (int i = 99; i >= 0; i--) {
 		snprintf(key, sizeof key, "k%02d", i);
 		json_object_set_new(v, key, json_integer(i));
