@@ -463,7 +463,8 @@ static int check_dns(const json_t *rec, const struct parsed *p, struct an_record
 		size_t n = strlen(name);
 		if (!strchr(p->fqdn, '.'))
 			return fail(e, AN_EFIELD, "lookup", "a subdomain name needs at least two labels");
-		if (strncmp(name, p->fqdn, n) != 0 || p->fqdn[n] != '.')
+		/* One label only: "a" for a.b.mysite, never "a.b" (an-record(5)). */
+		if (n == 0 || strchr(name, '.') || strncmp(name, p->fqdn, n) != 0 || p->fqdn[n] != '.')
 			return fail(e, AN_EMISMATCH, "dns.name", "is not the leftmost label of the name in lookup");
 	}
 	return 0;

@@ -157,6 +157,37 @@ static void test_subdomain(void)
 	json_decref(root);
 }
 
+/* Re-sign rec exactly as it is (no field filled in), as a hostile signer would. */
+static void sign_raw(json_t *rec, const struct an_privkey *k)
+{
+	uint8_t d[32], sig[64];
+	char hex[8 + 129] = "ed25519=";
+	json_object_del(rec, "signature");
+	CHECK_EQ_INT(an_record_digest(rec, d), 0);
+	CHECK_EQ_INT(an_privkey_sign(k, d, 32, sig), 0);
+	sodium_bin2hex(hex + 8, 129, sig, 64);
+	json_object_set_new(rec, "signature", json_string(hex));
+}
+
+static void test_subdomain_dns_name_is_one_label(void)
+{
+	json_t *root = sign_new(key_a, "root", "mysite", NULL);
+	json_t *sub = sign_new(key_a, "A", "a.b.mysite", root);
+	struct an_record_error e;
+	CHECK(sub != NULL);
+	CHECK_EQ_STR(json_string_value(json_object_get(json_object_get(sub, "dns"), "name")), "a");
+	/* Signed correctly, but dns.name spans two labels: refused, naming the field. */
+	json_object_set_new(json_object_get(sub, "dns"), "name", json_string("a.b"));
+	sign_raw(sub, key_a);
+	CHECK_EQ_INT(verify(sub, root, NOW, &e), AN_EMISMATCH);
+	CHECK_EQ_STR(e.field, "dns.name");
+	json_object_set_new(json_object_get(sub, "dns"), "name", json_string("a"));
+	sign_raw(sub, key_a);
+	CHECK_EQ_INT(verify(sub, root, NOW, &e), 0);
+	json_decref(sub);
+	json_decref(root);
+}
+
 static void test_subdomain_other_publisher_root(void)
 {
 	json_t *root_a = sign_new(key_a, "root", "mysite", NULL);
@@ -369,6 +400,7 @@ int main(void)
 	RUN(test_wrong_key);
 	RUN(test_validity_window);
 	RUN(test_subdomain);
+	RUN(test_subdomain_dns_name_is_one_label);
 	RUN(test_subdomain_other_publisher_root);
 	RUN(test_resign_counters);
 	RUN(test_shape_errors_name_the_field);
