@@ -77,7 +77,7 @@ programs: $(PROGRAM_BINS)
 unit-tests: $(UNIT_BINS)
 test-tools: $(TOOL_BINS)
 fuzzers: $(FUZZ_BINS)
-benches: $(PROGRAM_BINS) $(BENCH_BINS)
+benches: $(PROGRAM_BINS) $(TOOL_BINS) $(BENCH_BINS)
 
 $(BUILDDIR)/%.o: %.c config.mk
 	@mkdir -p $(@D)

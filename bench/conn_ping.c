@@ -62,16 +62,19 @@ static void fail(const char *what, int err)
 
 static void identify_cb(void *arg, int err, const struct an_identify *m)
 {
+	(void)arg; (void)err; (void)m;
 	/* background identify, as js runs on every connection; its result is not measured */
 }
 
 static void on_connection(struct an_host_conn *c, void *arg)
 {
+	(void)arg;
 	an_identify_request(c, AN_IDENTIFY_TIMEOUT_MS, identify_cb, NULL);
 }
 
 static void ping_cb(void *arg, int err, uint64_t rtt_ms)
 {
+	(void)arg; (void)rtt_ms;
 	if (err < 0) {
 		fail("ping", err);
 		return;
@@ -88,6 +91,7 @@ static void ping_cb(void *arg, int err, uint64_t rtt_ms)
 
 static void dial_cb(struct an_host *h, struct an_host_conn *c, int err, void *arg)
 {
+	(void)arg; (void)h;
 	if (err < 0) {
 		fail("dial", err);
 		return;
@@ -101,6 +105,7 @@ static void dial_cb(struct an_host *h, struct an_host_conn *c, int err, void *ar
 
 static void next_dial(struct ev_loop *l, ev_idle *w, int revents)
 {
+	(void)revents;
 	ev_idle_stop(l, w);
 	if (done_count == warmup + n_total) {
 		ev_break(l, EVBREAK_ALL);
@@ -114,6 +119,7 @@ static void next_dial(struct ev_loop *l, ev_idle *w, int revents)
 
 static void deadline_cb(struct ev_loop *l, ev_timer *w, int revents)
 {
+	(void)revents; (void)w;
 	fprintf(stderr, "conn_ping: deadline of %.0f s passed\n", DEADLINE_S);
 	status = 4;
 	ev_break(l, EVBREAK_ALL);

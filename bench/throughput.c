@@ -80,17 +80,20 @@ static void pump(struct an_stream *s)
 
 static void x_open(struct an_stream *s, void *arg)
 {
+	(void)arg;
 	t0 = now_s();
 	pump(s);
 }
 
 static void x_writable(struct an_stream *s, void *arg)
 {
+	(void)arg;
 	pump(s);
 }
 
 static void x_data(struct an_stream *s, const uint8_t *p, size_t n, void *arg)
 {
+	(void)arg; (void)s;
 	size_t room = sizeof(reply) - 1 - reply_len;
 	size_t k = n < room ? n : room;
 	memcpy(reply + reply_len, p, k);
@@ -100,12 +103,14 @@ static void x_data(struct an_stream *s, const uint8_t *p, size_t n, void *arg)
 
 static void x_eof(struct an_stream *s, void *arg)
 {
+	(void)arg; (void)s;
 }
 
 static void start_run(void);
 
 static void x_close(struct an_stream *s, int err, void *arg)
 {
+	(void)arg; (void)s;
 	double secs = now_s() - t0;
 	long long acked = strtoll(reply, NULL, 10);
 	if (err < 0) {
@@ -143,6 +148,7 @@ static void start_run(void)
 
 static void dial_cb(struct an_host *h, struct an_host_conn *c, int err, void *arg)
 {
+	(void)arg; (void)h;
 	if (err < 0) {
 		fail(an_strerror(err));
 		return;
@@ -154,6 +160,7 @@ static void dial_cb(struct an_host *h, struct an_host_conn *c, int err, void *ar
 
 static void deadline_cb(struct ev_loop *l, ev_timer *w, int revents)
 {
+	(void)l; (void)revents; (void)w;
 	fail("deadline passed");
 }
 
