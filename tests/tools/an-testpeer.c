@@ -5,15 +5,24 @@
  * streams, half-close, resets both ways, discard, and the three test
  * protocols /an/test/{echo,discard,reset}/1.0.0.  Every action has a
  * deadline and the whole run a hard one.
+ *
+ * It is also the raw C kad client of the DHT interop tests (--kad-put-raw,
+ * --kad-get-raw): PUT_VALUE and GET_VALUE written with the kad_msg codec on
+ * one outbound stream each, with no validation, so a test can offer a node
+ * records that an-dht put would refuse to send, and ask a node over the wire
+ * what it serves under a key.
  */
 #include "cli.h"
 
 #include "crypto/key.h"
 #include "crypto/peerid.h"
+#include "dht/kad_msg.h"
+#include "encoding/protobuf.h"
 #include "transport/host.h"
 #include "transport/identify.h"
 #include "transport/ping.h"
 #include "util/error.h"
+#include "util/file.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -22,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define PROTO_ECHO "/an/test/echo/1.0.0"
@@ -31,6 +41,10 @@
 #define CHUNK (64 * 1024)
 #define MAX_CONNS 64
 #define MAX_TEST_STREAMS 1024
+#define PROTO_KAD "/an/kad/1.0.0"
+/* What --kad-value may hold: a record is capped far below this, but the
+ * point is to send oversized ones too (js accepts 4 MiB messages, K6). */
+#define KAD_VALUE_MAX (1024 * 1024)
 
 static const char USAGE[] =
 	"Usage: an-testpeer [options]\n"
@@ -47,6 +61,10 @@ static const char USAGE[] =
 	"  --reset             reset an echo stream mid-transfer, then check the connection\n"
 	"  --remote-reset      have the remote reset a " PROTO_RESET " stream, then check\n"
 	"  --discard BYTES     send BYTES over " PROTO_DISCARD "\n"
+	"  --kad-put-raw KEY   send PUT_VALUE of --kad-value's bytes under KEY, unvalidated\n"
+	"  --kad-value FILE    the record value of --kad-put-raw (exact bytes)\n"
+	"  --kad-get-raw KEY   send GET_VALUE for KEY; print the value the node returned\n"
+	"  --kad-protocol P    kad protocol of the raw actions (default " PROTO_KAD ")\n"
 	"  --serve-for SECS    stay up answering for SECS (listener 60; after actions 0)\n"
 	"  --timeout SECS      deadline of each action (default 30)\n"
 	"  --agent STRING      identify agentVersion\n"
@@ -56,6 +74,7 @@ static const char USAGE[] =
 
 struct opts {
 	const char *key, *dial, *agent, *stream_protocol;
+	const char *kad_put, *kad_value, *kad_get, *kad_protocol;
 	long max_conns, max_streams, max_pending;
 	const char *listen[8];
 	int n_listen;
@@ -313,7 +332,10 @@ static void on_connection(struct an_host_conn *c, void *arg)
 
 /* ---------------------------------------------------------------- actions */
 
-static enum { A_IDENTIFY, A_PING, A_ECHO, A_STREAMS, A_HALF, A_RESET, A_RRESET, A_DISCARD, A_DONE } stage;
+static enum {
+	A_IDENTIFY, A_PING, A_ECHO, A_STREAMS, A_HALF, A_RESET, A_RRESET, A_DISCARD,
+	A_KAD_PUT, A_KAD_GET, A_DONE
+} stage;
 static bool all_ok = true;
 
 /* An echo (or discard) transfer of `total` random bytes on one stream. */
@@ -622,6 +644,177 @@ static void discard_finish(struct xfer *x, int err)
 	next_action();
 }
 
+/* --kad-put-raw / --kad-get-raw: one request on a fresh kad stream, no validation */
+static struct an_buf kad_value; /* --kad-value's bytes, read at start */
+
+struct kad_rpc {
+	enum an_kad_type type;
+	const char *key;
+	struct an_buf req;   /* the LP-framed request */
+	struct an_buf in;    /* the reply as it arrives (capped) */
+	struct an_buf value; /* the reply's record value (copied) */
+	bool have_reply, has_record, finished;
+	size_t ncloser;
+	int reply_err;       /* a reply that did not decode */
+};
+
+static void kad_rpc_free(struct kad_rpc *r)
+{
+	if (!r)
+		return;
+	an_buf_free(&r->req);
+	an_buf_free(&r->in);
+	an_buf_free(&r->value);
+	free(r);
+}
+
+static void kad_finish(struct kad_rpc *r, int err)
+{
+	const char *reply, *error = NULL;
+	json_t *o;
+	r->finished = true;
+	if (r->have_reply)
+		reply = "message";
+	else if (r->reply_err)
+		reply = "malformed", error = an_strerror(r->reply_err);
+	else if (err == AN_ERESET)
+		reply = "reset";
+	else if (err)
+		reply = "error", error = an_strerror(err);
+	else
+		reply = "none";
+	if (r->type == AN_KAD_PUT_VALUE) {
+		/* a node that stored the record echoes it (K8); one that refuses resets */
+		if (r->have_reply)
+			reply = r->has_record && r->value.len == kad_value.len &&
+						(!kad_value.len || !memcmp(r->value.data, kad_value.data, kad_value.len))
+					? "echo"
+					: "other";
+		o = json_pack("{s:s,s:s,s:I,s:b,s:s,s:s?}", "event", "kad-put-raw", "key", r->key, "bytes",
+			      (json_int_t)kad_value.len, "accepted", !strcmp(reply, "echo"), "reply", reply,
+			      "error", error);
+	} else {
+		json_t *v = r->has_record ? json_stringn((const char *)r->value.data, r->value.len) : NULL;
+		o = json_pack("{s:s,s:s,s:o,s:I,s:I,s:s,s:s?}", "event", "kad-get-raw", "key", r->key, "value",
+			      v ? v : json_null(), "valueBytes", (json_int_t)(r->has_record ? r->value.len : 0),
+			      "closerPeers", (json_int_t)r->ncloser, "reply", reply, "error", error);
+	}
+	emit(o);
+	next_action();
+}
+
+static void kad_open(struct an_stream *s, void *arg)
+{
+	struct kad_rpc *r = arg;
+	if (an_stream_write(s, r->req.data, r->req.len) < 0 || an_stream_close_write(s) < 0)
+		an_stream_reset(s);
+}
+
+static void kad_data(struct an_stream *s, const uint8_t *p, size_t n, void *arg)
+{
+	struct kad_rpc *r = arg;
+	const uint8_t *msg;
+	size_t msg_len, used;
+	struct an_kad_msg m;
+	int rc;
+	if (r->finished)
+		return;
+	if (an_buf_append(&r->in, p, n) < 0) {
+		r->reply_err = AN_ETOOBIG;
+		an_stream_reset(s); /* kad_close reports it */
+		return;
+	}
+	rc = an_lp_get(r->in.data, r->in.len, AN_KAD_MSG_MAX_DEFAULT, &msg, &msg_len, &used);
+	if (rc == AN_EAGAIN)
+		return;
+	if (rc == 0)
+		rc = an_kad_msg_decode(msg, msg_len, AN_KAD_MSG_MAX_DEFAULT, &m);
+	if (rc < 0) {
+		r->reply_err = rc;
+		an_stream_reset(s);
+		return;
+	}
+	r->have_reply = true;
+	r->ncloser = m.ncloser;
+	if (m.has_record) {
+		r->has_record = true;
+		rc = an_buf_append(&r->value, m.record.value.p, m.record.value.len);
+	}
+	an_kad_msg_free(&m);
+	if (rc < 0) {
+		r->have_reply = false;
+		r->reply_err = rc;
+		an_stream_reset(s);
+		return;
+	}
+	/* One reply is all we asked for: report now rather than wait for the
+	 * remote to close (the stream is left to close on its own). */
+	kad_finish(r, 0);
+}
+
+static void kad_close(struct an_stream *s, int err, void *arg)
+{
+	(void)s;
+	struct kad_rpc *r = arg;
+	if (!r->finished)
+		kad_finish(r, err);
+	kad_rpc_free(r);
+}
+
+static const struct an_stream_handler kad_handler = {
+	.on_open = kad_open, .on_data = kad_data, .on_close = kad_close};
+
+/* Build the request of a raw kad action and open its stream; false on failure. */
+static bool kad_start(enum an_kad_type type, const char *key)
+{
+	struct kad_rpc *r = calloc(1, sizeof(*r));
+	struct an_kad_msg m;
+	struct an_buf body;
+	char when[AN_KAD_TIME_LEN + 1];
+	struct timespec ts;
+	int rc;
+	if (!r)
+		return false;
+	r->type = type;
+	r->key = key;
+	an_buf_init(&r->req, KAD_VALUE_MAX + 4096);
+	an_buf_init(&r->in, AN_KAD_MSG_MAX_DEFAULT + 16);
+	an_buf_init(&r->value, AN_KAD_MSG_MAX_DEFAULT);
+	an_buf_init(&body, KAD_VALUE_MAX + 4096);
+	an_kad_msg_init(&m);
+	m.type = type;
+	m.has_key = true;
+	m.key.p = (const uint8_t *)key;
+	m.key.len = strlen(key);
+	if (type == AN_KAD_PUT_VALUE) {
+		/* K19: timeReceived with a 9-digit fraction, as js writes it */
+		clock_gettime(CLOCK_REALTIME, &ts);
+		rc = an_kad_time_format((int64_t)ts.tv_sec, (uint32_t)ts.tv_nsec, when);
+		if (rc < 0)
+			goto out;
+		m.has_record = true;
+		m.record.key = m.key;
+		m.record.value.p = kad_value.data;
+		m.record.value.len = kad_value.len;
+		m.record.time_received.p = (const uint8_t *)when;
+		m.record.time_received.len = strlen(when);
+	}
+	rc = an_kad_msg_encode(&m, &body);
+	if (rc == 0)
+		rc = an_lp_put(&r->req, body.data, body.len);
+	if (rc == 0)
+		rc = an_host_stream_open(dialed, O.kad_protocol, &kad_handler, r, NULL);
+out:
+	an_kad_msg_free(&m);
+	an_buf_free(&body);
+	if (rc < 0) {
+		/* an_host_stream_open failed before taking r: no on_close follows */
+		kad_rpc_free(r);
+		return false;
+	}
+	return true;
+}
+
 static void identify_action(void)
 {
 	struct conn_info *ci = info_of(dialed);
@@ -754,6 +947,20 @@ static void next_action(void)
 				continue;
 			current_action = "discard";
 			if (!xfer_start(PROTO_DISCARD, O.discard, discard_finish))
+				fail_action("unable to open a stream");
+			return;
+		case A_KAD_PUT:
+			if (!O.kad_put)
+				continue;
+			current_action = "kad-put-raw";
+			if (!kad_start(AN_KAD_PUT_VALUE, O.kad_put))
+				fail_action("unable to open a stream");
+			return;
+		case A_KAD_GET:
+			if (!O.kad_get)
+				continue;
+			current_action = "kad-get-raw";
+			if (!kad_start(AN_KAD_GET_VALUE, O.kad_get))
 				fail_action("unable to open a stream");
 			return;
 		default:
@@ -900,6 +1107,10 @@ int main(int argc, char **argv)
 		{"max-conns", required_argument, NULL, 'C'},
 		{"max-streams", required_argument, NULL, 'M'},
 		{"max-pending", required_argument, NULL, 'N'},
+		{"kad-put-raw", required_argument, NULL, 'U'},
+		{"kad-value", required_argument, NULL, 'V'},
+		{"kad-get-raw", required_argument, NULL, 'G'},
+		{"kad-protocol", required_argument, NULL, 'K'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -937,15 +1148,28 @@ int main(int argc, char **argv)
 		case 'C': O.max_conns = (long)parse_num(optarg, "--max-conns"); break;
 		case 'M': O.max_streams = (long)parse_num(optarg, "--max-streams"); break;
 		case 'N': O.max_pending = (long)parse_num(optarg, "--max-pending"); break;
+		case 'U': O.kad_put = optarg; break;
+		case 'V': O.kad_value = optarg; break;
+		case 'G': O.kad_get = optarg; break;
+		case 'K': O.kad_protocol = optarg; break;
 		case 'h': cli_usage(USAGE, AN_EXIT_OK);
 		default:
 			cli_warn("unknown or incomplete option '%s'", argv[optind - 1]);
 			cli_usage(USAGE, AN_EXIT_USAGE);
 		}
 	}
-	if (optind != argc || O.ping > 100000 || O.streams > MAX_TEST_STREAMS) {
+	if (optind != argc || O.ping > 100000 || O.streams > MAX_TEST_STREAMS ||
+	    !O.kad_put != !O.kad_value || ((O.kad_put || O.kad_get) && !O.dial)) {
 		cli_warn("bad arguments");
 		cli_usage(USAGE, AN_EXIT_USAGE);
+	}
+	if (!O.kad_protocol)
+		O.kad_protocol = PROTO_KAD;
+	an_buf_init(&kad_value, KAD_VALUE_MAX);
+	if (O.kad_value) {
+		int vrc = an_read_file(O.kad_value, &kad_value);
+		if (vrc < 0)
+			cli_die(cli_exit_status(vrc), "unable to read '%s': %s", O.kad_value, an_strerror(vrc));
 	}
 	loop = ev_default_loop(0);
 	struct an_privkey *key = load_or_create_key(O.key);
@@ -1017,5 +1241,6 @@ int main(int argc, char **argv)
 		an_host_conn_unref(dialed);
 	an_host_free(host);
 	an_privkey_free(key);
+	an_buf_free(&kad_value);
 	return cli_finish(exit_status);
 }
