@@ -466,8 +466,10 @@ bool an_route_parser_expired(struct an_route_parser *p, uint64_t now_ms)
 {
 	if (p->done || p->error || p->deadline_ms == 0 || now_ms < p->deadline_ms)
 		return false;
-	fail(p, -ETIMEDOUT, p->kind == AN_ROUTE_REQUEST ? 408 : 504, "head not complete in time");
-	p->status = p->kind == AN_ROUTE_REQUEST ? 408 : 504;
+	fail(p, -ETIMEDOUT, 408, "head not complete in time");
+	/* a client that waited too long for a response head is a gateway timeout */
+	if (p->kind == AN_ROUTE_RESPONSE)
+		p->status = 504;
 	return true;
 }
 

@@ -22,6 +22,10 @@
  *   bodies out  an_route_writer_*()      framing as the head announced
  *   time        an_route_parser_expired(p, now_ms): the head deadline
  *
+ * The codec checks the route line's syntax only; whether this node serves
+ * the host, and whether the did is an_record_did() of
+ * "an://<our peer hash>@<host>" (421 otherwise), is the server's decision.
+ *
  * Line syntax is strict, as a gateway in front of browsers must be (request
  * smuggling lives in lenient parsers): CRLF only (a bare CR or LF is an
  * error), no obs-fold, no NUL, no whitespace before a field's colon, both

@@ -171,6 +171,32 @@ static void test_host_label_limits(void)
 	CHECK_EQ_INT(req(s, 0, &st), AN_EMALFORMED);
 }
 
+static void test_did_and_host_length(void)
+{
+	char s[1024], did[AN_ROUTE_DID_MAX + 2], host[AN_ROUTE_HOST_MAX + 2];
+	int st;
+
+	strcpy(did, "dns:");
+	memset(did + 4, 'a', AN_ROUTE_DID_MAX - 4);
+	did[AN_ROUTE_DID_MAX] = 0;
+	snprintf(s, sizeof(s), "AN-ROUTE/1.0 %s a\r\nGET / HTTP/1.1\r\n\r\n", did);
+	CHECK_EQ_INT(req(s, 0, &st), 1);
+	strcat(did, "a");
+	snprintf(s, sizeof(s), "AN-ROUTE/1.0 %s a\r\nGET / HTTP/1.1\r\n\r\n", did);
+	CHECK_EQ_INT(req(s, 0, &st), AN_EMALFORMED);
+	CHECK_EQ_INT(st, 400);
+	/* 253 = 4 labels: 63.63.63.61 */
+	memset(host, 'h', AN_ROUTE_HOST_MAX);
+	host[63] = host[127] = host[191] = '.';
+	host[AN_ROUTE_HOST_MAX] = 0;
+	snprintf(s, sizeof(s), "AN-ROUTE/1.0 " DID " %s\r\nGET / HTTP/1.1\r\n\r\n", host);
+	CHECK_EQ_INT(req(s, 0, &st), 1);
+	strcat(host, "h");
+	snprintf(s, sizeof(s), "AN-ROUTE/1.0 " DID " %s\r\nGET / HTTP/1.1\r\n\r\n", host);
+	CHECK_EQ_INT(req(s, 0, &st), AN_EMALFORMED);
+	CHECK_EQ_INT(st, 400);
+}
+
 static void test_request_line_errors(void)
 {
 	int st;
@@ -497,6 +523,52 @@ static void test_response_error_status(void)
 	CHECK_EQ_INT(an_route_parse(&p, (const uint8_t *)"garbage\r\n", 9, &used), AN_EMALFORMED);
 	CHECK_EQ_INT(an_route_parser_status(&p), 502);
 	an_route_parser_free(&p);
+}
+
+static void test_response_head_limits(void)
+{
+	struct an_route_parser p;
+	char *s = malloc(AN_ROUTE_HEAD_MAX + 64);
+	size_t used;
+
+	/* one field line over the line limit */
+	strcpy(s, "HTTP/1.1 200 OK\r\nX: ");
+	memset(s + strlen(s), 'v', AN_ROUTE_LINE_MAX);
+	an_route_parser_init_response(&p, false, 0);
+	CHECK_EQ_INT(an_route_parse(&p, (const uint8_t *)s, strlen(s), &used), AN_ETOOBIG);
+	CHECK_EQ_INT(an_route_parser_status(&p), 502);
+	an_route_parser_free(&p);
+	/* a whole head over the head limit, in short lines */
+	strcpy(s, "HTTP/1.1 200 OK\r\n");
+	while (strlen(s) < AN_ROUTE_HEAD_MAX)
+		strcat(s, "X: 0123456789012345678901234567890123456789012345678901234567890\r\n");
+	an_route_parser_init_response(&p, false, 0);
+	CHECK_EQ_INT(feed(&p, s, strlen(s), 1000, NULL), AN_ETOOBIG);
+	an_route_parser_free(&p);
+	free(s);
+}
+
+static void test_response_writer_refuses(void)
+{
+	struct an_buf out;
+	struct an_route_field te[] = { { "Transfer-Encoding", "chunked" } };
+	struct an_route_response r = { .status = 200, .reason = "OK\r\nX: y" };
+
+	an_buf_init(&out, 4096);
+	CHECK_EQ_INT(an_route_response_write(&out, &r), -EINVAL);
+	r.reason = NULL;
+	r.status = 100;
+	CHECK_EQ_INT(an_route_response_write(&out, &r), -EINVAL);
+	r.status = 200;
+	r.fields = te;
+	r.n_fields = 1;
+	CHECK_EQ_INT(an_route_response_write(&out, &r), -EINVAL);
+	CHECK_EQ_INT(out.len, 0);
+	r.n_fields = 0;
+	r.framing = AN_ROUTE_BODY_EOF;
+	CHECK_EQ_INT(an_route_response_write(&out, &r), 0);
+	CHECK_EQ_STR((const char *)out.data, "HTTP/1.1 200 OK\r\n\r\n");
+	an_buf_free(&out);
 }
 
 static void test_error_write(void)
@@ -909,6 +981,7 @@ int main(void)
 	RUN(test_request_every_split);
 	RUN(test_route_line_errors);
 	RUN(test_host_label_limits);
+	RUN(test_did_and_host_length);
 	RUN(test_request_line_errors);
 	RUN(test_malformed_lines);
 	RUN(test_nul_in_head);
@@ -926,6 +999,8 @@ int main(void)
 	RUN(test_response_framing);
 	RUN(test_status_lines);
 	RUN(test_response_error_status);
+	RUN(test_response_head_limits);
+	RUN(test_response_writer_refuses);
 	RUN(test_error_write);
 	RUN(test_writer_refuses_injection);
 	RUN(test_writer_head_too_big);
