@@ -132,6 +132,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (rc == 0 && !an_route_body_done(&b))
 			abort();
 	}
+	if (rc < 0) {
+		int st = an_route_body_status(&b);
+		if (st != 400 && st != 413 && st != 431)
+			abort();
+	}
 out:
 	an_route_parser_free(&p);
 	return 0;

@@ -489,6 +489,19 @@ enum {
 	CH_END_LF
 };
 
+/* Record a sticky error and the status a server answers it with. */
+static int body_fail_status(struct an_route_body *b, int err, int status)
+{
+	b->error = err;
+	b->status = status;
+	return err;
+}
+
+static int body_fail(struct an_route_body *b, int err)
+{
+	return body_fail_status(b, err, 400);
+}
+
 void an_route_body_init(struct an_route_body *b, enum an_route_framing framing,
 			uint64_t content_length, uint64_t max)
 {
@@ -498,17 +511,11 @@ void an_route_body_init(struct an_route_body *b, enum an_route_framing framing,
 	if (framing == AN_ROUTE_BODY_LENGTH) {
 		b->remaining = content_length;
 		if (max && content_length > max)
-			b->error = AN_ETOOBIG;
+			body_fail_status(b, AN_ETOOBIG, 413);
 	}
 	b->done = framing == AN_ROUTE_BODY_NONE ||
 		  (framing == AN_ROUTE_BODY_LENGTH && content_length == 0 && !b->error);
 	b->state = CH_SIZE;
-}
-
-static int body_fail(struct an_route_body *b, int err)
-{
-	b->error = err;
-	return err;
 }
 
 /* One framing byte of a chunked body.  0, 1 (done) or error. */
@@ -556,7 +563,7 @@ static int chunked_byte(struct an_route_body *b, uint8_t c)
 			return 0;
 		}
 		if (b->max && (b->total > b->max || b->remaining > b->max - b->total))
-			return body_fail(b, AN_ETOOBIG);
+			return body_fail_status(b, AN_ETOOBIG, 413);
 		b->state = CH_DATA;
 		return 0;
 	case CH_DATA_CR:
@@ -579,7 +586,7 @@ static int chunked_byte(struct an_route_body *b, uint8_t c)
 		if (!is_tchar(c))
 			return body_fail(b, AN_EMALFORMED);
 		if (b->count == AN_ROUTE_FIELDS_MAX)
-			return body_fail(b, AN_ETOOBIG);
+			return body_fail_status(b, AN_ETOOBIG, 431);
 		b->count++;
 		b->line_len = 1;
 		b->state = CH_TRAILER_NAME;
@@ -590,7 +597,7 @@ static int chunked_byte(struct an_route_body *b, uint8_t c)
 		else if (!is_tchar(c))
 			return body_fail(b, AN_EMALFORMED);
 		if (++b->line_len > AN_ROUTE_LINE_MAX)
-			return body_fail(b, AN_ETOOBIG);
+			return body_fail_status(b, AN_ETOOBIG, 431);
 		return 0;
 	case CH_TRAILER_VALUE:
 		if (c == '\r') {
@@ -600,7 +607,7 @@ static int chunked_byte(struct an_route_body *b, uint8_t c)
 		if (!is_value_char(c))
 			return body_fail(b, AN_EMALFORMED);
 		if (++b->line_len > AN_ROUTE_LINE_MAX)
-			return body_fail(b, AN_ETOOBIG);
+			return body_fail_status(b, AN_ETOOBIG, 431);
 		return 0;
 	case CH_TRAILER_LF:
 		if (c != '\n')
@@ -643,7 +650,7 @@ int an_route_body_decode(struct an_route_body *b, const uint8_t *in, size_t len,
 		return b->done;
 	case AN_ROUTE_BODY_EOF:
 		if (b->max && (b->total > b->max || len > b->max - b->total))
-			return body_fail(b, AN_ETOOBIG);
+			return body_fail_status(b, AN_ETOOBIG, 413);
 		*data = in;
 		*data_len = len;
 		*used = len;
@@ -682,7 +689,14 @@ int an_route_body_eof(struct an_route_body *b)
 		return b->error;
 	if (b->framing == AN_ROUTE_BODY_EOF)
 		b->done = true;
-	return b->done ? 0 : AN_ETRUNCATED;
+	if (!b->done)
+		return body_fail(b, AN_ETRUNCATED);
+	return 0;
+}
+
+int an_route_body_status(const struct an_route_body *b)
+{
+	return b->error ? b->status : 0;
 }
 
 bool an_route_body_done(const struct an_route_body *b)

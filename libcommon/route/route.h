@@ -187,6 +187,7 @@ struct an_route_body {
 	size_t line_len;    /* chunk extension or trailer line length so far */
 	bool done;
 	int error;          /* sticky */
+	int status;         /* HTTP status for error */
 };
 
 /*
@@ -206,10 +207,13 @@ void an_route_body_init(struct an_route_body *b, enum an_route_framing framing,
  *   0   the body goes on
  *   1   the body is complete; in[*used..len) is not part of it (with one
  *       request per stream, more bytes are a protocol error for the caller)
- *   AN_EMALFORMED  bad chunked framing
- *   AN_ETOOBIG     payload over max, a chunk size over 16 hex digits, or
- *                  chunk extensions / trailers over their limits
- * Trailer fields are checked for syntax and limits and discarded.
+ *   AN_EMALFORMED  bad chunked framing                           (400)
+ *   AN_ETOOBIG     payload over max                              (413)
+ *                  trailer fields over their count or line limit (431)
+ *                  a chunk size over 16 hex digits, chunk
+ *                  extensions over AN_ROUTE_CHUNK_EXT_MAX        (400)
+ * (the status a server answers with: an_route_body_status).  Errors are
+ * sticky.  Trailer fields are checked for syntax and limits and discarded.
  */
 int an_route_body_decode(struct an_route_body *b, const uint8_t *in, size_t len, size_t *used,
 			 const uint8_t **data, size_t *data_len);
@@ -217,9 +221,15 @@ int an_route_body_decode(struct an_route_body *b, const uint8_t *in, size_t len,
 /*
  * The stream ended (FIN).  0 if the body is complete (always for
  * AN_ROUTE_BODY_EOF, which completes here), AN_ETRUNCATED if it was cut
- * short, or the decoder's sticky error.
+ * short (then the sticky error, status 400), or the decoder's sticky error.
  */
 int an_route_body_eof(struct an_route_body *b);
+
+/*
+ * HTTP status for the decoder's error (400, 413 or 431; a client answering
+ * a browser uses 502 for any), 0 if there is none.
+ */
+int an_route_body_status(const struct an_route_body *b);
 
 /* true once the body is complete. */
 bool an_route_body_done(const struct an_route_body *b);

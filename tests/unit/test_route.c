@@ -729,11 +729,16 @@ static void test_chunked_roundtrip(void)
 	an_buf_free(&wire);
 }
 
+/* Status of the last chunked() decoder's error. */
+static int chunked_status;
+
 static int chunked(const char *s, uint64_t max, struct an_buf *got)
 {
 	struct an_route_body b;
 	an_route_body_init(&b, AN_ROUTE_BODY_CHUNKED, 0, max);
-	return decode_all(&b, s, strlen(s), 1, got, NULL);
+	int rc = decode_all(&b, s, strlen(s), 1, got, NULL);
+	chunked_status = an_route_body_status(&b);
+	return rc;
 }
 
 static void test_chunked_edge_cases(void)
@@ -751,9 +756,12 @@ static void test_chunked_edge_cases(void)
 	CHECK_EQ_INT(got.len, 0);
 	/* 17 hex digits: over the cap even when the value would fit */
 	CHECK_EQ_INT(chunked("00000000000000001\r\nZ\r\n0\r\n\r\n", 0, &got), AN_ETOOBIG);
+	CHECK_EQ_INT(chunked_status, 400);
 	CHECK_EQ_INT(chunked("ffffffffffffffff\r\n", 0, &got), 0);
 	CHECK_EQ_INT(chunked("ffffffffffffffff\r\n", 1000, &got), AN_ETOOBIG);
+	CHECK_EQ_INT(chunked_status, 413);
 	CHECK_EQ_INT(chunked("\r\n", 0, &got), AN_EMALFORMED);
+	CHECK_EQ_INT(chunked_status, 400);
 	CHECK_EQ_INT(chunked("x\r\n", 0, &got), AN_EMALFORMED);
 	CHECK_EQ_INT(chunked("-1\r\n", 0, &got), AN_EMALFORMED);
 	CHECK_EQ_INT(chunked("1\n", 0, &got), AN_EMALFORMED);
@@ -776,6 +784,7 @@ static void test_chunked_limits(void)
 	/* payload cap: exactly max is fine, one more is not */
 	CHECK_EQ_INT(chunked("3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n", 5, &got), 1);
 	CHECK_EQ_INT(chunked("3\r\nabc\r\n3\r\ndef\r\n0\r\n\r\n", 5, &got), AN_ETOOBIG);
+	CHECK_EQ_INT(chunked_status, 413);
 	/* chunk extension length */
 	strcpy(s, "1;");
 	memset(s + 2, 'e', AN_ROUTE_CHUNK_EXT_MAX - 1);
@@ -785,6 +794,7 @@ static void test_chunked_limits(void)
 	memset(s + 2, 'e', AN_ROUTE_CHUNK_EXT_MAX);
 	strcpy(s + 2 + AN_ROUTE_CHUNK_EXT_MAX, "\r\nZ\r\n0\r\n\r\n");
 	CHECK_EQ_INT(chunked(s, 0, &got), AN_ETOOBIG);
+	CHECK_EQ_INT(chunked_status, 400);
 	free(s);
 	/* trailer count */
 	s = malloc(16 * (AN_ROUTE_FIELDS_MAX + 2) + 16);
@@ -796,6 +806,7 @@ static void test_chunked_limits(void)
 	s[strlen(s) - 2] = 0;
 	strcat(s, "T: v\r\n\r\n");
 	CHECK_EQ_INT(chunked(s, 0, &got), AN_ETOOBIG);
+	CHECK_EQ_INT(chunked_status, 431);
 	free(s);
 	/* trailer line length */
 	s = malloc(AN_ROUTE_LINE_MAX + 32);
@@ -807,6 +818,7 @@ static void test_chunked_limits(void)
 	memset(s + 5, 'v', AN_ROUTE_LINE_MAX - 1);
 	strcpy(s + 5 + AN_ROUTE_LINE_MAX - 1, "\r\n\r\n");
 	CHECK_EQ_INT(chunked(s, 0, &got), AN_ETOOBIG);
+	CHECK_EQ_INT(chunked_status, 431);
 	free(s);
 	an_buf_free(&got);
 }
@@ -820,6 +832,7 @@ static void test_chunked_truncated(void)
 	CHECK_EQ_INT(decode_all(&b, "5\r\nabc", 6, 6, &got, NULL), 0);
 	CHECK(!an_route_body_done(&b));
 	CHECK_EQ_INT(an_route_body_eof(&b), AN_ETRUNCATED);
+	CHECK_EQ_INT(an_route_body_status(&b), 400);
 	an_buf_free(&got);
 }
 
@@ -857,6 +870,7 @@ static void test_length_body(void)
 	CHECK(an_route_body_done(&b));
 	an_route_body_init(&b, AN_ROUTE_BODY_LENGTH, 6, 5);
 	CHECK_EQ_INT(decode_all(&b, "abc", 3, 3, &got, NULL), AN_ETOOBIG);
+	CHECK_EQ_INT(an_route_body_status(&b), 413);
 	an_route_body_init(&b, AN_ROUTE_BODY_NONE, 0, 0);
 	CHECK(an_route_body_done(&b));
 	CHECK_EQ_INT(decode_all(&b, "abc", 3, 3, &got, &consumed), 1);
