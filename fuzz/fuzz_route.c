@@ -1,7 +1,8 @@
 /*
  * libFuzzer harness for the /an/route/1.0.0 codec.  The first byte picks
  * the parser (bit 0: request / server side or response / client side; bit
- * 1: the response answers HEAD), the second the largest chunk handed over
+ * 1: the response answers HEAD; bit 2: the plain HTTP variant - a request
+ * without route line, an upstream response that may be HTTP/1.0), the second the largest chunk handed over
  * at once; the rest is what the peer sends: a head, then a body de-framed
  * by what the head announced, then FIN.
  * Checks the contracts: used never exceeds the bytes offered, payload spans
@@ -41,6 +42,9 @@ static void check_rewrite(const struct an_route_head *h)
 	size_t n = 0, used;
 	struct an_buf out;
 	struct an_route_parser p;
+
+	if (!h->did) /* a plain request: the route line would be new */
+		return;
 
 	for (size_t i = 0; i < h->n_fields; i++) {
 		const char *name = h->fields[i].name;
@@ -85,11 +89,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	bool request = !(data[0] & 1);
 	bool head_req = data[0] & 2;
+	bool plain = data[0] & 4;
 	chunk = data[1] ? data[1] : 1;
 	data += 2;
 	size -= 2;
-	if (request)
+	if (request && plain)
+		an_route_parser_init_http_request(&p, 1 << 20, 0);
+	else if (request)
 		an_route_parser_init_request(&p, 1 << 20, 0);
+	else if (plain)
+		an_route_parser_init_upstream_response(&p, head_req, 0);
 	else
 		an_route_parser_init_response(&p, head_req, 0);
 	while (rc == 0 && pos < size) {
@@ -108,6 +117,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		goto out;
 	const struct an_route_head *h = an_route_parser_head(&p);
 	if (!h)
+		abort();
+	if (request && plain != (h->did == NULL))
 		abort();
 	if (request) {
 		check_path(h->target);

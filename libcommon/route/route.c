@@ -179,6 +179,14 @@ void an_route_parser_init_request(struct an_route_parser *p, uint64_t max_body,
 {
 	parser_init(p, AN_ROUTE_REQUEST, deadline_ms);
 	p->max_body = max_body;
+	p->route_line = true;
+}
+
+void an_route_parser_init_http_request(struct an_route_parser *p, uint64_t max_body,
+				       uint64_t deadline_ms)
+{
+	parser_init(p, AN_ROUTE_REQUEST, deadline_ms);
+	p->max_body = max_body;
 }
 
 void an_route_parser_init_response(struct an_route_parser *p, bool head_request,
@@ -186,6 +194,13 @@ void an_route_parser_init_response(struct an_route_parser *p, bool head_request,
 {
 	parser_init(p, AN_ROUTE_RESPONSE, deadline_ms);
 	p->head_request = head_request;
+}
+
+void an_route_parser_init_upstream_response(struct an_route_parser *p, bool head_request,
+					    uint64_t deadline_ms)
+{
+	an_route_parser_init_response(p, head_request, deadline_ms);
+	p->http10 = true;
 }
 
 void an_route_parser_free(struct an_route_parser *p)
@@ -262,7 +277,9 @@ static int parse_status_line(struct an_route_parser *p, size_t start, size_t end
 	const char *l = s + start;
 
 	/* "HTTP/1.1 200 OK"; the SP before an empty reason may be missing */
-	if (n < 12 || memcmp(l, "HTTP/1.1 ", 9) != 0 || l[9] < '0' || l[9] > '9' ||
+	if (n < 12 ||
+	    (memcmp(l, "HTTP/1.1 ", 9) != 0 && !(p->http10 && memcmp(l, "HTTP/1.0 ", 9) == 0)) ||
+	    l[9] < '0' || l[9] > '9' ||
 	    l[10] < '0' || l[10] > '9' || l[11] < '0' || l[11] > '9' || (n > 12 && l[12] != ' '))
 		return fail(p, AN_EMALFORMED, 502, "bad status line");
 	int status = (l[9] - '0') * 100 + (l[10] - '0') * 10 + (l[11] - '0');
@@ -361,8 +378,10 @@ static int head_finish(struct an_route_parser *p)
 	struct an_route_head *h = &p->head;
 
 	if (p->kind == AN_ROUTE_REQUEST) {
-		h->did = s + p->off_a;
-		h->host = s + p->off_b;
+		if (p->route_line) {
+			h->did = s + p->off_a;
+			h->host = s + p->off_b;
+		}
 		h->method = s + p->off_c;
 		h->target = s + p->off_d;
 	} else {
@@ -385,9 +404,9 @@ static int line_done(struct an_route_parser *p, size_t start, size_t end)
 	size_t no = p->line_no++;
 
 	if (p->kind == AN_ROUTE_REQUEST) {
-		if (no == 0)
+		if (p->route_line && no == 0)
 			return parse_route_line(p, start, end);
-		if (no == 1)
+		if (no == (p->route_line ? 1u : 0u))
 			return parse_request_line(p, start, end);
 	} else if (no == 0) {
 		return parse_status_line(p, start, end);
@@ -434,11 +453,11 @@ int an_route_parse(struct an_route_parser *p, const uint8_t *in, size_t len, siz
 		if (c == 0)
 			return fail(p, AN_EMALFORMED, 400, "NUL in head");
 		size_t line_len = p->buf.len - p->line_start;
-		if (p->kind == AN_ROUTE_REQUEST && p->line_no == 0) {
+		if (p->route_line && p->line_no == 0) {
 			if (line_len > AN_ROUTE_ROUTE_LINE_MAX)
 				return fail(p, AN_EMALFORMED, 400, "route line too long");
 		} else if (line_len > AN_ROUTE_LINE_MAX) {
-			if (p->kind == AN_ROUTE_REQUEST && p->line_no == 1)
+			if (p->kind == AN_ROUTE_REQUEST && p->line_no == (p->route_line ? 1u : 0u))
 				return fail(p, AN_ETOOBIG, 414, "request line too long");
 			return fail(p, AN_ETOOBIG, 431, "header line too long");
 		}
@@ -765,8 +784,8 @@ int an_route_request_write(struct an_buf *out, const struct an_route_request *r)
 	size_t start = out->len;
 	int rc;
 
-	if (!r->did || !r->host || !r->method || !r->target ||
-	    !did_ok(r->did, strlen(r->did)) || !host_ok(r->host, strlen(r->host)) ||
+	if (!r->host || !r->method || !r->target ||
+	    (r->did && !did_ok(r->did, strlen(r->did))) || !host_ok(r->host, strlen(r->host)) ||
 	    !token_ok(r->method, strlen(r->method)) || !target_ok(r->target, strlen(r->target)) ||
 	    (r->target[0] == '*' && strcmp(r->method, "OPTIONS") != 0) ||
 	    r->n_fields > AN_ROUTE_FIELDS_MAX - 2 || (r->n_fields && !r->fields) ||
@@ -774,9 +793,12 @@ int an_route_request_write(struct an_buf *out, const struct an_route_request *r)
 		return -EINVAL;
 	if (strlen(r->method) + strlen(r->target) + 10 > AN_ROUTE_LINE_MAX)
 		return AN_ETOOBIG;
-	if ((rc = puts_(out, AN_ROUTE_MAGIC " ")) < 0 || (rc = puts_(out, r->did)) < 0 ||
-	    (rc = put(out, " ", 1)) < 0 || (rc = puts_(out, r->host)) < 0 ||
-	    (rc = put(out, "\r\n", 2)) < 0 || (rc = puts_(out, r->method)) < 0 ||
+	if (r->did &&
+	    ((rc = puts_(out, AN_ROUTE_MAGIC " ")) < 0 || (rc = puts_(out, r->did)) < 0 ||
+	     (rc = put(out, " ", 1)) < 0 || (rc = puts_(out, r->host)) < 0 ||
+	     (rc = put(out, "\r\n", 2)) < 0))
+		goto out;
+	if ((rc = puts_(out, r->method)) < 0 ||
 	    (rc = put(out, " ", 1)) < 0 || (rc = puts_(out, r->target)) < 0 ||
 	    (rc = puts_(out, " HTTP/1.1\r\nHost: ")) < 0 || (rc = puts_(out, r->host)) < 0 ||
 	    (rc = put(out, "\r\n", 2)) < 0 || (rc = put_fields(out, r->fields, r->n_fields)) < 0 ||

@@ -102,6 +102,8 @@ enum an_route_kind { AN_ROUTE_REQUEST, AN_ROUTE_RESPONSE };
 /* Head parser.  Fields private; embed freely, one per stream direction. */
 struct an_route_parser {
 	enum an_route_kind kind;
+	bool route_line;       /* request: starts with the route line */
+	bool http10;           /* response: HTTP/1.0 status lines accepted */
 	bool head_request;     /* response to a HEAD request: no body */
 	uint64_t max_body;     /* request bodies: over it is 413 (0: no cap) */
 	uint64_t deadline_ms;  /* head must be complete before (0: none) */
@@ -137,6 +139,26 @@ void an_route_parser_init_request(struct an_route_parser *p, uint64_t max_body,
  */
 void an_route_parser_init_response(struct an_route_parser *p, bool head_request,
 				   uint64_t deadline_ms);
+
+/*
+ * The same codec for the plain HTTP/1.1 ends of an Alternet path, so a
+ * gateway and a reverse proxy need no second parser:
+ *
+ * A plain HTTP/1.1 request without the route line (a browser's request to
+ * the an-dial gateway); did and host of the head stay NULL.  Otherwise as
+ * an_route_parser_init_request.
+ */
+void an_route_parser_init_http_request(struct an_route_parser *p, uint64_t max_body,
+				       uint64_t deadline_ms);
+
+/*
+ * A response from an upstream web server (an-serve --upstream): as
+ * an_route_parser_init_response, but "HTTP/1.0" status lines are accepted
+ * too (python3 -m http.server answers HTTP/1.0).  The head written on to the
+ * Alternet client is always HTTP/1.1.
+ */
+void an_route_parser_init_upstream_response(struct an_route_parser *p, bool head_request,
+					    uint64_t deadline_ms);
 
 /* Free the parser's buffer (NULL-safe); the head's strings die with it. */
 void an_route_parser_free(struct an_route_parser *p);
@@ -239,7 +261,8 @@ uint64_t an_route_body_total(const struct an_route_body *b);
 
 /* A request head to write (client side).  All borrowed for the call. */
 struct an_route_request {
-	const char *did;    /* "dns:" + base58btc */
+	const char *did;    /* "dns:" + base58btc; NULL: no route line (a plain
+			       HTTP/1.1 request for an upstream web server) */
 	const char *host;   /* lowercase fqdn */
 	const char *method; /* token */
 	const char *target; /* origin-form, or "*" */

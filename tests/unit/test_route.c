@@ -449,6 +449,77 @@ static void test_no_timeout_after_head(void)
 	an_route_parser_free(&p);
 }
 
+static void test_plain_http_request(void)
+{
+	const char *s = "GET /an/l2xkit3ikcvxz7cv@mysite/ HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n";
+	struct an_route_parser p;
+	size_t used;
+
+	an_route_parser_init_http_request(&p, 0, 0);
+	CHECK_EQ_INT(feed(&p, s, strlen(s), 1, &used), 1);
+	const struct an_route_head *h = an_route_parser_head(&p);
+	CHECK(h != NULL);
+	if (h) {
+		CHECK(h->did == NULL && h->host == NULL);
+		CHECK_EQ_STR(h->target, "/an/l2xkit3ikcvxz7cv@mysite/");
+		CHECK_EQ_STR(an_route_head_get(h, "host"), "127.0.0.1:8080");
+	}
+	an_route_parser_free(&p);
+	/* a route line is not a request line */
+	an_route_parser_init_http_request(&p, 0, 0);
+	CHECK_EQ_INT(feed(&p, GET "\r\n", strlen(GET "\r\n"), 64, NULL), AN_EMALFORMED);
+	CHECK_EQ_INT(an_route_parser_status(&p), 400);
+	an_route_parser_free(&p);
+}
+
+static void test_plain_request_line_limit(void)
+{
+	char *s = request_line_of(AN_ROUTE_LINE_MAX + 1);
+	const char *line = s + strlen(ROUTE);
+	struct an_route_parser p;
+
+	an_route_parser_init_http_request(&p, 0, 0);
+	CHECK_EQ_INT(feed(&p, line, strlen(line), 4096, NULL), AN_ETOOBIG);
+	CHECK_EQ_INT(an_route_parser_status(&p), 414);
+	an_route_parser_free(&p);
+	free(s);
+}
+
+static void test_plain_request_write(void)
+{
+	struct an_buf out;
+	struct an_route_parser p;
+	struct an_route_request r = { .host = "mysite", .method = "GET", .target = "/x" };
+	size_t used;
+
+	an_buf_init(&out, 4096);
+	CHECK_EQ_INT(an_route_request_write(&out, &r), 0);
+	CHECK_EQ_STR((const char *)out.data, "GET /x HTTP/1.1\r\nHost: mysite\r\n\r\n");
+	an_route_parser_init_http_request(&p, 0, 0);
+	CHECK_EQ_INT(an_route_parse(&p, out.data, out.len, &used), 1);
+	CHECK_EQ_INT(used, out.len);
+	an_route_parser_free(&p);
+	an_buf_free(&out);
+}
+
+static void test_upstream_http10(void)
+{
+	const char *s = "HTTP/1.0 200 OK\r\nServer: SimpleHTTP/0.6\r\nContent-Length: 2\r\n\r\nhi";
+	struct an_route_parser p;
+	size_t used;
+
+	an_route_parser_init_upstream_response(&p, false, 0);
+	CHECK_EQ_INT(an_route_parse(&p, (const uint8_t *)s, strlen(s), &used), 1);
+	CHECK_EQ_INT(used, strlen(s) - 2);
+	CHECK_EQ_INT(an_route_parser_head(&p)->status, 200);
+	CHECK_EQ_INT(an_route_parser_head(&p)->content_length, 2);
+	an_route_parser_free(&p);
+	an_route_parser_init_upstream_response(&p, false, 0);
+	CHECK_EQ_INT(an_route_parse(&p, (const uint8_t *)"HTTP/0.9 200 OK\r\n", 17, &used),
+		     AN_EMALFORMED);
+	an_route_parser_free(&p);
+}
+
 static void test_response_roundtrip(void)
 {
 	struct an_buf out;
@@ -1009,6 +1080,10 @@ int main(void)
 	RUN(test_request_body_cap);
 	RUN(test_head_timeout);
 	RUN(test_no_timeout_after_head);
+	RUN(test_plain_http_request);
+	RUN(test_plain_request_line_limit);
+	RUN(test_plain_request_write);
+	RUN(test_upstream_http10);
 	RUN(test_response_roundtrip);
 	RUN(test_response_framing);
 	RUN(test_status_lines);
