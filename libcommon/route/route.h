@@ -171,7 +171,8 @@ void an_route_parser_free(struct an_route_parser *p);
  *   AN_ETOOBIG     a limit was exceeded       (request: 413, 414 or 431)
  *   AN_EPROTO      response only: a head we must not accept (1xx, unknown
  *                  transfer coding)
- *   -ENOMEM
+ *   -ENOMEM        (status 500)
+ *   -ETIMEDOUT     after an_route_parser_expired said so (408 / 504)
  * Errors are sticky; an_route_parser_status gives the status a server
  * answers with and an_route_parser_why a static description.  After 1,
  * later calls return 1 and consume nothing.
