@@ -703,10 +703,17 @@ static void kad_finish(struct kad_rpc *r, int err)
 	next_action();
 }
 
+/*
+ * The request goes out without a FIN: we close our side only once the reply
+ * is in.  js kad-dht's stream loop reads the next request right after
+ * writing a reply; a FIN read there is an "unexpected EOF" and it aborts the
+ * stream, dropping a reply still queued (a quarter of GET_VALUE answers on
+ * a busy node).  kad_node's requests close after the reply too.
+ */
 static void kad_open(struct an_stream *s, void *arg)
 {
 	struct kad_rpc *r = arg;
-	if (an_stream_write(s, r->req.data, r->req.len) < 0 || an_stream_close_write(s) < 0)
+	if (an_stream_write(s, r->req.data, r->req.len) < 0)
 		an_stream_reset(s);
 }
 
@@ -749,6 +756,7 @@ static void kad_data(struct an_stream *s, const uint8_t *p, size_t n, void *arg)
 	}
 	/* One reply is all we asked for: report now rather than wait for the
 	 * remote to close (the stream is left to close on its own). */
+	an_stream_close_write(s);
 	kad_finish(r, 0);
 }
 

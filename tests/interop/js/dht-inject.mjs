@@ -4,15 +4,20 @@
 // records that a real DHT client would never send, and ask a node directly
 // what it serves under a key.
 //
-//   node dht-inject.mjs --dial MA [--put KEY --value FILE] [--get KEY]
+//   node dht-inject.mjs --dial MA [--put KEY --value FILE]... [--get KEY]...
 //                       [--protocol P] [--timeout SECS]
 //
-// Output (one JSON line per action):
+// --put and --value pair up in order (repeatable, so one process and one
+// connection serve many records: a node process takes about a second to
+// start); all puts run first, then all gets, each on its own stream.
+//
+// Output (one JSON line per action, in that order):
 //   {"event":"put","key":S,"accepted":B,"reply":"echo|other|none|reset","error":S|null}
 //       accepted: the node echoed the record (kad PUT_VALUE success, K8);
 //       a refusing node resets the stream (js) or closes it without an echo
-//   {"event":"get","key":S,"value":S|null,"error":S|null}
-//       the record value the node itself returned (UTF-8), null if none
+//   {"event":"get","key":S,"value":S|null,"reply":"message|none|reset","error":S|null}
+//       the record value the node itself returned (UTF-8), null if none;
+//       reply "message" when the node answered at all
 // Exit status: 0 the actions ran (whatever the node answered), 2 usage,
 // 4 no connection.
 
@@ -85,24 +90,44 @@ function decodeFields (b) {
   return out
 }
 
-/** One request on a fresh stream; the first response message (or null) and how the stream ended. */
+/**
+ * One request on a fresh stream; the first response message (or null) and
+ * how the stream ended.  Our side closes only once the reply is in: js
+ * kad-dht's handler loop reads the next request right after writing a reply,
+ * and a FIN read there is an "unexpected EOF" on which it aborts the stream,
+ * dropping a reply still queued (about one GET_VALUE in four on a busy node).
+ */
 async function rpc (conn, protocol, msg, signal) {
   const stream = await conn.newStream(protocol, { signal })
   const chunks = []
-  const reading = consume(stream, (c) => chunks.push(Buffer.from(c)))
+  let frame = null
+  let gotFrame
+  const framed = new Promise((resolve) => { gotFrame = resolve })
+  const reading = consume(stream, (c) => {
+    chunks.push(Buffer.from(c))
+    const all = Buffer.concat(chunks)
+    try {
+      const [len, pos] = readVarint(all, 0)
+      if (frame == null && all.length >= pos + len) {
+        frame = all.subarray(pos, pos + len)
+        gotFrame()
+      }
+    } catch {} // the length prefix is still incomplete
+  })
+  const aborted = new Promise((resolve, reject) => signal.addEventListener('abort', () => reject(signal.reason)))
   stream.send(Buffer.concat([varint(msg.length), msg]))
   let ended = 'fin'
   try {
-    await stream.close({ signal })
-    await Promise.race([reading, new Promise((resolve, reject) => signal.addEventListener('abort', () => reject(signal.reason)))])
+    await Promise.race([framed, reading, aborted])
   } catch (err) {
     ended = 'reset'
     stream.abort(err)
   }
-  const all = Buffer.concat(chunks)
-  if (all.length === 0) return { msg: null, ended }
-  const [len, pos] = readVarint(all, 0)
-  return { msg: decodeFields(all.subarray(pos, pos + len)), ended }
+  if (frame == null) return { msg: null, ended }
+  // the reply is in: close our side; what the remote then does is not the answer
+  reading.catch(() => {})
+  await stream.close({ signal }).catch(() => {})
+  return { msg: decodeFields(frame), ended }
 }
 
 function recordValue (msg) {
@@ -117,9 +142,9 @@ try {
   args = parseArgs({
     options: {
       dial: { type: 'string' },
-      put: { type: 'string' },
-      value: { type: 'string' },
-      get: { type: 'string' },
+      put: { type: 'string', multiple: true },
+      value: { type: 'string', multiple: true },
+      get: { type: 'string', multiple: true },
       protocol: { type: 'string' },
       timeout: { type: 'string' }
     }
@@ -128,8 +153,11 @@ try {
   process.stderr.write(`dht-inject.mjs: ${err.message}\n`)
   process.exit(2)
 }
-if (args.dial == null || (args.put == null && args.get == null) || (args.put != null) !== (args.value != null)) {
-  process.stderr.write('usage: node dht-inject.mjs --dial MA [--put KEY --value FILE] [--get KEY]\n')
+args.put ??= []
+args.value ??= []
+args.get ??= []
+if (args.dial == null || (args.put.length === 0 && args.get.length === 0) || args.put.length !== args.value.length) {
+  process.stderr.write('usage: node dht-inject.mjs --dial MA [--put KEY --value FILE]... [--get KEY]...\n')
   process.exit(2)
 }
 const protocol = args.protocol ?? DHT_PROTOCOL
@@ -146,28 +174,29 @@ try {
   process.exit(4)
 }
 
-if (args.put != null) {
-  const value = await readFile(args.value)
-  const key = Buffer.from(args.put)
+for (const [i, keyText] of args.put.entries()) {
+  const value = await readFile(args.value[i])
+  const key = Buffer.from(keyText)
   let out
   try {
     const r = await rpc(conn, protocol, encodeMessage(0, key, value), AbortSignal.timeout(timeoutMs))
     const echoed = recordValue(r.msg)
     const reply = r.msg == null ? (r.ended === 'reset' ? 'reset' : 'none') : echoed?.equals(value) ? 'echo' : 'other'
-    out = { event: 'put', key: args.put, accepted: reply === 'echo', reply, error: null }
+    out = { event: 'put', key: keyText, accepted: reply === 'echo', reply, error: null }
   } catch (err) {
-    out = { event: 'put', key: args.put, accepted: false, reply: 'reset', error: err.message }
+    out = { event: 'put', key: keyText, accepted: false, reply: 'reset', error: err.message }
   }
   emit(out)
 }
-if (args.get != null) {
+for (const keyText of args.get) {
   let out
   try {
-    const r = await rpc(conn, protocol, encodeMessage(1, Buffer.from(args.get)), AbortSignal.timeout(timeoutMs))
+    const r = await rpc(conn, protocol, encodeMessage(1, Buffer.from(keyText)), AbortSignal.timeout(timeoutMs))
     const v = recordValue(r.msg)
-    out = { event: 'get', key: args.get, value: v == null ? null : v.toString('utf8'), error: null }
+    const reply = r.msg != null ? 'message' : r.ended === 'reset' ? 'reset' : 'none'
+    out = { event: 'get', key: keyText, value: v == null ? null : v.toString('utf8'), reply, error: null }
   } catch (err) {
-    out = { event: 'get', key: args.get, value: null, error: err.message }
+    out = { event: 'get', key: keyText, value: null, reply: 'reset', error: err.message }
   }
   emit(out)
 }

@@ -20,8 +20,9 @@
 //                                        {"ok":B,"storedAt":[ID],"error":S|null}
 //   {"cmd":"get","node":I,"key":K,"timeoutMs":N}
 //                                        {"ok":B,"value":S|null,"error":S|null}
-//   {"cmd":"getall","keys":[K],"timeoutMs":N,"parallel":P}
-//                                        every node gets every key, P at a time
+//   {"cmd":"getall","keys":[K],"nodes":[I],"timeoutMs":N,"parallel":P}
+//                                        every node (or those in "nodes") gets
+//                                        every key, P at a time
 //                                        {"ok":B,"results":[{"node","key","value"}]}
 //   {"cmd":"held","node":I,"key":K}      what node I's datastore holds under K,
 //                                        unvalidated: {"ok":true,"value":S|null}
@@ -148,7 +149,9 @@ async function serve (opt) {
     },
     getall: async (r) => {
       // all gets at once would make hundreds of concurrent queries: r.parallel (8) at a time
-      const jobs = nodes.flatMap((_, i) => r.keys.map((key) => ({ node: i, key })))
+      const which = r.nodes ?? nodes.map((_, i) => i)
+      which.forEach(pick)
+      const jobs = which.flatMap((i) => r.keys.map((key) => ({ node: i, key })))
       const results = []
       let next = 0
       await Promise.all(Array.from({ length: Math.min(Math.max(r.parallel ?? 8, 1), 64) }, async () => {
