@@ -1,0 +1,198 @@
+#!/usr/bin/env bats
+# dht-scale.bats: the DHT at scale and under faults (issue 4).  100 an-dht
+# daemons (processes) on 127.0.0.1 publish 200 names and resolve each from a
+# random node; 30% of the nodes are killed with SIGKILL at random, and after
+# one (shortened) re-replication interval at least 99% of the names still
+# resolve; a killed node restarted alone still serves what its store held.
+#
+# Timers are shortened through the environment (AN_KAD_*_INTERVAL): the
+# re-replication interval (REPL_S seconds), the maintenance tick that looks
+# for due records, and the routing refresh (a node whose bootstrap dial was
+# refused retries at the next refresh, so it must not be 10 minutes).  Not
+# shorter: every holder re-replicates each record it holds (about 40 a node,
+# a lookup and 20 PUTs each), and a 10 s interval or a 15 s refresh of 15
+# buckets keeps 2 cores saturated with 100 nodes.
+# Nodes start in batches, bootstrapping from five seeds, because one seed
+# accepts at most 64 handshakes at a time (AN_HOST_DEFAULT_MAX_PENDING).
+# Tests run in order and share the network: publish, resolve, kill, restart.
+# Every process is recorded in $NET/pids and killed in teardown_file; every
+# wait has a deadline; every client call has -t and timeout(1).
+
+bats_require_minimum_version 1.5.0
+
+N=${DHT_SCALE_NODES:-100}
+NAMES=${DHT_SCALE_NAMES:-200}
+KILL=$((N * 30 / 100))
+REPL_S=${DHT_SCALE_REPLICATE_S:-60}
+PAR=4 # client calls at a time (2 shared cores)
+
+# wait_for FILE ERE SECONDS
+wait_for() {
+	local file=$1 re=$2 deadline=$((SECONDS + $3))
+	while [ "$SECONDS" -lt "$deadline" ]; do
+		grep -qE -- "$re" "$file" 2>/dev/null && return 0
+		sleep 0.05
+	done
+	echo "timed out waiting for /$re/ in $file" >&2
+	return 1
+}
+
+# spawn NAME [ARGS...]: a daemon in $NET/NAME, in the background
+spawn() {
+	local name=$1
+	shift
+	an-dht daemon -q -s "$NET/$name" "$@" >"$NET/$name.out" 2>"$NET/$name.err" &
+	echo $! >"$NET/$name.pid"
+	echo $! >>"$NET/pids"
+}
+
+# ready NAME: wait for NAME's ready line; its address in $NET/NAME.addr
+ready() {
+	wait_for "$NET/$1.out" '"event":"ready"' 20 || return 1
+	jq -r '.addrs[0]' "$NET/$1.out" >"$NET/$1.addr"
+}
+
+# seeds: --bootstrap options for the five seed nodes
+seeds() {
+	local i
+	for i in 0 1 2 3 4; do printf -- '--bootstrap %s ' "$(cat "$NET/n$i.addr")"; done
+}
+
+# resolve_all NODES_FILE OUT: get every name through a node drawn at random
+# from NODES_FILE (one node name a line); OUT gets "ok|fail NODE NAME" lines
+resolve_all() {
+	local nodes=$1 out=$2
+	shuf -n "$NAMES" -r "$nodes" >"$out.via"
+	paste -d ' ' "$out.via" "$NET/names" |
+		xargs -P "$PAR" -n 2 sh -c '
+			if timeout 30 an-dht get -t 15s -s "$NET/$0" "$PH@$1" >"$NET/got.$0.$1" 2>/dev/null &&
+				[ "$(jq -r .signature "$NET/got.$0.$1")" = "$(jq -r .signature "$NET/rec/$1.json")" ]
+			then echo "ok $0 $1"; else echo "fail $0 $1"; fi
+			rm -f "$NET/got.$0.$1"' >"$out"
+}
+
+setup_file() {
+	export NET=$BATS_FILE_TMPDIR/net
+	mkdir -p "$NET/rec"
+	: >"$NET/pids"
+	export AN_STATE_DIR=$NET/nostate
+	export AN_KAD_REPLICATE_INTERVAL=${REPL_S}s AN_KAD_MAINTAIN_INTERVAL=1s AN_KAD_REFRESH_INTERVAL=60s
+	local i b deadline
+	spawn n0
+	ready n0 || return 1
+	for i in 1 2 3 4; do spawn "n$i" --bootstrap "$(cat "$NET/n0.addr")"; done
+	for i in 1 2 3 4; do ready "n$i" || return 1; done
+	# the rest in batches of 24, each node dialing all five seeds
+	for ((b = 5; b < N; b += 24)); do
+		# shellcheck disable=SC2046 # seeds prints options to split
+		for ((i = b; i < b + 24 && i < N; i++)); do spawn "n$i" $(seeds); done
+		for ((i = b; i < b + 24 && i < N; i++)); do ready "n$i" || return 1; done
+	done
+	# every daemon bootstrapped: its table holds at least two peers
+	deadline=$((SECONDS + 60))
+	for i in $(seq 0 $((N - 1))); do
+		until [ "$(timeout 10 an-dht peers -t 5s -s "$NET/n$i" | wc -l)" -ge 2 ]; do
+			[ "$SECONDS" -lt "$deadline" ] || { echo "n$i did not bootstrap" >&2; return 1; }
+			sleep 0.2
+		done
+	done
+	seq 0 $((N - 1)) | sed 's/^/n/' >"$NET/alive"
+	an-keygen -k "$NET/site.key" >"$NET/site.id"
+	export PH=$(jq -r .peerHash "$NET/site.id")
+	seq -f 'name%03g' 1 "$NAMES" >"$NET/names"
+	while read -r name; do
+		an-sign -k "$NET/site.key" --name "$name" --type root --addr /ip4/127.0.0.1/tcp/4001 >"$NET/rec/$name.json" ||
+			return 1
+	done <"$NET/names"
+}
+
+teardown_file() {
+	local pid
+	while read -r pid; do kill -KILL "$pid" 2>/dev/null || true; done <"$NET/pids"
+	while read -r pid; do wait "$pid" 2>/dev/null || true; done <"$NET/pids"
+}
+
+setup() {
+	T=$BATS_TEST_TMPDIR
+}
+
+@test "scale: $NAMES names published through 10 nodes in parallel are each stored by peers" {
+	# 10 batches of NAMES/10 records, batch j through node n(10j+5)
+	split -n "l/10" -d "$NET/names" "$T/batch."
+	local j f
+	for f in "$T"/batch.*; do
+		j=${f##*.}
+		j=$((10#$j))
+		(
+			while read -r name; do cat "$NET/rec/$name.json"; done <"$f" |
+				timeout 120 an-dht put -t 20s -s "$NET/n$((j * 10 + 5))" >"$f.out" 2>"$f.err"
+			echo $? >"$f.rc"
+		) &
+	done
+	wait
+	for f in "$T"/batch.??; do
+		[ "$(cat "$f.rc")" -eq 0 ] || { cat "$f.err" >&2; return 1; }
+	done
+	cat "$T"/batch.??.out >"$T/put.out"
+	[ "$(jq -s 'length' "$T/put.out")" -eq "$NAMES" ]
+	[ "$(jq -s 'map(select(.stored >= 1)) | length' "$T/put.out")" -eq "$NAMES" ] ||
+		{ jq -c 'select(.stored < 1)' "$T/put.out" >&2; return 1; }
+}
+
+@test "scale: every one of the $NAMES names resolves from a random node of $N" {
+	resolve_all "$NET/alive" "$T/res"
+	[ "$(wc -l <"$T/res")" -eq "$NAMES" ]
+	[ "$(grep -c '^ok ' "$T/res")" -eq "$NAMES" ] || { grep '^fail ' "$T/res" | head >&2; return 1; }
+}
+
+@test "faults: after killing $KILL of $N nodes and one re-replication interval, >= 99% of names resolve" {
+	shuf -n "$KILL" "$NET/alive" >"$NET/killed"
+	# the node the restart test brings back: which records its store holds
+	# now (the record bytes are in its LMDB file), before the crash
+	head -1 "$NET/killed" >"$NET/victim"
+	local v
+	v=$(cat "$NET/victim")
+	while read -r name; do
+		grep -qaF -- "$(jq -r .signature "$NET/rec/$name.json")" "$NET/$v/store/data.mdb" && echo "$name"
+	done <"$NET/names" >"$NET/victim.held"
+	while read -r n; do kill -KILL "$(cat "$NET/$n.pid")"; done <"$NET/killed"
+	grep -vxF -f "$NET/killed" "$NET/alive" >"$T/alive"
+	mv "$T/alive" "$NET/alive"
+	[ "$(wc -l <"$NET/alive")" -eq $((N - KILL)) ]
+	# one re-replication interval plus two maintenance ticks
+	sleep $((REPL_S + 2))
+	resolve_all "$NET/alive" "$T/res"
+	local ok
+	ok=$(grep -c '^ok ' "$T/res" || true)
+	echo "# resolved $ok of $NAMES after the kill" >&3
+	[ "$((ok * 100))" -ge "$((NAMES * 99))" ] || { grep '^fail ' "$T/res" | head >&2; return 1; }
+}
+
+@test "faults: no node that was not killed died (crash) during the run" {
+	local n dead=0
+	while read -r n; do
+		kill -0 "$(cat "$NET/$n.pid")" 2>/dev/null || { echo "$n is gone" >&2; dead=$((dead + 1)); }
+	done <"$NET/alive"
+	[ "$dead" -eq 0 ]
+}
+
+@test "faults: a node killed with SIGKILL and restarted alone still serves every record its store held" {
+	local v
+	v=$(cat "$NET/victim")
+	[ -s "$NET/victim.held" ] # it held some (k = 20 of 100 nodes store each name)
+	# alone: no bootstrap and no routing snapshot, so only its own store answers
+	mv "$NET/$v/routing.snap" "$T/" 2>/dev/null || true
+	spawn "$v"
+	ready "$v"
+	# 4 at a time; "ok NAME" when the node returned the very record
+	xargs -P "$PAR" -n 1 sh -c '
+		timeout 20 an-dht get -t 3s -s "$NET/$0" "$PH@$1" >"$NET/got.$1" 2>/dev/null &&
+			[ "$(jq -r .signature "$NET/got.$1")" = "$(jq -r .signature "$NET/rec/$1.json")" ] &&
+			echo "ok $1" || echo "lost $1"
+		rm -f "$NET/got.$1"' "$v" <"$NET/victim.held" >"$T/res"
+	local n
+	n=$(wc -l <"$NET/victim.held")
+	echo "# $v held $n records across the crash" >&3
+	[ "$(grep -c '^ok ' "$T/res")" -eq "$n" ] || { grep '^lost ' "$T/res" | head >&2; return 1; }
+	[ "$n" -ge 1 ]
+}
