@@ -21,6 +21,8 @@ bats_require_minimum_version 1.5.0
 
 NC=10
 NJS=10
+JSPROCS=2 # js nodes run in this many processes (one core each), NJS / JSPROCS per process
+JSPER=$((NJS / JSPROCS))
 
 wait_for() {
 	local file=$1 re=$2 deadline=$((SECONDS + $3))
@@ -94,17 +96,22 @@ setup_file() {
 	local i
 	for i in $(seq 1 $((NC - 1))); do start_c "n$i" --bootstrap "$(cat "$NET/n0.addr")"; done
 	for i in $(seq 1 $((NC - 1))); do wait_c "n$i" || return 1; done
-	timeout 600 node "$JS/dht-net.mjs" --nodes "$NJS" --key-dir "$NET/keys" --socket "$NET/js.sock" \
-		--serve-for 500 --bootstrap "$(cat "$NET/n0.addr")" --bootstrap "$(cat "$NET/n5.addr")" \
-		>"$NET/js.out" 2>"$NET/js.err" &
-	echo $! >>"$NET/pids"
+	local p
+	for p in $(seq 0 $((JSPROCS - 1))); do
+		timeout 600 node "$JS/dht-net.mjs" --nodes "$JSPER" --first $((p * JSPER)) --key-dir "$NET/keys" \
+			--socket "$NET/js$p.sock" --serve-for 500 --bootstrap "$(cat "$NET/n0.addr")" \
+			--bootstrap "$(cat "$NET/n5.addr")" >"$NET/js$p.out" 2>"$NET/js$p.err" &
+		echo $! >>"$NET/pids"
+	done
 	# while the js nodes start: keys and the bad records of every test
 	an-keygen -k "$NET/site.key" >"$NET/site.id"
 	an-keygen -k "$NET/other.key" >/dev/null
 	local b
 	for b in js2c js2js c2c c2js; do bad_records "$NET/bad/$b" "$b" || return 1; done
 	resign_bad_records "$NET"/bad/* || { echo "unable to sign the bad records" >&2; return 1; }
-	wait_for "$NET/js.out" '"event":"ready"' 60 || { cat "$NET/js.err" >&2; return 1; }
+	for p in $(seq 0 $((JSPROCS - 1))); do
+		wait_for "$NET/js$p.out" '"event":"ready"' 60 || { cat "$NET/js$p.err" >&2; return 1; }
+	done
 	# every C node knows others, and every js node admitted a peer (identify + ping)
 	local deadline
 	for i in $(seq 0 $((NC - 1))); do
@@ -115,7 +122,7 @@ setup_file() {
 		done
 	done
 	deadline=$((SECONDS + 30))
-	until jsnet '{"cmd":"status"}' | jq -e 'all(.nodes[]; .rt >= 1)' >/dev/null; do
+	until jsnet '{"cmd":"status"}' | jq -e --argjson n "$NJS" '(.nodes | length) == $n and all(.nodes[]; .rt >= 1)' >/dev/null; do
 		[ "$SECONDS" -lt "$deadline" ] || { echo "js nodes have empty routing tables" >&2; return 1; }
 		sleep 0.2
 	done
@@ -131,13 +138,43 @@ setup() {
 	T=$BATS_TEST_TMPDIR
 }
 
-# jsnet REQUEST: one request to the js network, its reply on stdout
-jsnet() {
-	timeout 130 node "$JS/dht-net.mjs" --call "$NET/js.sock" "$1"
+# jsnet_call P REQUEST: one request to js process P, its reply on stdout
+jsnet_call() {
+	timeout 130 node "$JS/dht-net.mjs" --call "$NET/js$1.sock" "$2"
 }
 
-js_addr() { jq -r ".nodes[$1].addr" "$NET/js.out"; }
-js_key() { jq -r ".nodes[$1].keyFile" "$NET/js.out"; }
+# jsnet REQUEST: one request to the js network (nodes numbered 0..NJS-1 over
+# all processes), one reply on stdout.  A request for one node goes to its
+# process; status and getall go to every process (at once), their replies
+# merged with the node numbers made global.
+jsnet() {
+	local req=$1 p n
+	if jq -e 'has("node")' <<<"$req" >/dev/null; then
+		n=$(jq .node <<<"$req")
+		jsnet_call $((n / JSPER)) "$(jq -c --argjson n $((n % JSPER)) '.node = $n' <<<"$req")"
+		return
+	fi
+	local pids=() dir
+	dir=$(mktemp -d "${BATS_TEST_TMPDIR:-$BATS_FILE_TMPDIR}/jsnet.XXXXXX")
+	for p in $(seq 0 $((JSPROCS - 1))); do
+		# this process's share of "nodes" (all of its nodes when absent)
+		n=$(jq -c --argjson p "$p" --argjson k "$JSPER" \
+			'if has("nodes") then [.nodes[] | select(. >= $p * $k and . < ($p + 1) * $k) | . - $p * $k]
+			 else [range(0; $k)] end' <<<"$req")
+		[ "$n" != "[]" ] || continue
+		jsnet_call "$p" "$(jq -c --argjson n "$n" 'if .cmd == "getall" then .nodes = $n else . end' <<<"$req")" \
+			>"$dir/$p" &
+		pids+=($!)
+	done
+	for p in "${pids[@]}"; do wait "$p" || true; done
+	# node numbers back to global: process p's node i is p * JSPER + i
+	for p in $(seq 0 $((JSPROCS - 1))); do
+		[ -s "$dir/$p" ] && jq -c --argjson o $((p * JSPER)) '.results = [(.results // [])[] | .node += $o]' "$dir/$p"
+	done | jq -sc '{ok: all(.[]; .ok), nodes: [.[].nodes // [] | .[]], results: [.[].results[]]}'
+}
+
+js_addr() { jq -r ".nodes[$(($1 % JSPER))].addr" "$NET/js$(($1 / JSPER)).out"; }
+js_key() { jq -r ".nodes[$(($1 % JSPER))].keyFile" "$NET/js$(($1 / JSPER)).out"; }
 
 # key_of FILE: the DHT key of the record in FILE
 key_of() { echo "/an/$(jq -r '.lookup | ltrimstr("an://")' "$1")"; }
@@ -232,6 +269,18 @@ not_returned_by_js() {
 		{ echo "returned by js: $output" >&2; return 1; }
 }
 
+# not_held_by_js NODE FILE...: js node NODE's datastore holds none of the records
+not_held_by_js() {
+	local n=$1 f
+	shift
+	for f in "$@"; do key_of "$f"; done >"$T/held-keys"
+	run --separate-stderr jsnet "$(jq -Rnc --argjson n "$n" '{cmd:"held",node:$n,keys:[inputs]}' <"$T/held-keys")"
+	[ "$status" -eq 0 ] || return 1
+	[ "$(jq '.values | length' <<<"$output")" -eq $# ] || { echo "$output" >&2; return 1; }
+	[ "$(jq '[.values[] | select(. != null)] | length' <<<"$output")" -eq 0 ] ||
+		{ echo "stored: $output" >&2; return 1; }
+}
+
 # not_returned_by_c NODE FILE...: an-dht get through daemon NODE finds none (exit 1)
 not_returned_by_c() {
 	local n=$1 f
@@ -249,12 +298,7 @@ not_returned_by_c() {
 
 @test "dht: js nodes refuse and never store or serve records a raw js client injects (bad signature, wrong key, expired, oversized)" {
 	refused_by "$(js_addr 4)" "$NET/bad/js2js"
-	local f
-	for f in "$NET"/bad/js2js/*.json; do
-		run --separate-stderr jsnet "$(jq -nc --arg k "$(key_of "$f")" '{cmd:"held",node:4,key:$k}')"
-		[ "$status" -eq 0 ]
-		[ "$(jq -r .value <<<"$output")" = null ]
-	done
+	not_held_by_js 4 "$NET"/bad/js2js/*.json
 }
 
 @test "dht: C nodes refuse and never serve or return records a raw C client injects (bad signature, wrong key, expired, oversized)" {
@@ -272,12 +316,10 @@ not_returned_by_c() {
 	local f n=0
 	for f in "$NET"/bad/c2js/*.json; do
 		c_refused_by "$(js_addr 8)" "$f" || { echo "record: $f" >&2; return 1; }
-		run --separate-stderr jsnet "$(jq -nc --arg k "$(key_of "$f")" '{cmd:"held",node:8,key:$k}')"
-		[ "$status" -eq 0 ]
-		[ "$(jq -r .value <<<"$output")" = null ] || { echo "stored: $f" >&2; return 1; }
 		n=$((n + 1))
 	done
 	[ "$n" -eq 4 ]
+	not_held_by_js 8 "$NET"/bad/c2js/*.json
 	not_returned_by_js 8 1 -- "$NET"/bad/c2js/*.json
 	not_returned_by_c n1 "$NET"/bad/c2js/*.json
 }
@@ -334,13 +376,12 @@ lower_seq() {
 @test "dht: mixed network of $NC C and $NJS js nodes: every node resolves every name" {
 	local i k pids=()
 	for i in $(seq 0 $((NC - 1))); do sign "mix-c$i" >"$T/c$i.json"; done
-	# each js node signs its own name (ten node processes, four at a time)
+	# each js node signs its own name
 	for i in $(seq 0 $((NJS - 1))); do
 		node "$JS/dht-sign.mjs" -k "$(js_key "$i")" --name "mix-js$i" --addr /ip4/127.0.0.1/tcp/4003 >"$T/j$i.json" &
 		pids+=($!)
-		[ $((i % 4)) -ne 3 ] || { wait "${pids[@]}" || return 1; pids=(); }
 	done
-	[ ${#pids[@]} -eq 0 ] || wait "${pids[@]}"
+	for i in "${pids[@]}"; do wait "$i" || return 1; done
 	# publish: each C daemon its name, each js node its own, all at once
 	pids=()
 	for i in $(seq 0 $((NC - 1))); do
@@ -355,10 +396,9 @@ lower_seq() {
 	wait "${pids[@]}"
 	for f in "$T"/c*.json "$T"/j*.json; do key_of "$f"; done >"$T/keys"
 	[ "$(sort -u "$T/keys" | wc -l)" -eq $((NC + NJS)) ]
-	# every js node gets every key (in the js process) while every C daemon
-	# gets every key (an-dht get, 6 at a time): the two sides run on
-	# different cores
-	jsnet "$(jq -Rnc '{cmd:"getall",keys:[inputs],timeoutMs:20000,parallel:32}' <"$T/keys")" >"$T/getall" &
+	# every js node gets every key (in the js processes) while every C
+	# daemon gets every key (an-dht get, 6 at a time)
+	jsnet "$(jq -Rnc '{cmd:"getall",keys:[inputs],timeoutMs:30000,parallel:16}' <"$T/keys")" >"$T/getall" &
 	local jspid=$!
 	for i in $(seq 0 $((NC - 1))); do
 		while read -r k; do echo "$i $k"; done <"$T/keys"

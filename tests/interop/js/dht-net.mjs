@@ -6,12 +6,14 @@
 // control socket.
 //
 //   node dht-net.mjs --nodes N --key-dir DIR --socket PATH [--bootstrap MA]...
-//                    [--serve-for SECS]
+//                    [--serve-for SECS] [--first I]
 //   node dht-net.mjs --call PATH 'REQUEST'      one request, prints the reply
 //
 // The network prints {"event":"ready","nodes":[{"peerId","addr","keyFile"}]}
 // once every node listens and has dialed the bootstrap peers; node i's key
-// is DIR/js<i>.key (created if absent, so tests can sign with it).  It stops
+// is DIR/js<I+i>.key (created if absent, so tests can sign with it), I the
+// --first index (0): several processes can share one key directory and so
+// spread one js network over several cores.  Requests name nodes 0..N-1.  It stops
 // after --serve-for seconds (default 300) or on SIGTERM.
 //
 // Requests (one JSON line; one JSON line back):
@@ -26,17 +28,17 @@
 //                                        {"ok":B,"results":[{"node","key","value"}]}
 //   {"cmd":"held","node":I,"key":K}      what node I's datastore holds under K,
 //                                        unvalidated: {"ok":true,"value":S|null}
+//   {"cmd":"held","node":I,"keys":[K]}   the same for several keys:
+//                                        {"ok":true,"values":[S|null]}
 // Exit status: 0 stopped cleanly, 2 usage, 4 could not start.
 
-import './shim.mjs'
+//
+// The client (--call) loads nothing but node:net: tests call it many times,
+// and loading libp2p costs about a second of CPU per process.
+
 import { createServer, connect } from 'node:net'
 import { rmSync } from 'node:fs'
 import { parseArgs } from 'node:util'
-import { MemoryDatastore } from 'datastore-core'
-import { Key } from 'interface-datastore'
-import { Libp2pRecord } from '@libp2p/record'
-import { base32 } from 'multiformats/bases/base32'
-import { createPeer, loadOrCreateKey, multiaddr } from './peer.mjs'
 
 let args
 try {
@@ -47,6 +49,7 @@ try {
       socket: { type: 'string' },
       bootstrap: { type: 'string', multiple: true },
       'serve-for': { type: 'string' },
+      first: { type: 'string' },
       call: { type: 'string' }
     },
     allowPositionals: true
@@ -82,6 +85,12 @@ if (args.values.call != null) {
 }
 
 async function serve (opt) {
+  await import('./shim.mjs')
+  const { MemoryDatastore } = await import('datastore-core')
+  const { Key } = await import('interface-datastore')
+  const { Libp2pRecord } = await import('@libp2p/record')
+  const { base32 } = await import('multiformats/bases/base32')
+  const { createPeer, loadOrCreateKey, multiaddr } = await import('./peer.mjs')
   const n = Number(opt.nodes)
   if (!(n >= 1 && n <= 64) || opt['key-dir'] == null || opt.socket == null) {
     process.stderr.write('usage: node dht-net.mjs --nodes N --key-dir DIR --socket PATH [--bootstrap MA]...\n')
@@ -93,14 +102,15 @@ async function serve (opt) {
   const out = []
   try {
     for (let i = 0; i < n; i++) {
-      const keyFile = `${opt['key-dir']}/js${i}.key`
+      const first = Number(opt.first ?? 0)
+      const keyFile = `${opt['key-dir']}/js${first + i}.key`
       const datastore = new MemoryDatastore()
       const node = await createPeer({
         privateKey: await loadOrCreateKey(keyFile),
         listen: ['/ip4/127.0.0.1/tcp/0'],
         dht: true,
         datastore,
-        agent: `js-net-${i}`,
+        agent: `js-net-${first + i}`,
         quiet: true
       })
       nodes.push(node)
@@ -166,12 +176,16 @@ async function serve (opt) {
     },
     held: async (r) => {
       pick(r.node)
-      const k = new Key(`/dht/record/${base32.baseEncode(enc.encode(r.key))}`, false)
-      try {
-        return { ok: true, value: dec.decode(Libp2pRecord.deserialize(await stores[r.node].get(k)).value) }
-      } catch {
-        return { ok: true, value: null }
+      const held = async (key) => {
+        const k = new Key(`/dht/record/${base32.baseEncode(enc.encode(key))}`, false)
+        try {
+          return dec.decode(Libp2pRecord.deserialize(await stores[r.node].get(k)).value)
+        } catch {
+          return null
+        }
       }
+      if (r.keys != null) return { ok: true, values: await Promise.all(r.keys.map(held)) }
+      return { ok: true, value: await held(r.key) }
     }
   }
 

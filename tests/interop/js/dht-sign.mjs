@@ -18,10 +18,10 @@
 
 import './shim.mjs'
 import { createHash } from 'node:crypto'
-import { readFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
-import { loadOrCreateKey } from './peer.mjs'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import { canonicalize, didOf, peerHashOf, parseTime } from './an-validator.mjs'
 
 function die (code, msg) {
@@ -51,6 +51,19 @@ try {
 }
 if (args.key == null) die(2, '-k KEYFILE is required')
 if (!args.raw && args.name == null) die(2, '--name or --raw is required')
+
+// As peer.mjs's loadOrCreateKey, without loading libp2p (about a second per
+// process, and tests sign many records)
+async function loadOrCreateKey (file) {
+  try {
+    return privateKeyFromProtobuf(new Uint8Array(readFileSync(file)))
+  } catch (err) {
+    if (err.code !== 'ENOENT') throw err
+  }
+  const key = await generateKeyPair('Ed25519')
+  writeFileSync(file, privateKeyToProtobuf(key), { mode: 0o600, flag: 'wx' })
+  return key
+}
 
 const key = await loadOrCreateKey(args.key)
 const id = peerIdFromPrivateKey(key)
