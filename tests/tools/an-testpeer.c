@@ -704,11 +704,11 @@ static void kad_finish(struct kad_rpc *r, int err)
 }
 
 /*
- * The request goes out without a FIN: we close our side only once the reply
+ * The request goes out without a FIN: we end the stream only once the reply
  * is in.  js kad-dht's stream loop reads the next request right after
  * writing a reply; a FIN read there is an "unexpected EOF" and it aborts the
  * stream, dropping a reply still queued (a quarter of GET_VALUE answers on
- * a busy node).  kad_node's requests close after the reply too.
+ * a busy node).  kad_node's requests also close only after the reply.
  */
 static void kad_open(struct an_stream *s, void *arg)
 {
@@ -754,10 +754,10 @@ static void kad_data(struct an_stream *s, const uint8_t *p, size_t n, void *arg)
 		an_stream_reset(s);
 		return;
 	}
-	/* One reply is all we asked for: report now rather than wait for the
-	 * remote to close (the stream is left to close on its own). */
-	an_stream_close_write(s);
-	kad_finish(r, 0);
+	/* One reply is all we asked for: drop the stream (a js server may take
+	 * up to a second to close its side, and a graceful shutdown would wait
+	 * for it); kad_close reports the reply. */
+	an_stream_reset(s);
 }
 
 static void kad_close(struct an_stream *s, int err, void *arg)
