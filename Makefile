@@ -137,7 +137,7 @@ fuzz:
 	tools/run-fuzz $(FUZZ_SECONDS)
 
 bench: benches
-	tools/install-deps test
+	tools/install-deps bench
 	tools/run-bench
 
 lint-man:
