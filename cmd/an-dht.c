@@ -243,14 +243,8 @@ static void parse(int argc, char **argv, const struct subcommand *sc, struct dht
 	opterr = 0;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, ":k:s:t:c:qfh", longopts, NULL)) != -1) {
-		if (c == '?') {
-			cli_warn("unknown option '%s'", argv[optind - 1]);
-			cli_usage(sc->usage, AN_EXIT_USAGE);
-		}
-		if (c == ':') {
-			cli_warn("option '%s' needs a value", argv[optind - 1]);
-			cli_usage(sc->usage, AN_EXIT_USAGE);
-		}
+		if (c == '?' || c == ':')
+			cli_bad_option(c, argv, sc->usage);
 		if (!allowed(sc, c)) {
 			cli_warn("option '%s' does not apply to '%s'", argv[optind - 1], sc->name);
 			cli_usage(sc->usage, AN_EXIT_USAGE);

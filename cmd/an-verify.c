@@ -138,13 +138,8 @@ static void parse(int argc, char **argv, struct options *o)
 			break;
 		}
 		case 'h': usage(stdout, AN_EXIT_OK); break;
-		case ':':
-			cli_warn("option '%s' needs an argument", argv[optind - 1]);
-			usage(stderr, AN_EXIT_USAGE);
-			break;
 		default:
-			cli_warn("unknown option '%s'", argv[optind - 1]);
-			usage(stderr, AN_EXIT_USAGE);
+			cli_bad_option(c, argv, USAGE);
 		}
 	}
 	if (!has_time)

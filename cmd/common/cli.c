@@ -3,6 +3,7 @@
 #include "util/error.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +61,23 @@ void cli_usage(const char *text, int status)
 	FILE *f = status == AN_EXIT_OK ? stdout : stderr;
 	fputs(text, f);
 	exit(cli_finish(status));
+}
+
+void cli_bad_option(int c, char *const argv[], const char *usage_text)
+{
+	/*
+	 * getopt moves optind past a long option (and past a short one only
+	 * when it ends its cluster), and sets optopt for short options and for
+	 * long ones that have a short twin, so the text tells them apart.
+	 */
+	const char *arg = optind > 0 ? argv[optind - 1] : NULL;
+	if (arg && strncmp(arg, "--", 2) == 0 && arg[2]) {
+		int len = (int)strcspn(arg, "=");
+		cli_warn(c == ':' ? "option '%.*s' needs a value" : "unknown option '%.*s'", len, arg);
+	} else {
+		cli_warn(c == ':' ? "option '-%c' needs a value" : "unknown option '-%c'", optopt);
+	}
+	cli_usage(usage_text, AN_EXIT_USAGE);
 }
 
 int cli_print_json(const json_t *v)

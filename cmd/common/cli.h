@@ -37,6 +37,13 @@ int cli_exit_status(int err);
  */
 _Noreturn void cli_usage(const char *text, int status);
 
+/*
+ * For getopt_long's ':' (an option without its value; the optstring must
+ * start with ':') or '?' (an unknown option) result c: name the option on
+ * stderr, print the usage there and exit AN_EXIT_USAGE.
+ */
+_Noreturn void cli_bad_option(int c, char *const argv[], const char *usage_text);
+
 /* Write v as one compact JSON line to stdout.  Returns 0 or -errno. */
 int cli_print_json(const json_t *v);
 

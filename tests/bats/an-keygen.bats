@@ -231,7 +231,7 @@ spec_key() { # path
 @test "-k without its argument is a usage error: exit 2" {
 	run --separate-stderr an-keygen -k
 	[ "$status" -eq 2 ]
-	[[ "$stderr" == "an-keygen: option '-k' needs an argument"* ]]
+	[[ "$stderr" == "an-keygen: option '-k' needs a value"* ]]
 }
 
 @test "--help prints usage on stdout and exits 0" {

@@ -60,6 +60,23 @@ help_options() {
 	done
 }
 
+@test "a bad option is named exactly: long with =value, short inside a cluster, missing value" {
+	for p in an-keygen an-sign an-verify; do
+		o=-k; [ "$p" = an-verify ] && o=-r
+		run --separate-stderr "$p" --no-such-option=1
+		[ "$status" -eq 2 ] && [[ "$stderr" == "$p: unknown option '--no-such-option'"* ]] ||
+			{ echo "$p: $status $stderr"; return 1; }
+		run --separate-stderr "$p" -Z$o key
+		[ "$status" -eq 2 ] && [[ "$stderr" == "$p: unknown option '-Z'"* ]] ||
+			{ echo "$p: $status $stderr"; return 1; }
+		run --separate-stderr "$p" $o
+		[ "$status" -eq 2 ] && [[ "$stderr" == "$p: option '$o' needs a value"* ]] ||
+			{ echo "$p: $status $stderr"; return 1; }
+	done
+	run --separate-stderr an-dht get --timeout
+	[ "$status" -eq 2 ] && [[ "$stderr" == "an-dht: option '--timeout' needs a value"* ]]
+}
+
 @test "every option in --help is in the man page" {
 	for p in $PROGRAMS; do
 		page=$(MANWIDTH=300 mandoc -Tascii "man/$p.1" | col -b)
