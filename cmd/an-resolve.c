@@ -1,5 +1,6 @@
 /* an-resolve: Alternet names to verified records and addresses, with peer hashes pinned on first use. */
 #include "cli.h"
+#include "node.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -59,51 +60,6 @@ struct opts {
 	bool addrs, repin;
 };
 
-/* Either the daemon's control socket or an in-process node. */
-struct backend {
-	struct opts *o;
-	char sock[512];
-	bool daemon;
-	struct ev_loop *loop;
-	struct an_privkey *key;
-	struct an_host *host;
-	struct an_kad_node *node;
-};
-
-static const char *state_dir(const struct opts *o)
-{
-	static char buf[4096];
-	const char *e;
-	if (o->statedir)
-		return o->statedir;
-	if ((e = getenv("AN_STATE_DIR")) && *e)
-		return e;
-	if ((e = getenv("XDG_STATE_HOME")) && *e)
-		snprintf(buf, sizeof(buf), "%s/alternet", e);
-	else
-		snprintf(buf, sizeof(buf), "%s/.local/state/alternet", getenv("HOME") ? getenv("HOME") : "");
-	return buf;
-}
-
-static int make_dir(const char *path)
-{
-	char buf[4096];
-	if (strlen(path) >= sizeof(buf))
-		return -ENAMETOOLONG;
-	strcpy(buf, path);
-	for (char *p = buf + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = 0;
-		if (mkdir(buf, 0700) < 0 && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	if (mkdir(buf, 0700) < 0 && errno != EEXIST)
-		return -errno;
-	return 0;
-}
-
 static void quiet_log(void *arg, const char *msg)
 {
 	(void)arg;
@@ -111,214 +67,23 @@ static void quiet_log(void *arg, const char *msg)
 		cli_warn("%s", msg);
 }
 
-static void boot_cb(void *arg, int err, size_t n)
+/* The daemon when one runs in the state directory, else an in-process node (node.h). */
+static int backend_open(struct opts *o, struct an_node **node)
 {
-	(void)err; (void)n;
-	*(bool *)arg = true;
-}
-
-static int backend_open(struct backend *b)
-{
-	const char *dir = state_dir(b->o);
-	struct an_kad_node_config cfg = {0};
-	struct an_host_config hc = {0};
-	char **boot = NULL;
-	size_t nboot = 0;
-	json_t *req, *reply = NULL;
-	bool booted = false;
-	int rc;
-	if (an_control_socket_path(dir, b->sock, sizeof(b->sock)) == 0) {
-		req = json_pack("{s:s}", "cmd", "status");
-		rc = an_control_request(b->sock, req, 2000, &reply);
-		json_decref(req);
-		json_decref(reply);
-		if (rc == 0) {
-			b->daemon = true;
-			return 0;
-		}
-	}
-	rc = make_dir(dir);
-	if (rc < 0) {
-		cli_warn("unable to create state directory '%s': %s", dir, an_strerror(rc));
-		return rc;
-	}
-	for (int i = 0; rc == 0 && i < b->o->n_bootstrap; i++)
-		rc = an_kad_bootstrap_parse(b->o->bootstrap[i], &boot, &nboot);
-	if (rc == 0 && nboot == 0)
-		rc = an_kad_bootstrap_parse(getenv("AN_BOOTSTRAP"), &boot, &nboot);
-	if (rc == 0 && nboot == 0)
-		rc = an_kad_bootstrap_config(dir, &boot, &nboot);
-	if (rc < 0) {
-		cli_warn("invalid bootstrap address: %s", an_strerror(rc));
-		an_kad_bootstrap_free(boot, nboot);
-		return AN_EMALFORMED;
-	}
-	b->loop = ev_default_loop(0);
-	rc = b->o->keyfile ? an_privkey_load(b->o->keyfile, &b->key) : an_privkey_generate(&b->key);
-	if (rc < 0) {
-		cli_warn("unable to load key '%s': %s", b->o->keyfile ? b->o->keyfile : "", an_strerror(rc));
-		goto out;
-	}
-	hc.key = b->key;
-	hc.agent_version = "an-resolve/0.1.0";
-	hc.log = quiet_log;
-	rc = an_host_new(b->loop, &hc, &b->host);
-	if (rc == 0)
-		rc = an_ping_service_register(b->host);
-	if (rc == 0)
-		rc = an_identify_service_register(b->host);
-	cfg.protocol = b->o->protocol ? b->o->protocol : getenv("AN_KAD_PROTOCOL");
-	if (cfg.protocol && !*cfg.protocol)
-		cfg.protocol = NULL;
-	cfg.client = true;
-	cfg.state_dir = dir;
-	cfg.log = quiet_log;
-	if (rc == 0)
-		rc = an_kad_node_new(b->host, &cfg, &b->node);
-	if (rc < 0) {
-		cli_warn("unable to start a node: %s", an_strerror(rc));
-		goto out;
-	}
-	if (nboot || an_kad_node_rt(b->node)->size) {
-		rc = an_kad_node_bootstrap(b->node, (const char *const *)boot, nboot, boot_cb, &booted, NULL);
-		if (rc == 0)
-			an_kad_node_wait(b->node, &booted, (int)b->o->timeout_ms);
-	}
-	rc = 0;
-out:
-	an_kad_bootstrap_free(boot, nboot);
-	return rc;
-}
-
-static void backend_close(struct backend *b)
-{
-	if (b->node)
-		an_kad_node_drain(b->node, 1000); /* corrections */
-	an_kad_node_free(b->node);
-	if (b->host) {
-		an_host_shutdown(b->host, 500);
-		ev_run(b->loop, 0);
-	}
-	an_host_free(b->host);
-	an_privkey_free(b->key);
-}
-
-struct wait {
-	bool done;
-	int err;
-	json_t *out; /* get: the record; providers: array */
-};
-
-static void get_cb(void *arg, int err, const uint8_t *v, size_t len, size_t from)
-{
-	(void)from;
-	struct wait *w = arg;
-	w->done = true;
-	w->err = err;
-	if (err == 0 && !(w->out = json_loadb((const char *)v, len, 0, NULL)))
-		w->err = AN_EMALFORMED;
-}
-
-static void prov_cb(void *arg, int err, const struct an_kad_provider *p, size_t np)
-{
-	struct wait *w = arg;
-	char text[AN_PEERID_TEXT_MAX], hash[AN_PEERHASH_LEN + 1], a[AN_MULTIADDR_TEXT_MAX];
-	w->done = true;
-	w->err = err;
-	w->out = json_array();
-	for (size_t i = 0; i < np; i++) {
-		json_t *addrs = json_array();
-		an_peerid_format(&p[i].id, text, sizeof(text));
-		an_peerhash(&p[i].id, hash);
-		for (size_t j = 0; j < p[i].naddrs; j++)
-			if (an_multiaddr_format(&p[i].addrs[j], a, sizeof(a)) == 0)
-				json_array_append_new(addrs, json_string(a));
-		json_array_append_new(w->out, json_pack("{s:s,s:s,s:o}", "peerId", text, "peerHash",
-							hash, "addrs", addrs));
-	}
-}
-
-/* A daemon request: results in *out (new), the command's code returned. */
-static int daemon_call(struct backend *b, json_t *req, json_t **results)
-{
-	json_t *reply = NULL;
-	int rc;
-	json_object_set_new(req, "timeoutMs", json_integer(b->o->timeout_ms));
-	rc = an_control_request(b->sock, req, (int)b->o->timeout_ms + 1000, &reply);
-	json_decref(req);
+	char err[512] = "";
+	struct an_node_options no = {
+		.statedir = an_node_state_dir(o->statedir),
+		.keyfile = o->keyfile,
+		.bootstrap = o->bootstrap,
+		.n_bootstrap = (size_t)o->n_bootstrap,
+		.protocol = o->protocol,
+		.timeout_ms = (int)o->timeout_ms,
+		.agent = "an-resolve/0.1.0",
+		.log = quiet_log,
+	};
+	int rc = an_node_open(&no, node, err, sizeof(err));
 	if (rc < 0)
-		return rc;
-	if (!json_is_true(json_object_get(reply, "ok"))) {
-		json_t *code = json_object_get(reply, "code");
-		rc = json_is_integer(code) && json_integer_value(code) < 0 ? (int)json_integer_value(code)
-									  : AN_EPROTO;
-	} else {
-		rc = (int)json_integer_value(json_object_get(reply, "code"));
-		*results = json_incref(json_object_get(reply, "results"));
-	}
-	json_decref(reply);
-	return rc;
-}
-
-/* The valid record under key (a subdomain checked against root, may be NULL): *rec new. */
-static int lookup_get(struct backend *b, const char *key, const json_t *root, json_t **rec)
-{
-	struct wait w = {0};
-	struct an_buf rv;
-	int rc;
-	*rec = NULL;
-	an_buf_init(&rv, AN_RECORD_MAX * 2);
-	if (root && an_record_serialize(root, &rv) < 0) {
-		an_buf_free(&rv);
-		return AN_EMALFORMED;
-	}
-	if (b->daemon) {
-		json_t *res = NULL;
-		json_t *req = json_pack("{s:s,s:s}", "cmd", "get", "key", key);
-		if (root)
-			json_object_set_new(req, "rootValue", json_string((const char *)rv.data));
-		an_buf_free(&rv);
-		rc = daemon_call(b, req, &res);
-		if (rc == 0 && !(*rec = json_incref(json_array_get(res, 0))))
-			rc = AN_ENOTFOUND;
-		json_decref(res);
-		return rc;
-	}
-	rc = an_kad_node_get(b->node, (const uint8_t *)key, strlen(key), rv.data, rv.len, get_cb, &w,
-			     NULL);
-	an_buf_free(&rv);
-	if (rc == 0 && an_kad_node_wait(b->node, &w.done, (int)b->o->timeout_ms) < 0)
-		rc = -ETIMEDOUT;
-	if (rc == 0)
-		rc = w.err;
-	if (rc == 0)
-		*rec = w.out;
-	else
-		json_decref(w.out);
-	return rc;
-}
-
-static int lookup_providers(struct backend *b, const char *fqdn, json_t **list)
-{
-	uint8_t mh[34];
-	char text[128];
-	struct wait w = {0};
-	int rc = an_record_name_key(fqdn, mh);
-	if (rc == 0)
-		rc = an_multihash_format(mh, sizeof(mh), text, sizeof(text));
-	if (rc < 0)
-		return rc;
-	if (b->daemon) {
-		rc = daemon_call(b, json_pack("{s:s,s:s}", "cmd", "providers", "key", text), list);
-		return rc == AN_ENOTFOUND ? 0 : rc;
-	}
-	rc = an_kad_node_providers(b->node, mh, sizeof(mh), prov_cb, &w, NULL);
-	if (rc == 0 && an_kad_node_wait(b->node, &w.done, (int)b->o->timeout_ms) < 0)
-		rc = -ETIMEDOUT;
-	if (rc == 0)
-		*list = w.out;
-	else
-		json_decref(w.out);
+		cli_warn("%s", err[0] ? err : an_strerror(rc));
 	return rc;
 }
 
@@ -345,7 +110,7 @@ static json_t *pins_load(const char *dir)
 static int pins_save(const char *dir, const json_t *pins)
 {
 	char path[4200], tmp[4220];
-	int rc = make_dir(dir);
+	int rc = an_node_make_dir(dir);
 	if (rc < 0)
 		return rc;
 	snprintf(path, sizeof(path), "%s/pins.json", dir);
@@ -383,7 +148,7 @@ static int print_addrs(const json_t *rec)
 }
 
 /* Resolve ph@fqdn: the root (the shortest suffix held as a root record), then the name. */
-static int resolve(struct backend *b, const char *ph, const char *fqdn, json_t **rec, json_t **root)
+static int resolve(struct an_node *b, const char *ph, const char *fqdn, json_t **rec, json_t **root)
 {
 	char key[600];
 	int rc = AN_ENOTFOUND;
@@ -396,7 +161,7 @@ static int resolve(struct backend *b, const char *ph, const char *fqdn, json_t *
 	for (size_t i = ns; i-- > 0;) {
 		json_t *r = NULL;
 		snprintf(key, sizeof(key), "/an/%s@%s", ph, suffixes[i]);
-		rc = lookup_get(b, key, NULL, &r);
+		rc = an_node_get(b, key, NULL, &r);
 		if (rc == AN_ENOTFOUND)
 			continue;
 		if (rc < 0)
@@ -412,7 +177,7 @@ static int resolve(struct backend *b, const char *ph, const char *fqdn, json_t *
 		}
 		*root = r;
 		snprintf(key, sizeof(key), "/an/%s@%s", ph, fqdn);
-		rc = lookup_get(b, key, r, rec);
+		rc = an_node_get(b, key, r, rec);
 		if (rc < 0) {
 			json_decref(*root);
 			*root = NULL;
@@ -425,8 +190,8 @@ static int resolve(struct backend *b, const char *ph, const char *fqdn, json_t *
 static int run(struct opts *o, const char *arg)
 {
 	char ph[AN_PEERHASH_LEN + 1], fqdn[AN_RECORD_FQDN_MAX + 1], name[600];
-	const char *dir = state_dir(o);
-	struct backend b = {.o = o};
+	const char *dir = an_node_state_dir(o->statedir);
+	struct an_node *b = NULL;
 	json_t *pins = pins_load(dir), *rec = NULL, *root = NULL, *list = NULL;
 	const char *pinned, *pinned_at = NULL;
 	int rc;
@@ -448,11 +213,11 @@ static int run(struct opts *o, const char *arg)
 		rc = AN_EPINNED;
 		goto out;
 	}
-	rc = backend_open(&b);
+	rc = backend_open(o, &b);
 	if (rc < 0)
 		goto out;
 	if (!ph[0] && !pinned) {
-		rc = lookup_providers(&b, fqdn, &list);
+		rc = an_node_providers(b, fqdn, &list);
 		if (rc == 0 && json_array_size(list) == 0) {
 			cli_warn("'%s': no claimants found", fqdn);
 			rc = AN_ENOTFOUND;
@@ -471,7 +236,7 @@ static int run(struct opts *o, const char *arg)
 	}
 	if (!ph[0])
 		snprintf(ph, sizeof(ph), "%s", pinned);
-	rc = resolve(&b, ph, fqdn, &rec, &root);
+	rc = resolve(b, ph, fqdn, &rec, &root);
 	if (rc < 0) {
 		cli_warn("'%s@%s': %s", ph, fqdn, rc == AN_ENOTFOUND ? "not found" : an_strerror(rc));
 		goto out;
@@ -500,8 +265,7 @@ static int run(struct opts *o, const char *arg)
 		json_decref(line);
 	}
 out:
-	if (b.node || b.host)
-		backend_close(&b);
+	an_node_close(b);
 	json_decref(pins);
 	json_decref(rec);
 	json_decref(root);
