@@ -80,12 +80,16 @@ struct an_host_conn {
 	ev_timer hs_timer;
 	ev_timer idle_timer;
 	ev_timer ping_timer; /* yamux keep-alive and RTT (window auto-tuning) */
+	ev_timer fail_timer; /* destroys a connection conn_write found dead (see there) */
 	struct an_host *host;
 	struct an_host_conn *next, *prev;
 	int fd;
 	int refs;
 	bool inbound, connecting, established, alive, closing;
 	bool dispatching; /* inside conn_handle_events: callbacks must not recurse */
+	bool failing;     /* fail_timer runs: no more I/O, destroyed from the loop */
+	int fail_err;
+	char fail_reason[128];
 	bool peer_ready;  /* the peer answered or opened a stream (early-stream rule) */
 	size_t n_streams_total; /* struct an_stream objects on this connection */
 	ev_tstamp last_activity;
@@ -711,7 +715,7 @@ int an_host_stream_open(struct an_host_conn *c, const char *proto,
 {
 	if (out)
 		*out = NULL;
-	if (!c->alive || !c->established || c->closing)
+	if (!c->alive || !c->established || c->closing || c->failing)
 		return AN_ECLOSED;
 	if (strlen(proto) > AN_MSS_PROTO_MAX)
 		return -EINVAL;
@@ -738,9 +742,10 @@ int an_host_stream_open(struct an_host_conn *c, const char *proto,
 		stream_finish(s, rc);
 		return rc;
 	}
-	conn_kick(c);
+	/* before the kick: should it end s, on_close sees the caller's pointer set */
 	if (out)
 		*out = s;
+	conn_kick(c);
 	return 0;
 }
 
@@ -876,6 +881,7 @@ static void conn_destroy(struct an_host_conn *c, int err, const char *reason)
 	ev_timer_stop(h->loop, &c->hs_timer);
 	ev_timer_stop(h->loop, &c->idle_timer);
 	ev_timer_stop(h->loop, &c->ping_timer);
+	ev_timer_stop(h->loop, &c->fail_timer);
 	if (c->fd >= 0)
 		close(c->fd);
 	c->fd = -1;
@@ -904,12 +910,40 @@ static void conn_destroy(struct an_host_conn *c, int err, const char *reason)
 
 static void conn_handle_events(struct an_host_conn *c);
 
+/*
+ * conn_write runs inside handlers' calls (an_stream_write, close_write,
+ * an_host_stream_open, ...), so a connection it finds dead (a send to a
+ * peer that is gone: EPIPE/ECONNRESET) must not be destroyed there: that
+ * would run every stream's on_close, and free the handler's state, while
+ * the handler is still on the stack (the daemon crash seen when 30% of a
+ * DHT's nodes were killed: kad's inbound_data used its freed state after
+ * answering on a stream whose connection died in the write).  It is
+ * destroyed from the loop instead, on a zero timer; until then no I/O.
+ */
+static void fail_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop; (void)revents;
+	struct an_host_conn *c = (struct an_host_conn *)((char *)w - offsetof(struct an_host_conn, fail_timer));
+	conn_destroy(c, c->fail_err, c->fail_reason);
+}
+
+static void conn_destroy_later(struct an_host_conn *c, int err, const char *reason)
+{
+	if (c->failing)
+		return;
+	c->failing = true;
+	c->fail_err = err;
+	snprintf(c->fail_reason, sizeof(c->fail_reason), "%s", reason);
+	ev_io_stop(c->host->loop, &c->io);
+	ev_timer_start(c->host->loop, &c->fail_timer);
+}
+
 /* Flush the conn's output to the socket; close when finished closing. */
 static void conn_write(struct an_host_conn *c)
 {
 	const uint8_t *p;
 	size_t len;
-	if (!c->alive || c->connecting)
+	if (!c->alive || c->connecting || c->failing)
 		return;
 	an_conn_output(c->conn, &p, &len);
 	while (len > 0) {
@@ -922,7 +956,7 @@ static void conn_write(struct an_host_conn *c)
 		}
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
 			break;
-		conn_destroy(c, -errno, "write failed");
+		conn_destroy_later(c, -errno, "write failed");
 		return;
 	}
 	int want = EV_READ | (len > 0 ? EV_WRITE : 0);
@@ -931,7 +965,7 @@ static void conn_write(struct an_host_conn *c)
 	if (len == 0 && ((c->closing && !c->streams) || an_conn_state(c->conn) == AN_CONN_FAILED)) {
 		const char *why = "closed";
 		int err = an_conn_error(c->conn, &why);
-		conn_destroy(c, err ? err : AN_ECLOSED, *why ? why : "closed");
+		conn_destroy_later(c, err ? err : AN_ECLOSED, *why ? why : "closed");
 		return;
 	}
 	if ((ev_is_active(&c->io) ? c->io.events & (EV_READ | EV_WRITE) : 0) != want) {
@@ -1234,6 +1268,7 @@ static struct an_host_conn *conn_new(struct an_host *h, int fd, bool inbound,
 	ev_timer_init(&c->hs_timer, hs_timeout_cb, h->lim.handshake_timeout_ms / 1000.0, 0);
 	ev_timer_init(&c->idle_timer, idle_cb, 0, h->lim.idle_timeout_ms / 1000.0);
 	ev_timer_init(&c->ping_timer, ping_timer_cb, KEEPALIVE_S, KEEPALIVE_S);
+	ev_timer_init(&c->fail_timer, fail_timer_cb, 0, 0);
 	ev_timer_start(h->loop, &c->hs_timer);
 	ev_timer_again(h->loop, &c->idle_timer);
 	c->next = h->conns;
@@ -1364,7 +1399,7 @@ int an_host_dial(struct an_host *h, const char *maddr, int timeout_ms, an_host_d
 		return -EINVAL; /* dialing ourselves */
 	if (has_id) {
 		for (struct an_host_conn *c = h->conns; c; c = c->next)
-			if (c->established && !c->closing && an_peerid_equal(&c->peer, &id))
+			if (c->established && !c->closing && !c->failing && an_peerid_equal(&c->peer, &id))
 				return report_later(h, c, 0, cb, arg);
 	}
 	if (h->n_conns >= h->lim.max_conns || h->n_pending >= h->lim.max_pending)
@@ -1493,7 +1528,7 @@ size_t an_host_conns(const struct an_host *h, struct an_host_conn **out, size_t 
 {
 	size_t n = 0;
 	for (struct an_host_conn *c = h->conns; c && n < max; c = c->next)
-		if (c->established && !c->closing)
+		if (c->established && !c->closing && !c->failing)
 			out[n++] = c;
 	return n;
 }
