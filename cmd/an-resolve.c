@@ -1,6 +1,7 @@
 /* an-resolve: Alternet names to verified records and addresses, with peer hashes pinned on first use. */
 #include "cli.h"
 #include "node.h"
+#include "resolve.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -50,7 +51,6 @@ static const char USAGE[] =
 enum { OPT_ADDRS = 256, OPT_REPIN, OPT_BOOTSTRAP, OPT_PROTOCOL };
 
 #define MAX_BOOTSTRAP 16
-#define PINS_MAX (1 << 20)
 
 struct opts {
 	const char *keyfile, *statedir, *protocol;
@@ -87,139 +87,49 @@ static int backend_open(struct opts *o, struct an_node **node)
 	return rc;
 }
 
-/* ---- pins: STATEDIR/pins.json, {"<root name>":"<peer hash>",...} ---- */
-
-static json_t *pins_load(const char *dir)
+static int print_addrs(const struct an_resolved *r)
 {
-	char path[4200];
-	struct an_buf b;
-	json_t *pins = NULL;
-	snprintf(path, sizeof(path), "%s/pins.json", dir);
-	an_buf_init(&b, PINS_MAX);
-	if (an_read_file(path, &b) == 0)
-		pins = json_loadb((const char *)b.data, b.len, 0, NULL);
-	an_buf_free(&b);
-	if (!json_is_object(pins)) {
-		json_decref(pins);
-		pins = json_object();
-	}
-	return pins;
-}
-
-/* Write atomically: a temporary file renamed over pins.json. */
-static int pins_save(const char *dir, const json_t *pins)
-{
-	char path[4200], tmp[4220];
-	int rc = an_node_make_dir(dir);
-	if (rc < 0)
-		return rc;
-	snprintf(path, sizeof(path), "%s/pins.json", dir);
-	snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", path, (long)getpid());
-	if (json_dump_file(pins, tmp, JSON_COMPACT | JSON_SORT_KEYS) < 0)
-		return -EIO;
-	if (rename(tmp, path) < 0) {
-		rc = -errno;
-		unlink(tmp);
-	}
-	return rc;
-}
-
-/* The pinned peer hash for fqdn or a name it is a subdomain of; *at the pinned name. */
-static const char *pin_find(const json_t *pins, const char *fqdn, const char **at)
-{
-	for (const char *p = fqdn; p; p = strchr(p, '.') ? strchr(p, '.') + 1 : NULL) {
-		const char *h = json_string_value(json_object_get(pins, p));
-		if (h) {
-			*at = p;
-			return h;
-		}
-	}
-	return NULL;
-}
-
-static int print_addrs(const json_t *rec)
-{
-	size_t i;
-	json_t *a;
-	json_array_foreach(json_object_get(rec, "multiaddrs"), i, a)
-		if (json_is_string(a))
-			printf("%s\n", json_string_value(a));
+	const char *a[AN_RECORD_ADDRS_MAX];
+	size_t n = an_resolved_addrs(r, a, AN_RECORD_ADDRS_MAX);
+	for (size_t i = 0; i < n; i++)
+		printf("%s\n", a[i]);
 	return 0;
-}
-
-/* Resolve ph@fqdn: the root (the shortest suffix held as a root record), then the name. */
-static int resolve(struct an_node *b, const char *ph, const char *fqdn, json_t **rec, json_t **root)
-{
-	char key[600];
-	int rc = AN_ENOTFOUND;
-	const char *suffixes[128];
-	size_t ns = 0;
-	*rec = *root = NULL;
-	for (const char *p = fqdn; p && ns < 128; p = strchr(p, '.') ? strchr(p, '.') + 1 : NULL)
-		suffixes[ns++] = p;
-	/* shortest first: the root of api.mysite is mysite, not api.mysite */
-	for (size_t i = ns; i-- > 0;) {
-		json_t *r = NULL;
-		snprintf(key, sizeof(key), "/an/%s@%s", ph, suffixes[i]);
-		rc = an_node_get(b, key, NULL, &r);
-		if (rc == AN_ENOTFOUND)
-			continue;
-		if (rc < 0)
-			return rc;
-		if (!json_is_true(json_object_get(json_object_get(r, "dns"), "isRoot"))) {
-			json_decref(r);
-			rc = AN_ENOTFOUND;
-			continue;
-		}
-		if (i == 0) {
-			*rec = r;
-			return 0;
-		}
-		*root = r;
-		snprintf(key, sizeof(key), "/an/%s@%s", ph, fqdn);
-		rc = an_node_get(b, key, r, rec);
-		if (rc < 0) {
-			json_decref(*root);
-			*root = NULL;
-		}
-		return rc;
-	}
-	return rc;
 }
 
 static int run(struct opts *o, const char *arg)
 {
-	char ph[AN_PEERHASH_LEN + 1], fqdn[AN_RECORD_FQDN_MAX + 1], name[600];
 	const char *dir = an_node_state_dir(o->statedir);
 	struct an_node *b = NULL;
-	json_t *pins = pins_load(dir), *rec = NULL, *root = NULL, *list = NULL;
+	struct an_name name;
+	struct an_resolved res;
+	json_t *pins = NULL, *list = NULL;
 	const char *pinned, *pinned_at = NULL;
+	char err[512] = "";
 	int rc;
+	an_resolved_init(&res);
 	/* an://ph@name[/path], ph@name, or a bare name */
-	snprintf(name, sizeof(name), "%s%s", strncmp(arg, "an://", 5) ? "an://" : "", arg);
-	char *path = strchr(name + 5, '/');
-	if (path)
-		*path = 0;
-	rc = an_record_parse_name(name, true, ph, fqdn);
+	rc = an_name_parse(arg, true, &name);
 	if (rc < 0) {
 		cli_warn("invalid name '%s'", arg);
 		rc = AN_EMALFORMED;
 		goto out;
 	}
-	pinned = pin_find(pins, fqdn, &pinned_at);
-	if (ph[0] && pinned && strcmp(pinned, ph) != 0 && !o->repin) {
+	/* a pin conflict needs no network: answer it before opening a node */
+	pins = an_pins_load(dir);
+	pinned = an_pins_find(pins, name.fqdn, &pinned_at);
+	if (name.peerhash[0] && pinned && strcmp(pinned, name.peerhash) != 0 && !o->repin) {
 		cli_warn("'%s' is pinned to peer hash %s, not %s: use --repin to change", pinned_at,
-			 pinned, ph);
+			 pinned, name.peerhash);
 		rc = AN_EPINNED;
 		goto out;
 	}
 	rc = backend_open(o, &b);
 	if (rc < 0)
 		goto out;
-	if (!ph[0] && !pinned) {
-		rc = an_node_providers(b, fqdn, &list);
+	if (!name.peerhash[0] && !pinned) {
+		rc = an_node_providers(b, name.fqdn, &list);
 		if (rc == 0 && json_array_size(list) == 0) {
-			cli_warn("'%s': no claimants found", fqdn);
+			cli_warn("'%s': no claimants found", name.fqdn);
 			rc = AN_ENOTFOUND;
 		}
 		size_t i;
@@ -228,47 +138,37 @@ static int run(struct opts *o, const char *arg)
 		{
 			char lookup[600];
 			snprintf(lookup, sizeof(lookup), "an://%s@%s",
-				 json_string_value(json_object_get(p, "peerHash")), fqdn);
+				 json_string_value(json_object_get(p, "peerHash")), name.fqdn);
 			json_object_set_new(p, "name", json_string(lookup));
 			cli_print_json(p);
 		}
 		goto out;
 	}
-	if (!ph[0])
-		snprintf(ph, sizeof(ph), "%s", pinned);
-	rc = resolve(b, ph, fqdn, &rec, &root);
+	rc = an_resolve(b, dir, &name, o->repin, (int)o->timeout_ms, &res, err, sizeof(err));
 	if (rc < 0) {
-		cli_warn("'%s@%s': %s", ph, fqdn, rc == AN_ENOTFOUND ? "not found" : an_strerror(rc));
+		if (err[0])
+			cli_warn("%s", err);
+		else
+			cli_warn("'%s@%s': %s", res.name.peerhash[0] ? res.name.peerhash : name.peerhash,
+				 name.fqdn, rc == AN_ENOTFOUND ? "not found" : an_strerror(rc));
 		goto out;
 	}
-	/* pin the root name's peer hash on first use (or on --repin) */
-	const char *root_name = json_string_value(
-		json_object_get(json_object_get(root ? root : rec, "dns"), "name"));
-	if (root_name && (!pinned || o->repin || strcmp(pinned, ph) != 0)) {
-		if (pinned_at && o->repin)
-			json_object_del(pins, pinned_at);
-		json_object_set_new(pins, root_name, json_string(ph));
-		int prc = pins_save(dir, pins);
-		if (prc < 0)
-			cli_warn("unable to save pins in '%s': %s", dir, an_strerror(prc));
-	}
 	if (o->addrs) {
-		print_addrs(rec);
+		print_addrs(&res);
 	} else {
 		json_t *chain = json_array();
 		char lookup[600];
-		if (root)
-			json_array_append(chain, root);
-		snprintf(lookup, sizeof(lookup), "an://%s@%s", ph, fqdn);
-		json_t *line = json_pack("{s:s,s:O,s:o}", "name", lookup, "record", rec, "chain", chain);
+		if (res.root)
+			json_array_append(chain, res.root);
+		snprintf(lookup, sizeof(lookup), "an://%s@%s", res.name.peerhash, name.fqdn);
+		json_t *line = json_pack("{s:s,s:O,s:o}", "name", lookup, "record", res.record, "chain", chain);
 		cli_print_json(line);
 		json_decref(line);
 	}
 out:
+	an_resolved_free(&res);
 	an_node_close(b);
 	json_decref(pins);
-	json_decref(rec);
-	json_decref(root);
 	json_decref(list);
 	return rc;
 }

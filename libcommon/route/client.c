@@ -240,6 +240,7 @@ struct an_route_call {
 	bool body_ended;
 	bool paused;
 	bool aborting;   /* an_route_call_abort: completion deferred */
+	bool opened;     /* the stream is negotiated */
 };
 
 static void call_free(struct an_route_call *call)
@@ -312,11 +313,16 @@ static void touch(struct an_route_call *call)
 static void st_open(struct an_stream *s, void *arg)
 {
 	struct an_route_call *call = arg;
-	(void)s;
 	call_enter(call);
+	call->opened = true;
 	touch(call);
-	if (!call->done && !call->body_ended && call->h->on_writable)
+	if (!call->done && call->body_ended) {
+		int rc = an_stream_close_write(s);
+		if (rc < 0)
+			call_finish(call, rc);
+	} else if (!call->done && call->h->on_writable) {
 		call->h->on_writable(call, call->arg);
+	}
 	call_leave(call);
 }
 
@@ -467,10 +473,12 @@ int an_route_call_start(struct an_host_conn *conn, const struct an_route_call_op
 	an_host_conn_ref(conn);
 	call_enter(call);
 	rc = an_stream_write(call->s, head.data, head.len);
-	if (rc == 0 && o->framing == AN_ROUTE_BODY_NONE) {
+	/* The FIN of a bodiless request goes out from st_open: a FIN asked for
+	 * while the stream negotiates is sent by the host as soon as the
+	 * negotiation's own bytes are flushed, ahead of the early writes it
+	 * holds (host.c stream_flush), which would lose the request. */
+	if (rc == 0 && o->framing == AN_ROUTE_BODY_NONE)
 		call->body_ended = true;
-		rc = an_stream_close_write(call->s);
-	}
 	ev_timer_start(call->loop, &call->response_timer);
 	ev_timer_again(call->loop, &call->idle_timer);
 	if (rc < 0) {
@@ -520,7 +528,8 @@ int an_route_call_end(struct an_route_call *call)
 	an_buf_free(&framed);
 	if (rc == 0) {
 		call->body_ended = true;
-		rc = an_stream_close_write(call->s);
+		if (call->opened) /* else from st_open (see an_route_call_start) */
+			rc = an_stream_close_write(call->s);
 	}
 	return rc;
 }
