@@ -1,0 +1,397 @@
+/* site.c - an-dial's host, name backend and site cache (see dial.h). */
+#include "dial.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "transport/identify.h"
+#include "transport/ping.h"
+#include "util/error.h"
+
+enum site_state { S_NEW, S_RESOLVING, S_CONNECTING, S_READY, S_FAILED };
+
+#define ADDR_TEXT (AN_RECORD_ADDR_MAX + AN_PEERID_TEXT_MAX + 8)
+
+struct site {
+	struct site *next;
+	struct dial *d;
+	struct an_name name;
+	enum site_state state;
+	ev_tstamp resolved_at, failed_at;
+	int err;
+	bool have_publisher;
+	struct an_peerid publisher;
+	char peer_text[AN_PEERID_TEXT_MAX];
+	char addrs[AN_RECORD_ADDRS_MAX][ADDR_TEXT];
+	size_t n_addrs, next_addr;
+	struct an_host_conn *conn; /* referenced while held */
+	struct site_wait *waiters;
+	struct an_resolve_op *rop;
+	ev_timer kick; /* delivers results from the loop */
+};
+
+static void debug_log(void *arg, const char *msg)
+{
+	(void)arg;
+	if (getenv("AN_DEBUG"))
+		cli_warn("%s", msg);
+}
+
+int dial_init(struct dial *d, const struct dial_cfg *cfg)
+{
+	struct an_host_config hc = {0};
+	int rc;
+	memset(d, 0, sizeof(*d));
+	d->cfg = *cfg;
+	d->loop = ev_default_loop(0);
+	rc = cfg->keyfile ? an_privkey_load(cfg->keyfile, &d->key) : an_privkey_generate(&d->key);
+	if (rc < 0) {
+		cli_warn("unable to load key '%s': %s", cfg->keyfile ? cfg->keyfile : "", an_strerror(rc));
+		return rc;
+	}
+	hc.key = d->key;
+	hc.agent_version = "an-dial/0.1.0";
+	hc.log = debug_log;
+	rc = an_host_new(d->loop, &hc, &d->host);
+	if (rc == 0)
+		rc = an_ping_service_register(d->host);
+	if (rc == 0)
+		rc = an_identify_service_register(d->host);
+	if (rc < 0)
+		cli_warn("unable to start a host: %s", an_strerror(rc));
+	return rc;
+}
+
+static void site_free(struct site *s)
+{
+	ev_timer_stop(s->d->loop, &s->kick);
+	an_resolve_cancel(s->rop);
+	if (s->conn)
+		an_host_conn_unref(s->conn);
+	free(s);
+}
+
+void dial_free(struct dial *d)
+{
+	struct site *s, *next;
+	/* sites first: their connections are the host's */
+	for (s = d->sites; s; s = next) {
+		next = s->next;
+		site_free(s);
+	}
+	d->sites = NULL;
+	if (d->node)
+		an_node_close(d->node);
+	d->node = NULL;
+	if (d->host) {
+		an_host_shutdown(d->host, 500);
+		ev_run(d->loop, 0);
+	}
+	an_host_free(d->host);
+	an_privkey_free(d->key);
+	d->host = NULL;
+	d->key = NULL;
+}
+
+static struct site *site_find(struct dial *d, const struct an_name *name)
+{
+	for (struct site *s = d->sites; s; s = s->next)
+		if (strcmp(s->name.peerhash, name->peerhash) == 0 && strcmp(s->name.fqdn, name->fqdn) == 0)
+			return s;
+	return NULL;
+}
+
+static void deliver(struct site *s)
+{
+	struct site_wait *w;
+	while ((w = s->waiters)) {
+		s->waiters = w->next;
+		w->next = NULL;
+		w->site = NULL;
+		if (s->state == S_READY)
+			w->cb(w, 0, s->conn);
+		else
+			w->cb(w, s->err ? s->err : AN_ECLOSED, NULL);
+	}
+}
+
+static void kick_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	(void)loop;
+	(void)revents;
+	struct site *s = (struct site *)((char *)t - offsetof(struct site, kick));
+	if (s->state == S_READY || s->state == S_FAILED)
+		deliver(s);
+}
+
+static void kick(struct site *s)
+{
+	ev_timer_stop(s->d->loop, &s->kick);
+	ev_timer_set(&s->kick, 0., 0.);
+	ev_timer_start(s->d->loop, &s->kick);
+}
+
+static void fail(struct site *s, int err)
+{
+	s->state = S_FAILED;
+	s->err = err;
+	s->failed_at = ev_now(s->d->loop);
+	kick(s);
+}
+
+static void try_next_addr(struct site *s);
+
+static void dial_cb(struct an_host *h, struct an_host_conn *c, int err, void *arg)
+{
+	struct site *s = arg;
+	(void)h;
+	if (err == 0 && !s->have_publisher) {
+		/* --connect-to without a peer ID: the peer must hash to the URL's peer hash */
+		char hash[AN_PEERHASH_LEN + 1];
+		const struct an_peerid *id = an_host_conn_peer(c);
+		if (an_peerhash(id, hash) < 0 || strcmp(hash, s->name.peerhash) != 0) {
+			snprintf(s->d->last_err, sizeof(s->d->last_err),
+				 "the peer at '%s' is not %s", s->addrs[s->next_addr - 1], s->name.peerhash);
+			an_host_conn_close(c);
+			err = AN_EMISMATCH;
+		}
+	}
+	if (err < 0) {
+		s->err = err;
+		snprintf(s->d->last_err, sizeof(s->d->last_err), "unable to connect to '%s': %s",
+			 s->addrs[s->next_addr - 1],
+			 err == AN_EMISMATCH ? "the peer does not hold the publisher's key"
+					     : an_strerror(err));
+		if (s->d->cfg.verbose || s->next_addr < s->n_addrs)
+			cli_warn("%s", s->d->last_err);
+		try_next_addr(s);
+		return;
+	}
+	an_host_conn_ref(c);
+	s->conn = c;
+	s->state = S_READY;
+	kick(s);
+}
+
+static void try_next_addr(struct site *s)
+{
+	while (s->next_addr < s->n_addrs) {
+		const char *a = s->addrs[s->next_addr++];
+		if (s->d->cfg.verbose)
+			cli_warn("trying %s", a);
+		int rc = an_host_dial(s->d->host, a, s->d->cfg.timeout_ms, dial_cb, s);
+		if (rc == 0)
+			return;
+		s->err = rc;
+		snprintf(s->d->last_err, sizeof(s->d->last_err), "unable to connect to '%s': %s", a,
+			 an_strerror(rc));
+		if (s->d->cfg.verbose || s->next_addr < s->n_addrs)
+			cli_warn("%s", s->d->last_err);
+	}
+	if (s->n_addrs == 0) {
+		snprintf(s->d->last_err, sizeof(s->d->last_err), "the record has no address");
+		s->err = AN_ENOTFOUND;
+	}
+	fail(s, s->err ? s->err : AN_ENOTFOUND);
+}
+
+/* Add addr with /p2p/<publisher> (an address naming another peer is skipped). */
+static void add_addr(struct site *s, const char *addr)
+{
+	const char *p2p = strstr(addr, "/p2p/");
+	if (s->n_addrs >= AN_RECORD_ADDRS_MAX)
+		return;
+	if (p2p) {
+		if (s->have_publisher && strcmp(p2p + 5, s->peer_text) != 0)
+			return;
+		snprintf(s->addrs[s->n_addrs++], ADDR_TEXT, "%s", addr);
+	} else if (s->have_publisher) {
+		snprintf(s->addrs[s->n_addrs++], ADDR_TEXT, "%s/p2p/%s", addr, s->peer_text);
+	} else {
+		snprintf(s->addrs[s->n_addrs++], ADDR_TEXT, "%s", addr);
+	}
+}
+
+static void connect_start(struct site *s)
+{
+	s->state = S_CONNECTING;
+	s->next_addr = 0;
+	s->err = 0;
+	try_next_addr(s);
+}
+
+static void resolved(void *arg, int err, struct an_resolved *r)
+{
+	struct site *s = arg;
+	const char *addrs[AN_RECORD_ADDRS_MAX];
+	s->rop = NULL;
+	if (err < 0) {
+		snprintf(s->d->last_err, sizeof(s->d->last_err), "'%s@%s': %s", s->name.peerhash,
+			 s->name.fqdn, err == AN_ENOTFOUND ? "not found" : an_strerror(err));
+		fail(s, err);
+		return;
+	}
+	s->publisher = r->publisher;
+	s->have_publisher = true;
+	an_peerid_format(&s->publisher, s->peer_text, sizeof(s->peer_text));
+	s->resolved_at = ev_now(s->d->loop);
+	s->n_addrs = 0;
+	size_t n = an_resolved_addrs(r, addrs, AN_RECORD_ADDRS_MAX);
+	for (size_t i = 0; i < n; i++)
+		add_addr(s, addrs[i]);
+	connect_start(s);
+}
+
+static int node_open(struct dial *d)
+{
+	struct an_node_options o = {0};
+	char err[256] = "";
+	if (d->node)
+		return 0;
+	o.statedir = d->cfg.statedir;
+	o.bootstrap = d->cfg.bootstrap;
+	o.n_bootstrap = d->cfg.n_bootstrap;
+	o.protocol = d->cfg.protocol;
+	o.timeout_ms = d->cfg.timeout_ms;
+	o.host = d->host;
+	o.log = debug_log;
+	int rc = an_node_open(&o, &d->node, err, sizeof(err));
+	if (rc < 0)
+		snprintf(d->last_err, sizeof(d->last_err), "unable to start a node: %s",
+			 err[0] ? err : an_strerror(rc));
+	return rc;
+}
+
+static void resolve_start(struct site *s)
+{
+	struct dial *d = s->d;
+	char err[512] = "";
+	int rc;
+	s->state = S_RESOLVING;
+	if (d->cfg.connect_to) {
+		s->n_addrs = 0;
+		s->have_publisher = s->name.has_id;
+		if (s->have_publisher) {
+			s->publisher = s->name.id;
+			an_peerid_format(&s->publisher, s->peer_text, sizeof(s->peer_text));
+		}
+		const char *p2p = strstr(d->cfg.connect_to, "/p2p/");
+		if (p2p) {
+			struct an_peerid id;
+			char hash[AN_PEERHASH_LEN + 1];
+			if (an_peerid_parse(p2p + 5, &id) < 0 || an_peerhash(&id, hash) < 0 ||
+			    strcmp(hash, s->name.peerhash) != 0) {
+				snprintf(d->last_err, sizeof(d->last_err),
+					 "--connect-to '%s' names a peer other than %s", d->cfg.connect_to,
+					 s->name.peerhash);
+				fail(s, AN_EMISMATCH);
+				return;
+			}
+			s->publisher = id;
+			s->have_publisher = true;
+			an_peerid_format(&id, s->peer_text, sizeof(s->peer_text));
+			snprintf(s->addrs[s->n_addrs++], ADDR_TEXT, "%s", d->cfg.connect_to);
+		} else {
+			add_addr(s, d->cfg.connect_to);
+		}
+		s->resolved_at = ev_now(d->loop);
+		connect_start(s);
+		return;
+	}
+	rc = node_open(d);
+	if (rc == 0)
+		rc = an_resolve_start(d->node, d->cfg.statedir, &s->name, d->cfg.repin, d->cfg.timeout_ms,
+				      resolved, s, &s->rop, err, sizeof(err));
+	if (rc < 0) {
+		if (err[0])
+			snprintf(d->last_err, sizeof(d->last_err), "%s", err);
+		else if (!d->last_err[0])
+			snprintf(d->last_err, sizeof(d->last_err), "%s", an_strerror(rc));
+		fail(s, rc);
+	}
+}
+
+void site_get(struct dial *d, const struct an_name *name, struct site_wait *w)
+{
+	struct site *s = site_find(d, name);
+	ev_tstamp now = ev_now(d->loop);
+	if (!s) {
+		s = calloc(1, sizeof(*s));
+		if (!s) {
+			/* no site to deliver from: answer through a throwaway failure */
+			w->site = NULL;
+			w->cb(w, -ENOMEM, NULL);
+			return;
+		}
+		s->d = d;
+		s->name = *name;
+		ev_timer_init(&s->kick, kick_cb, 0., 0.);
+		s->next = d->sites;
+		d->sites = s;
+	}
+	w->site = s;
+	w->next = s->waiters;
+	s->waiters = w;
+	switch (s->state) {
+	case S_RESOLVING:
+	case S_CONNECTING:
+		return; /* joins the waiters */
+	case S_FAILED:
+		if (now - s->failed_at < DIAL_FAIL_CACHE_S) {
+			kick(s);
+			return;
+		}
+		break;
+	case S_READY:
+		if (s->conn && an_host_conn_alive(s->conn) && now - s->resolved_at < DIAL_RECORD_CACHE_S) {
+			kick(s);
+			return;
+		}
+		if (s->conn)
+			an_host_conn_unref(s->conn);
+		s->conn = NULL;
+		if (now - s->resolved_at < DIAL_RECORD_CACHE_S) {
+			connect_start(s); /* same record, new connection */
+			return;
+		}
+		break;
+	case S_NEW:
+		break;
+	}
+	d->last_err[0] = 0;
+	resolve_start(s);
+}
+
+void site_wait_cancel(struct site_wait *w)
+{
+	struct site *s = w->site;
+	if (!s)
+		return;
+	for (struct site_wait **pp = &s->waiters; *pp; pp = &(*pp)->next)
+		if (*pp == w) {
+			*pp = w->next;
+			break;
+		}
+	w->site = NULL;
+	w->next = NULL;
+}
+
+void site_forget(struct dial *d, const struct an_name *name)
+{
+	struct site *s = site_find(d, name);
+	if (s && s->state == S_READY) {
+		if (s->conn)
+			an_host_conn_unref(s->conn);
+		s->conn = NULL;
+		s->state = S_NEW;
+	}
+}
+
+const char *site_peer_text(struct dial *d, const struct an_name *name)
+{
+	struct site *s = site_find(d, name);
+	return s && s->have_publisher ? s->peer_text : NULL;
+}
