@@ -128,6 +128,8 @@ struct an_host {
 	void *changed_arg;
 	an_host_conn_fn on_conn;
 	void *on_conn_arg;
+	an_host_identify_push_fn on_push;
+	void *on_push_arg;
 	struct an_host_conn *conns;
 	size_t n_conns, n_pending;
 	struct dial_waiter *loose_waiters; /* immediate reports not tied to a dialing conn */
@@ -332,6 +334,19 @@ void an_host_on_connection(struct an_host *h, an_host_conn_fn fn, void *arg)
 {
 	h->on_conn = fn;
 	h->on_conn_arg = arg;
+}
+
+void an_host_on_identify_push(struct an_host *h, an_host_identify_push_fn fn, void *arg)
+{
+	h->on_push = fn;
+	h->on_push_arg = arg;
+}
+
+void an_host_identify_pushed(struct an_host_conn *c, const struct an_identify *m)
+{
+	struct an_host *h = c->host;
+	if (h->on_push && c->alive)
+		h->on_push(c, m, h->on_push_arg);
 }
 
 static int set_reuse(int fd)

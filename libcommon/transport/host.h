@@ -171,6 +171,20 @@ void an_host_on_changed(struct an_host *h, an_host_changed_fn fn, void *arg);
 typedef void (*an_host_conn_fn)(struct an_host_conn *c, void *arg);
 void an_host_on_connection(struct an_host *h, an_host_conn_fn fn, void *arg);
 
+/*
+ * Identify push observer: the identify service (transport/identify.h)
+ * calls an_host_identify_pushed with each push it decoded and checked from
+ * c's peer; m (struct an_identify, borrowed for the call) has only the
+ * fields the peer pushed (absent = unchanged).  The kad service follows
+ * peers switching between DHT client and server mode here.  One hook;
+ * NULL removes it.  The hook must not use the push stream (it has none).
+ */
+struct an_identify;
+typedef void (*an_host_identify_push_fn)(struct an_host_conn *c, const struct an_identify *m,
+					 void *arg);
+void an_host_on_identify_push(struct an_host *h, an_host_identify_push_fn fn, void *arg);
+void an_host_identify_pushed(struct an_host_conn *c, const struct an_identify *m);
+
 /* ---- connections ---- */
 
 /*

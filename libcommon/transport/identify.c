@@ -470,6 +470,9 @@ static void reader_eof(struct an_stream *s, void *arg)
 		const struct an_peerid *id = an_host_conn_peer(an_stream_conn(s));
 		if (id)
 			store_addrs(r->host, id, &m);
+		/* a peer's protocols changed (kad client <-> server): tell the observer */
+		if (id && r->push)
+			an_host_identify_pushed(an_stream_conn(s), &m);
 	}
 	if (r->push) {
 		/* Nobody waits for a push: just finish the stream (our FIN). */
