@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,6 +48,8 @@ struct an_kad_node {
 	bool maintaining;
 	char **boot;
 	size_t nboot;
+	ev_timer boot_retry;       /* the next bootstrap while the table is small */
+	uint64_t boot_backoff_ms;  /* 0: none under way */
 };
 
 static uint64_t now_ms(const struct an_kad_node *n)
@@ -686,27 +689,71 @@ struct ident {
 	struct an_host_conn *conn;
 };
 
+static bool ident_speaks_kad(const struct an_kad_node *n, const struct an_identify *m)
+{
+	for (size_t i = 0; i < m->n_protocols; i++)
+		if (strcmp(m->protocols[i], n->protocol) == 0)
+			return true;
+	return false;
+}
+
+/* m's listen addresses we can dial (no relayed ones) into addrs; the count. */
+static size_t ident_addrs(const struct an_identify *m, struct an_multiaddr addrs[AN_RT_ADDRS_MAX])
+{
+	size_t na = 0;
+	for (size_t i = 0; i < m->n_addrs && na < AN_RT_ADDRS_MAX; i++)
+		if (an_multiaddr_from_bytes(m->addrs[i].data, m->addrs[i].len, &addrs[na]) == 0 &&
+		    !an_multiaddr_is_circuit(&addrs[na]))
+			na++;
+	return na;
+}
+
 static void ident_cb(void *arg, int err, const struct an_identify *m)
 {
 	struct ident *x = arg;
 	struct an_kad_node *n = x->node;
 	if (err == 0 && !n->closed && an_host_conn_alive(x->conn)) {
-		bool kad = false;
-		for (size_t i = 0; i < m->n_protocols; i++)
-			if (strcmp(m->protocols[i], n->protocol) == 0)
-				kad = true;
 		struct an_multiaddr addrs[AN_RT_ADDRS_MAX];
-		size_t na = 0;
-		for (size_t i = 0; i < m->n_addrs && na < AN_RT_ADDRS_MAX; i++)
-			if (an_multiaddr_from_bytes(m->addrs[i].data, m->addrs[i].len, &addrs[na]) == 0 &&
-			    !an_multiaddr_is_circuit(&addrs[na]))
-				na++;
-		if (kad && na > 0)
+		size_t na = ident_addrs(m, addrs);
+		if (ident_speaks_kad(n, m) && na > 0)
 			rt_seen(n, an_host_conn_peer(x->conn), addrs, na);
 	}
 	an_host_conn_unref(x->conn);
 	free(x);
 	node_unref(n);
+}
+
+/*
+ * An identify push: a peer that now lists our protocol (it switched to DHT
+ * server mode) joins the table, one that no longer does (client mode)
+ * leaves it - js-libp2p does the same through its registrar, whose
+ * topology hears of protocols a peer:update adds or removes.  A push
+ * without protocols changes nothing; one without addresses keeps those
+ * the table has (a newcomer without any is not added).
+ */
+static void on_identify_push(struct an_host_conn *c, const struct an_identify *m, void *arg)
+{
+	struct an_kad_node *n = arg;
+	const struct an_peerid *id = an_host_conn_peer(c);
+	const struct an_rt_entry *e;
+	struct an_multiaddr addrs[AN_RT_ADDRS_MAX];
+	size_t na = 0;
+	if (n->closed || !id || !(m->present & AN_IDENTIFY_HAS_PROTOCOLS))
+		return;
+	e = an_rt_find(&n->rt, id);
+	if (!ident_speaks_kad(n, m)) {
+		if (e)
+			an_rt_remove(&n->rt, id);
+		return;
+	}
+	if (m->present & AN_IDENTIFY_HAS_ADDRS)
+		na = ident_addrs(m, addrs);
+	if (na == 0 && e) {
+		na = e->naddrs;
+		memcpy(addrs, e->addrs, na * sizeof(addrs[0]));
+	}
+	if (na > 0)
+		rt_seen(n, id, addrs, na);
 }
 
 static void on_connection(struct an_host_conn *c, void *arg)
@@ -745,6 +792,7 @@ struct an_kad_op {
 	struct an_kad_op *next, *prev;
 	enum op_kind kind;
 	int phase;
+	bool bootstrap; /* an_kad_node_bootstrap's: retried while the table is small */
 	bool cancelled;
 	bool called; /* the user's callback ran */
 	size_t dials;
@@ -1115,9 +1163,54 @@ static void put_finish(struct an_kad_op *op)
 
 /* ---- lookup results, per operation ---- */
 
+/*
+ * A bootstrap that left the table smaller than the bootstrap set (a seed
+ * down, or refusing us at its pending-handshake limit when a whole network
+ * starts at once) is tried again after a backoff that doubles from
+ * AN_KAD_NODE_BOOT_RETRY_MIN_MS to _MAX_MS, each delay drawn from its
+ * upper half so nodes started together spread out, instead of waiting for
+ * the next refresh (10 min).  Daemons only (cfg.maintain): tools bootstrap
+ * once, with their own deadline.
+ */
+static void boot_schedule(struct an_kad_node *n)
+{
+	uint64_t b, delay;
+	if (!n->cfg.maintain || n->nboot == 0 || n->closed)
+		return;
+	if (n->rt.size >= n->nboot) {
+		n->boot_backoff_ms = 0;
+		return;
+	}
+	if (ev_is_active(&n->boot_retry))
+		return;
+	b = n->boot_backoff_ms ? n->boot_backoff_ms : AN_KAD_NODE_BOOT_RETRY_MIN_MS;
+	delay = b / 2 + randombytes_uniform((uint32_t)(b / 2 + 1));
+	n->boot_backoff_ms = b * 2 < AN_KAD_NODE_BOOT_RETRY_MAX_MS ? b * 2 : AN_KAD_NODE_BOOT_RETRY_MAX_MS;
+	ev_timer_set(&n->boot_retry, (double)delay / 1000.0, 0);
+	ev_timer_start(n->loop, &n->boot_retry);
+	node_log(n, "kad: %zu peers in the table, %zu bootstrap addresses: bootstrapping again in %.1f s",
+		 n->rt.size, n->nboot, (double)delay / 1000.0);
+}
+
+static void boot_retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop; (void)revents;
+	struct an_kad_node *n = w->data;
+	if (n->closed)
+		return;
+	if (n->rt.size >= n->nboot) {
+		n->boot_backoff_ms = 0;
+		return;
+	}
+	if (an_kad_node_bootstrap(n, NULL, 0, NULL, NULL, NULL) < 0)
+		boot_schedule(n); /* out of memory now: later */
+}
+
 static void boot_finish(struct an_kad_op *op)
 {
 	struct an_kad_node *n = op->node;
+	if (op->bootstrap && !op->cancelled)
+		boot_schedule(n);
 	if (!op->cancelled && op->boot_cb)
 		op->boot_cb(op->arg, n->rt.size ? 0 : AN_ENOTFOUND, n->rt.size);
 	op_free(op);
@@ -1312,6 +1405,7 @@ int an_kad_node_bootstrap(struct an_kad_node *n, const char *const *addrs, size_
 	op = op_new(n, OP_BOOT, arg);
 	if (!op)
 		return -ENOMEM;
+	op->bootstrap = true;
 	op->boot_cb = cb;
 	op_defer(op, boot_start_cb);
 	if (out)
@@ -1687,7 +1781,8 @@ static void refresh_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	size_t c;
 	an_rt_expire_checks(&n->rt, now_ms(n));
 	if (n->rt.size == 0) {
-		an_kad_node_bootstrap(n, NULL, 0, NULL, NULL, NULL);
+		if (!ev_is_active(&n->boot_retry)) /* else a retry is due anyway */
+			an_kad_node_bootstrap(n, NULL, 0, NULL, NULL, NULL);
 		return;
 	}
 	an_kad_node_bootstrap(n, NULL, 0, NULL, NULL, NULL); /* the self lookup */
@@ -1810,9 +1905,12 @@ int an_kad_node_new(struct an_host *h, const struct an_kad_node_config *cfg,
 		}
 	}
 	an_host_on_connection(h, on_connection, n);
+	an_host_on_identify_push(h, on_identify_push, n);
 	ev_init(&n->refresh, refresh_cb);
 	n->refresh.data = n;
 	n->refresh.repeat = n->cfg.refresh_ms / 1000.0;
+	ev_init(&n->boot_retry, boot_retry_cb);
+	n->boot_retry.data = n;
 	ev_init(&n->maintain, maintain_cb);
 	n->maintain.data = n;
 	n->maintain.repeat = n->cfg.maintain_ms / 1000.0;
@@ -1832,6 +1930,7 @@ void an_kad_node_free(struct an_kad_node *n)
 	n->closed = true;
 	ev_timer_stop(n->loop, &n->refresh);
 	ev_timer_stop(n->loop, &n->maintain);
+	ev_timer_stop(n->loop, &n->boot_retry);
 	while (n->ops) {
 		struct an_kad_op *op = n->ops;
 		op->cancelled = true;
@@ -1862,6 +1961,7 @@ void an_kad_node_free(struct an_kad_node *n)
 	if (!n->cfg.client)
 		an_host_unhandle(n->host, n->protocol);
 	an_host_on_connection(n->host, NULL, NULL);
+	an_host_on_identify_push(n->host, NULL, NULL);
 	an_store_close(n->store);
 	n->store = NULL;
 	an_rt_free(&n->rt);

@@ -16,14 +16,18 @@
  *
  * Routing table: a peer enters when identify shows it advertises our kad
  * protocol (with its listen addresses) or when it answered one of our kad
- * requests; full buckets ask for a ping of their least recently seen entry
+ * requests, and leaves when an identify push shows it dropped the protocol
+ * (switched to client mode; one that pushes the protocol joins); full buckets ask for a ping of their least recently seen entry
  * (routing.h events, answered with /ipfs/ping/1.0.0).  A peer whose dial
  * is refused leaves the table.  The table is saved to <state>/routing.snap
  * by an_kad_node_free and loaded by an_kad_node_new.
  *
- * Maintenance (server daemons; AN_KAD_NODE_MAINTAIN): a refresh timer runs a
- * self lookup and one lookup per stale bucket (and bootstraps again when the
- * table is empty); a maintenance timer re-replicates records whose
+ * Maintenance (server daemons; AN_KAD_NODE_MAINTAIN): a bootstrap that
+ * leaves the table smaller than the bootstrap set (a seed down or at its
+ * handshake limit) is retried after 1 s, doubling to 60 s, jittered
+ * (AN_KAD_NODE_BOOT_RETRY_*), until the table has grown that large; a
+ * refresh timer runs a self lookup and one lookup per stale bucket (and
+ * bootstraps again when the table is empty); a maintenance timer re-replicates records whose
  * replicate interval passed (the store's REPLICATE_DUE: PUT to the k
  * closest, a subdomain's root first), republishes own and pinned records
  * (REPUBLISH_DUE: own records signed by this node's key are re-signed;
@@ -64,6 +68,8 @@
 #define AN_KAD_NODE_SWEEP_MAX 256        /* expired entries deleted per sweep */
 #define AN_KAD_NODE_BOOTSTRAP_MAX 32     /* bootstrap addresses taken */
 #define AN_KAD_NODE_REFRESH_CPL_MAX 15   /* buckets refreshed (js refreshes up to 15) */
+#define AN_KAD_NODE_BOOT_RETRY_MIN_MS 1000  /* first bootstrap retry (see Maintenance) */
+#define AN_KAD_NODE_BOOT_RETRY_MAX_MS 60000 /* the backoff's ceiling */
 #define AN_KAD_SNAPSHOT_NAME "routing.snap"
 #define AN_KAD_STORE_NAME "store"
 
