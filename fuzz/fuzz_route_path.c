@@ -1,0 +1,91 @@
+/*
+ * libFuzzer harness for the static-file path: a request target (the input,
+ * NUL-free copy) through an_route_path_normalize, then, when accepted, the
+ * no-symlink walk an_static_open beneath a small directory made once:
+ *   root/a, root/d/b, root/up -> ..  (a symlink out of the directory)
+ * Checks: an accepted path starts with '/', holds no empty, "." or ".."
+ * segment, no backslash and no control byte; normalising it again, when
+ * it holds no %, ? or #, changes nothing; the walk never succeeds through the
+ * "up" symlink.
+ */
+#include "route/route.h"
+#include "route/static_site.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static int root_fd = -1;
+
+static void make_root(void)
+{
+	char dir[] = "/tmp/fuzz_route_path.XXXXXX", p[128];
+	if (!mkdtemp(dir))
+		abort();
+	snprintf(p, sizeof(p), "%s/root", dir);
+	mkdir(p, 0700);
+	snprintf(p, sizeof(p), "%s/root/d", dir);
+	mkdir(p, 0700);
+	snprintf(p, sizeof(p), "%s/root/a", dir);
+	close(open(p, O_CREAT | O_WRONLY, 0600));
+	snprintf(p, sizeof(p), "%s/root/d/b", dir);
+	close(open(p, O_CREAT | O_WRONLY, 0600));
+	snprintf(p, sizeof(p), "%s/root/up", dir);
+	if (symlink("..", p) < 0)
+		abort();
+	snprintf(p, sizeof(p), "%s/root", dir);
+	root_fd = open(p, O_RDONLY | O_DIRECTORY);
+	if (root_fd < 0)
+		abort();
+}
+
+static void check_segments(const char *out)
+{
+	size_t n = strlen(out);
+	if (out[0] != '/' || strchr(out, '\\'))
+		abort();
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)out[i] < 0x20 || out[i] == 0x7f)
+			abort();
+	/* segments between slashes: none empty (but a trailing '/'), ".", ".." */
+	for (const char *s = out + 1; *s;) {
+		const char *e = strchr(s, '/');
+		size_t len = e ? (size_t)(e - s) : strlen(s);
+		if ((len == 0 && e) || (len == 1 && s[0] == '.') || (len == 2 && s[0] == '.' && s[1] == '.'))
+			abort();
+		if (!e)
+			break;
+		s = e + 1;
+	}
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	char target[AN_ROUTE_LINE_MAX + 1], out[AN_STATIC_PATH_MAX], again[AN_STATIC_PATH_MAX];
+	struct stat st;
+	int fd;
+	if (root_fd < 0)
+		make_root();
+	if (size > AN_ROUTE_LINE_MAX || memchr(data, 0, size))
+		return 0;
+	memcpy(target, data, size);
+	target[size] = 0;
+	if (an_route_path_normalize(target, out, sizeof(out)) != 0)
+		return 0;
+	check_segments(out);
+	if (!strpbrk(out, "%?#")) { /* a decoded "%", "?" or "#" means something else the second time */
+		if (an_route_path_normalize(out, again, sizeof(again)) != 0 || strcmp(out, again) != 0)
+			abort();
+	}
+	if (an_static_open(root_fd, out, &fd, &st) == 0) {
+		if (strncmp(out, "/up/", 4) == 0 || strcmp(out, "/up") == 0)
+			abort(); /* followed the symlink out */
+		close(fd);
+	}
+	return 0;
+}
