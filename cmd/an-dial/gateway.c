@@ -1,12 +1,847 @@
-/* gateway.c - an-dial's HTTP gateway for browsers (see dial.h). */
+/*
+ * gateway.c - an-dial's HTTP/1.1 gateway for browsers (see dial.h and
+ * man/an-route.7, Gateways).
+ *
+ * GET /an/PEERHASH@NAME/path?q from a browser becomes a /an/route/1.0.0
+ * request to that site on a cached connection; the response streams back
+ * with its status and fields, hop-by-hop fields dropped and the body framed
+ * again for the browser's connection.  One request at a time per browser
+ * connection (keep-alive, no pipelining: bytes after a request head are
+ * kept until its response is done).  The browser's requests are parsed by
+ * the route codec's strict HTTP parser.
+ *
+ * Backpressure: a browser that reads slowly fills our output buffer; above
+ * OUT_HIGH the route call is paused, below OUT_LOW resumed.
+ */
 #include "dial.h"
 
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include "cli.h"
+#include "route/client.h"
+#include "util/error.h"
+
+#define GW_MAX_CLIENTS 256
+#define GW_IN_MAX (AN_ROUTE_HEAD_MAX + 65536)
+#define GW_BODY_MAX (1024 * 1024)         /* request bodies forwarded (buffered) */
+#define GW_OUT_MAX (8u * 1024 * 1024)     /* hard cap of a browser's output */
+#define GW_OUT_HIGH (512 * 1024)          /* pause the route call above */
+#define GW_OUT_LOW (128 * 1024)           /* resume below */
+#define GW_KEEPALIVE_S 60.0               /* idle browser connection */
+#define GW_HEAD_S 10.0                    /* request head deadline */
+#define GW_READ_CHUNK 16384
+
+struct gateway;
+
+enum cstate { C_HEAD, C_BODY, C_WAIT_SITE, C_CALL, C_DONE };
+
+struct client {
+	struct client *next, *prev;
+	struct gateway *g;
+	int fd;
+	ev_io rio, wio;
+	ev_timer timer;
+	char peer[64];
+	struct an_buf in, out;
+	enum cstate state;
+	struct an_route_parser parser;
+	struct an_route_body reqbody_dec;
+	struct an_buf reqbody;
+	/* the request being served */
+	char method[32];
+	char target[AN_ROUTE_LINE_MAX + 1];
+	char path[AN_ROUTE_LINE_MAX + 1]; /* the site's target */
+	struct an_name name;
+	struct an_route_field fields[AN_ROUTE_FIELDS_MAX];
+	char *field_store;   /* copies of the fields' strings */
+	size_t n_fields;
+	bool keep_alive;
+	bool head_method;
+	struct site_wait wait;
+	struct an_route_call *call;
+	bool call_paused;
+	bool resp_started;
+	struct an_route_writer wr;
+	int status;
+	uint64_t bytes;
+	ev_tstamp t0;
+	bool closing;        /* close once out is flushed */
+	bool dead;           /* freed once the call reports */
+};
+
+struct gateway {
+	struct dial *d;
+	struct ev_loop *loop;
+	int fd;
+	ev_io accept_io;
+	ev_signal sigint, sigterm;
+	struct client *clients;
+	size_t n_clients;
+	char listen_text[128];
+};
+
+/* ---- small helpers ---- */
+
+static bool hop_by_hop(const char *name, const char *connection)
+{
+	static const char *const hop[] = {"connection", "keep-alive", "proxy-connection", "te",
+					  "trailer", "upgrade", "transfer-encoding", "content-length",
+					  "host"};
+	for (size_t i = 0; i < sizeof(hop) / sizeof(hop[0]); i++)
+		if (strcasecmp(name, hop[i]) == 0)
+			return true;
+	/* and the fields Connection names */
+	if (connection) {
+		size_t n = strlen(name);
+		for (const char *p = connection; *p;) {
+			while (*p == ' ' || *p == '\t' || *p == ',')
+				p++;
+			const char *e = p;
+			while (*e && *e != ',' && *e != ' ' && *e != '\t')
+				e++;
+			if ((size_t)(e - p) == n && strncasecmp(p, name, n) == 0)
+				return true;
+			p = e;
+		}
+	}
+	return false;
+}
+
+static bool has_token(const char *value, const char *token)
+{
+	size_t n = strlen(token);
+	for (const char *p = value; p && *p;) {
+		while (*p == ' ' || *p == '\t' || *p == ',')
+			p++;
+		const char *e = p;
+		while (*e && *e != ',')
+			e++;
+		const char *t = e;
+		while (t > p && (t[-1] == ' ' || t[-1] == '\t'))
+			t--;
+		if ((size_t)(t - p) == n && strncasecmp(p, token, n) == 0)
+			return true;
+		p = e;
+	}
+	return false;
+}
+
+static void html_escape(const char *s, char *out, size_t cap)
+{
+	size_t o = 0;
+	for (; *s && o + 7 < cap; s++) {
+		const char *r = NULL;
+		switch (*s) {
+		case '<': r = "&lt;"; break;
+		case '>': r = "&gt;"; break;
+		case '&': r = "&amp;"; break;
+		case '"': r = "&quot;"; break;
+		case '\'': r = "&#39;"; break;
+		}
+		if (r) {
+			size_t n = strlen(r);
+			memcpy(out + o, r, n);
+			o += n;
+		} else {
+			out[o++] = *s;
+		}
+	}
+	out[o] = 0;
+}
+
+/* ---- browser connection I/O ---- */
+
+static void client_free(struct client *c);
+static void client_process(struct client *c);
+
+static void client_log(struct client *c)
+{
+	ev_tstamp ms = (ev_now(c->g->loop) - c->t0) * 1000.0;
+	cli_warn("%s %s %s %d %llu %.0fms", c->peer, c->method[0] ? c->method : "-",
+		 c->target[0] ? c->target : "-", c->status, (unsigned long long)c->bytes, ms);
+}
+
+static void want_write(struct client *c)
+{
+	if (c->out.len && !ev_is_active(&c->wio))
+		ev_io_start(c->g->loop, &c->wio);
+}
+
+/* Write what we can now; true if the client is still usable. */
+static bool flush_out(struct client *c)
+{
+	while (c->out.len) {
+		ssize_t n = send(c->fd, c->out.data, c->out.len, MSG_NOSIGNAL);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				break;
+			return false;
+		}
+		an_buf_consume(&c->out, (size_t)n);
+	}
+	if (c->out.len == 0)
+		ev_io_stop(c->g->loop, &c->wio);
+	else
+		want_write(c);
+	if (c->call && c->call_paused && c->out.len < GW_OUT_LOW) {
+		c->call_paused = false;
+		an_route_call_resume(c->call);
+	}
+	return true;
+}
+
+static void client_close(struct client *c)
+{
+	if (c->dead)
+		return;
+	ev_io_stop(c->g->loop, &c->rio);
+	ev_io_stop(c->g->loop, &c->wio);
+	ev_timer_stop(c->g->loop, &c->timer);
+	site_wait_cancel(&c->wait);
+	if (c->call) {
+		c->dead = true;
+		an_route_call_abort(c->call); /* client_free from on_done */
+		return;
+	}
+	client_free(c);
+}
+
+static void reset_request(struct client *c)
+{
+	an_route_parser_free(&c->parser);
+	an_route_parser_init_http_request(&c->parser, GW_BODY_MAX,
+					  (uint64_t)((ev_now(c->g->loop) + GW_HEAD_S) * 1000.0));
+	an_buf_free(&c->reqbody);
+	an_buf_init(&c->reqbody, GW_BODY_MAX);
+	free(c->field_store);
+	c->field_store = NULL;
+	c->n_fields = 0;
+	c->method[0] = c->target[0] = c->path[0] = 0;
+	c->state = C_HEAD;
+	c->status = 0;
+	c->bytes = 0;
+	c->resp_started = false;
+	c->call_paused = false;
+	c->t0 = ev_now(c->g->loop);
+}
+
+/* The response is complete: log, then the next request or close. */
+static void request_done(struct client *c)
+{
+	client_log(c);
+	if (!c->keep_alive) {
+		c->closing = true;
+		c->state = C_DONE;
+		if (!flush_out(c) || c->out.len == 0)
+			client_close(c);
+		return;
+	}
+	reset_request(c);
+	ev_timer_stop(c->g->loop, &c->timer);
+	ev_timer_set(&c->timer, GW_KEEPALIVE_S, 0.);
+	ev_timer_start(c->g->loop, &c->timer);
+	if (!flush_out(c)) {
+		client_close(c);
+		return;
+	}
+	if (!ev_is_active(&c->rio))
+		ev_io_start(c->g->loop, &c->rio);
+	if (c->in.len)
+		client_process(c);
+}
+
+/* A complete response of the gateway's own (errors, redirects, the index). */
+static void respond_own(struct client *c, int status, const char *ctype, const char *body,
+			const char *location)
+{
+	struct an_route_field f[2];
+	size_t nf = 0;
+	size_t blen = strlen(body);
+	f[nf++] = (struct an_route_field){"Content-Type", ctype};
+	if (location)
+		f[nf++] = (struct an_route_field){"Location", location};
+	struct an_route_response r = {
+		.status = status,
+		.fields = f,
+		.n_fields = nf,
+		.framing = AN_ROUTE_BODY_LENGTH,
+		.content_length = blen,
+	};
+	c->status = status;
+	if (an_route_response_write(&c->out, &r) < 0 ||
+	    (!c->head_method && an_buf_append(&c->out, body, blen) < 0)) {
+		c->keep_alive = false;
+	}
+	c->bytes = c->head_method ? 0 : blen;
+	request_done(c);
+}
+
+static void respond_error(struct client *c, int status, const char *detail)
+{
+	char esc[1024], body[2048];
+	html_escape(detail, esc, sizeof(esc));
+	snprintf(body, sizeof(body),
+		 "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>%d %s</title></head>\n"
+		 "<body><h1>%d %s</h1>\n<p>%s</p>\n<hr><p>an-dial gateway</p></body></html>\n",
+		 status, an_route_status_reason(status), status, an_route_status_reason(status), esc);
+	respond_own(c, status, "text/html; charset=utf-8", body, NULL);
+}
+
+/* ---- the route call ---- */
+
+static void call_head(struct an_route_call *call, const struct an_route_head *h, void *arg)
+{
+	struct client *c = arg;
+	struct an_route_field f[AN_ROUTE_FIELDS_MAX];
+	char location[AN_ROUTE_LINE_MAX + 8];
+	const char *conn = an_route_head_get(h, "connection");
+	size_t nf = 0;
+	(void)call;
+	if (c->dead)
+		return;
+	for (size_t i = 0; i < h->n_fields && nf < AN_ROUTE_FIELDS_MAX; i++) {
+		if (hop_by_hop(h->fields[i].name, conn))
+			continue;
+		f[nf] = h->fields[i];
+		/* an://PEERHASH@host/path in a redirect becomes our /an/PEERHASH@host/path */
+		if (strcasecmp(f[nf].name, "location") == 0 && strncmp(f[nf].value, "an://", 5) == 0 &&
+		    strlen(f[nf].value) < sizeof(location) - 4) {
+			snprintf(location, sizeof(location), "/an/%s", f[nf].value + 5);
+			f[nf].value = location;
+		}
+		nf++;
+	}
+	struct an_route_response r = {.status = h->status, .reason = h->reason, .fields = f, .n_fields = nf};
+	if (c->head_method || h->status == 204 || h->status == 304) {
+		r.framing = h->framing == AN_ROUTE_BODY_LENGTH ? AN_ROUTE_BODY_LENGTH : AN_ROUTE_BODY_NONE;
+		r.content_length = h->content_length;
+		an_route_writer_init(&c->wr, AN_ROUTE_BODY_NONE, 0);
+	} else if (h->framing == AN_ROUTE_BODY_LENGTH) {
+		r.framing = AN_ROUTE_BODY_LENGTH;
+		r.content_length = h->content_length;
+		an_route_writer_init(&c->wr, AN_ROUTE_BODY_LENGTH, h->content_length);
+	} else if (h->framing == AN_ROUTE_BODY_NONE) {
+		r.framing = AN_ROUTE_BODY_LENGTH;
+		r.content_length = 0;
+		an_route_writer_init(&c->wr, AN_ROUTE_BODY_LENGTH, 0);
+	} else {
+		r.framing = AN_ROUTE_BODY_CHUNKED;
+		an_route_writer_init(&c->wr, AN_ROUTE_BODY_CHUNKED, 0);
+	}
+	c->status = h->status;
+	if (an_route_response_write(&c->out, &r) < 0) {
+		/* a head our writer refuses (should not happen: the parser is as strict) */
+		c->keep_alive = false;
+		an_route_call_abort(c->call);
+		return;
+	}
+	c->resp_started = true;
+	flush_out(c);
+}
+
+static void call_body(struct an_route_call *call, const uint8_t *p, size_t n, void *arg)
+{
+	struct client *c = arg;
+	if (c->dead || !c->resp_started)
+		return;
+	if (c->head_method)
+		return;
+	if (an_route_writer_write(&c->wr, &c->out, p, n) < 0) {
+		c->keep_alive = false;
+		an_route_call_abort(call);
+		return;
+	}
+	c->bytes += n;
+	if (!flush_out(c)) {
+		client_close(c);
+		return;
+	}
+	if (c->out.len >= GW_OUT_HIGH && !c->call_paused) {
+		c->call_paused = true;
+		an_route_call_pause(call);
+	}
+}
+
+static void call_done(struct an_route_call *call, int err, void *arg)
+{
+	struct client *c = arg;
+	(void)call;
+	c->call = NULL;
+	if (c->dead) {
+		if (c->status == 0)
+			c->status = 499; /* the browser went away */
+		client_log(c);
+		client_free(c);
+		return;
+	}
+	if (err == 0) {
+		if (!c->head_method && c->status != 204 && c->status != 304 &&
+		    an_route_writer_end(&c->wr, &c->out) < 0)
+			c->keep_alive = false;
+		request_done(c);
+		return;
+	}
+	if (!c->resp_started) {
+		char why[640];
+		snprintf(why, sizeof(why), "%s@%s did not answer: %s", c->name.peerhash, c->name.fqdn,
+			 err == -ETIMEDOUT ? "timed out" : an_strerror(err));
+		site_forget(c->g->d, &c->name);
+		respond_error(c, err == -ETIMEDOUT ? 504 : 502, why);
+		return;
+	}
+	/* a body cut short: end the browser's connection without completing it */
+	client_log(c);
+	c->state = C_DONE;
+	c->keep_alive = false;
+	client_close(c);
+}
+
+static const struct an_route_call_handler call_handler = {
+	.on_head = call_head,
+	.on_body = call_body,
+	.on_done = call_done,
+	.on_writable = NULL,
+};
+
+static void gw_call_writable(struct an_route_call *call, void *arg)
+{
+	struct client *c = arg;
+	int rc = 0;
+	if (c->reqbody.len) {
+		rc = an_route_call_write(call, c->reqbody.data, c->reqbody.len);
+		an_buf_reset(&c->reqbody);
+	}
+	if (rc == 0)
+		rc = an_route_call_end(call);
+	if (rc < 0)
+		an_route_call_abort(call);
+}
+
+static const struct an_route_call_handler call_handler_body = {
+	.on_head = call_head,
+	.on_body = call_body,
+	.on_done = call_done,
+	.on_writable = gw_call_writable,
+};
+
+static void site_ready(struct site_wait *w, int err, struct an_host_conn *conn)
+{
+	struct client *c = (struct client *)((char *)w - offsetof(struct client, wait));
+	if (err < 0) {
+		const char *detail = c->g->d->last_err[0] ? c->g->d->last_err : an_strerror(err);
+		int status = err == AN_ENOTFOUND ? 404 : err == AN_EPINNED ? 403
+			   : err == -ETIMEDOUT ? 504 : 502;
+		respond_error(c, status, detail);
+		return;
+	}
+	bool body = c->reqbody.len > 0;
+	struct an_route_call_opts o = {
+		.peerhash = c->name.peerhash,
+		.host = c->name.fqdn,
+		.method = c->method,
+		.target = c->path,
+		.fields = c->fields,
+		.n_fields = c->n_fields,
+		.framing = body ? AN_ROUTE_BODY_LENGTH : AN_ROUTE_BODY_NONE,
+		.content_length = c->reqbody.len,
+		.response_timeout_ms = c->g->d->cfg.timeout_ms,
+		.idle_timeout_ms = c->g->d->cfg.timeout_ms,
+	};
+	c->state = C_CALL;
+	int rc = an_route_call_start(conn, &o, body ? &call_handler_body : &call_handler, c, &c->call);
+	if (rc < 0) {
+		site_forget(c->g->d, &c->name);
+		respond_error(c, 502, an_strerror(rc));
+	}
+}
+
+/* ---- requests ---- */
+
+static const char INDEX_PAGE[] =
+	"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>an-dial gateway</title></head>\n"
+	"<body><h1>an-dial gateway</h1>\n"
+	"<p>Open an Alternet site as <code>/an/PEERHASH@NAME/</code>.</p></body></html>\n";
+
+/* Copy the browser's end-to-end fields (the parser's strings die with it at the next request). */
+static int keep_fields(struct client *c, const struct an_route_head *h)
+{
+	const char *conn = an_route_head_get(h, "connection");
+	size_t total = 0, off = 0;
+	for (size_t i = 0; i < h->n_fields; i++)
+		total += strlen(h->fields[i].name) + strlen(h->fields[i].value) + 2;
+	c->field_store = malloc(total + 1);
+	if (!c->field_store)
+		return -ENOMEM;
+	for (size_t i = 0; i < h->n_fields; i++) {
+		if (hop_by_hop(h->fields[i].name, conn))
+			continue;
+		size_t a = strlen(h->fields[i].name) + 1, b = strlen(h->fields[i].value) + 1;
+		memcpy(c->field_store + off, h->fields[i].name, a);
+		memcpy(c->field_store + off + a, h->fields[i].value, b);
+		c->fields[c->n_fields].name = c->field_store + off;
+		c->fields[c->n_fields].value = c->field_store + off + a;
+		c->n_fields++;
+		off += a + b;
+	}
+	return 0;
+}
+
+/* The request head and body are in: route it. */
+static void request_route(struct client *c)
+{
+	char name[AN_ROUTE_LINE_MAX + 8], loc[AN_ROUTE_LINE_MAX + 8];
+	const char *t = c->target;
+	c->state = C_WAIT_SITE;
+	ev_timer_stop(c->g->loop, &c->timer);
+	if (strcmp(t, "/") == 0) {
+		respond_own(c, 200, "text/html; charset=utf-8", INDEX_PAGE, NULL);
+		return;
+	}
+	if (strncmp(t, "/an/", 4) != 0) {
+		respond_error(c, 404, "Not an Alternet path: open /an/PEERHASH@NAME/.");
+		return;
+	}
+	const char *n = t + 4, *end = n + strcspn(n, "/?");
+	if ((size_t)(end - n) >= sizeof(name) - 8) {
+		respond_error(c, 400, "Malformed gateway path.");
+		return;
+	}
+	snprintf(name, sizeof(name), "an://%.*s", (int)(end - n), n);
+	if (!memchr(n, '@', (size_t)(end - n)) || an_name_parse(name, false, &c->name) < 0) {
+		respond_error(c, 400, "Malformed gateway path: expected /an/PEERHASH@NAME/.");
+		return;
+	}
+	if (*end != '/') {
+		/* /an/PH@NAME -> /an/PH@NAME/ so relative links resolve inside the site */
+		snprintf(loc, sizeof(loc), "/an/%.*s/%s", (int)(end - n), n, end);
+		respond_own(c, 301, "text/html; charset=utf-8", "<!DOCTYPE html>\n<p>Moved.</p>\n", loc);
+		return;
+	}
+	snprintf(c->path, sizeof(c->path), "%s", end);
+	c->wait.cb = site_ready;
+	site_get(c->g->d, &c->name, &c->wait);
+}
+
+static void head_complete(struct client *c)
+{
+	const struct an_route_head *h = an_route_parser_head(&c->parser);
+	const char *conn = an_route_head_get(h, "connection");
+	snprintf(c->method, sizeof(c->method), "%s", h->method);
+	snprintf(c->target, sizeof(c->target), "%s", h->target);
+	c->head_method = strcmp(h->method, "HEAD") == 0;
+	c->keep_alive = !(conn && has_token(conn, "close"));
+	if (keep_fields(c, h) < 0) {
+		respond_error(c, 500, "Out of memory.");
+		return;
+	}
+	if (h->framing == AN_ROUTE_BODY_NONE) {
+		request_route(c);
+		return;
+	}
+	an_route_body_init(&c->reqbody_dec, h->framing, h->content_length, GW_BODY_MAX);
+	c->state = C_BODY;
+}
+
+/* Run the parser over the input we have. */
+static void client_process(struct client *c)
+{
+	while (c->in.len && (c->state == C_HEAD || c->state == C_BODY)) {
+		size_t used = 0;
+		if (c->state == C_HEAD) {
+			int rc = an_route_parse(&c->parser, c->in.data, c->in.len, &used);
+			an_buf_consume(&c->in, used);
+			if (rc < 0) {
+				int st = an_route_parser_status(&c->parser);
+				c->keep_alive = false;
+				respond_error(c, st ? st : 400, an_route_parser_why(&c->parser));
+				return;
+			}
+			if (rc == 0)
+				return;
+			head_complete(c);
+			continue;
+		}
+		const uint8_t *data;
+		size_t n = 0;
+		int rc = an_route_body_decode(&c->reqbody_dec, c->in.data, c->in.len, &used, &data, &n);
+		if (rc >= 0 && n && an_buf_append(&c->reqbody, data, n) < 0)
+			rc = AN_ETOOBIG;
+		an_buf_consume(&c->in, used);
+		if (rc < 0) {
+			int st = an_route_body_status(&c->reqbody_dec);
+			c->keep_alive = false;
+			respond_error(c, st ? st : 400, "Malformed or too large request body.");
+			return;
+		}
+		if (rc == 1)
+			request_route(c);
+	}
+}
+
+static void client_read_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct client *c = (struct client *)((char *)w - offsetof(struct client, rio));
+	uint8_t *p;
+	(void)loop;
+	(void)revents;
+	if (an_buf_reserve(&c->in, GW_READ_CHUNK, &p) < 0) {
+		/* the browser sends more than one request ahead: stop reading */
+		ev_io_stop(c->g->loop, &c->rio);
+		return;
+	}
+	ssize_t n = recv(c->fd, p, GW_READ_CHUNK, 0);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		/* the browser closed (or failed): a request under way is abandoned */
+		if (c->state == C_CALL || c->state == C_WAIT_SITE) {
+			c->status = c->status ? c->status : 499;
+		}
+		client_close(c);
+		return;
+	}
+	c->in.len += (size_t)n;
+	if (c->state == C_HEAD || c->state == C_BODY) {
+		ev_timer_stop(c->g->loop, &c->timer);
+		ev_timer_set(&c->timer, GW_HEAD_S, 0.);
+		ev_timer_start(c->g->loop, &c->timer);
+		client_process(c);
+	}
+}
+
+static void client_write_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct client *c = (struct client *)((char *)w - offsetof(struct client, wio));
+	(void)loop;
+	(void)revents;
+	if (!flush_out(c)) {
+		client_close(c);
+		return;
+	}
+	if (c->closing && c->out.len == 0)
+		client_close(c);
+}
+
+static void client_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct client *c = (struct client *)((char *)w - offsetof(struct client, timer));
+	(void)loop;
+	(void)revents;
+	if (c->state == C_HEAD && (c->in.len || c->parser.buf.len)) {
+		c->keep_alive = false;
+		respond_error(c, 408, "The request head did not arrive in time.");
+		return;
+	}
+	if (c->state == C_BODY) {
+		c->keep_alive = false;
+		respond_error(c, 408, "The request body did not arrive in time.");
+		return;
+	}
+	if (c->state == C_HEAD || c->state == C_DONE)
+		client_close(c); /* idle keep-alive connection, or a close that never flushed */
+}
+
+static void client_free(struct client *c)
+{
+	struct gateway *g = c->g;
+	ev_io_stop(g->loop, &c->rio);
+	ev_io_stop(g->loop, &c->wio);
+	ev_timer_stop(g->loop, &c->timer);
+	site_wait_cancel(&c->wait);
+	if (c->fd >= 0)
+		close(c->fd);
+	an_route_parser_free(&c->parser);
+	an_buf_free(&c->in);
+	an_buf_free(&c->out);
+	an_buf_free(&c->reqbody);
+	free(c->field_store);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		g->clients = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	g->n_clients--;
+	free(c);
+}
+
+static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct gateway *g = (struct gateway *)((char *)w - offsetof(struct gateway, accept_io));
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	(void)loop;
+	(void)revents;
+	int fd = accept4(g->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (fd < 0)
+		return;
+	if (g->n_clients >= GW_MAX_CLIENTS) {
+		close(fd);
+		return;
+	}
+	struct client *c = calloc(1, sizeof(*c));
+	if (!c) {
+		close(fd);
+		return;
+	}
+	c->g = g;
+	c->fd = fd;
+	char host[INET6_ADDRSTRLEN] = "?";
+	int port = 0;
+	if (ss.ss_family == AF_INET) {
+		struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+		inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
+		port = ntohs(a->sin_port);
+		snprintf(c->peer, sizeof(c->peer), "%s:%d", host, port);
+	} else if (ss.ss_family == AF_INET6) {
+		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+		inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
+		port = ntohs(a->sin6_port);
+		snprintf(c->peer, sizeof(c->peer), "[%s]:%d", host, port);
+	}
+	an_buf_init(&c->in, GW_IN_MAX);
+	an_buf_init(&c->out, GW_OUT_MAX);
+	an_buf_init(&c->reqbody, GW_BODY_MAX);
+	ev_io_init(&c->rio, client_read_cb, fd, EV_READ);
+	ev_io_init(&c->wio, client_write_cb, fd, EV_WRITE);
+	ev_timer_init(&c->timer, client_timer_cb, GW_KEEPALIVE_S, 0.);
+	c->next = g->clients;
+	if (g->clients)
+		g->clients->prev = c;
+	g->clients = c;
+	g->n_clients++;
+	reset_request(c);
+	ev_io_start(g->loop, &c->rio);
+	ev_timer_start(g->loop, &c->timer);
+}
+
+static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	(void)w;
+	(void)revents;
+	ev_break(loop, EVBREAK_ALL);
+}
+
+/* "[ADDR:]PORT" (ADDR may be [v6]) into a socket address; loopback check. */
+static int parse_listen(const char *s, struct sockaddr_storage *ss, socklen_t *sl, bool *loopback)
+{
+	char host[128] = "127.0.0.1";
+	const char *port;
+	const char *colon = strrchr(s, ':');
+	char *end;
+	memset(ss, 0, sizeof(*ss));
+	if (colon) {
+		size_t n = (size_t)(colon - s);
+		if (n == 0 || n >= sizeof(host))
+			return -EINVAL;
+		memcpy(host, s, n);
+		host[n] = 0;
+		port = colon + 1;
+	} else {
+		port = s;
+	}
+	long p = strtol(port, &end, 10);
+	if (!*port || *end || p < 0 || p > 65535)
+		return -EINVAL;
+	if (host[0] == '[') {
+		size_t n = strlen(host);
+		if (n < 3 || host[n - 1] != ']')
+			return -EINVAL;
+		host[n - 1] = 0;
+		struct sockaddr_in6 *a = (struct sockaddr_in6 *)ss;
+		a->sin6_family = AF_INET6;
+		a->sin6_port = htons((uint16_t)p);
+		if (inet_pton(AF_INET6, host + 1, &a->sin6_addr) != 1)
+			return -EINVAL;
+		*loopback = IN6_IS_ADDR_LOOPBACK(&a->sin6_addr);
+		*sl = sizeof(*a);
+		return 0;
+	}
+	struct sockaddr_in *a = (struct sockaddr_in *)ss;
+	a->sin_family = AF_INET;
+	a->sin_port = htons((uint16_t)p);
+	if (inet_pton(AF_INET, host, &a->sin_addr) != 1)
+		return -EINVAL;
+	*loopback = (ntohl(a->sin_addr.s_addr) >> 24) == 127;
+	*sl = sizeof(*a);
+	return 0;
+}
 
 int gateway_run(struct dial *d, const struct gateway_opts *o)
 {
-	(void)d;
-	(void)o;
-	cli_warn("the gateway is not built yet");
-	return AN_EXIT_SYSTEM;
+	struct gateway g = {.d = d, .loop = d->loop, .fd = -1};
+	struct sockaddr_storage ss;
+	socklen_t sl = 0;
+	bool loopback = false;
+	int one = 1;
+	if (parse_listen(o->listen, &ss, &sl, &loopback) < 0) {
+		cli_warn("invalid gateway address '%s'", o->listen);
+		return AN_EXIT_USAGE;
+	}
+	if (!loopback && !o->public) {
+		cli_warn("'%s' is not a loopback address: add --gateway-public to serve other hosts",
+			 o->listen);
+		return AN_EXIT_USAGE;
+	}
+	g.fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (g.fd < 0 || setsockopt(g.fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+	    bind(g.fd, (struct sockaddr *)&ss, sl) < 0 || listen(g.fd, 128) < 0) {
+		cli_warn("unable to listen on '%s': %s", o->listen, strerror(errno));
+		if (g.fd >= 0)
+			close(g.fd);
+		return AN_EXIT_SYSTEM;
+	}
+	/* the bound address, for port 0 and for scripts waiting on the gateway */
+	struct sockaddr_storage bound;
+	socklen_t bl = sizeof(bound);
+	char host[INET6_ADDRSTRLEN] = "";
+	int port = 0;
+	if (getsockname(g.fd, (struct sockaddr *)&bound, &bl) == 0) {
+		if (bound.ss_family == AF_INET) {
+			inet_ntop(AF_INET, &((struct sockaddr_in *)&bound)->sin_addr, host, sizeof(host));
+			port = ntohs(((struct sockaddr_in *)&bound)->sin_port);
+			snprintf(g.listen_text, sizeof(g.listen_text), "%s:%d", host, port);
+		} else {
+			inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&bound)->sin6_addr, host, sizeof(host));
+			port = ntohs(((struct sockaddr_in6 *)&bound)->sin6_port);
+			snprintf(g.listen_text, sizeof(g.listen_text), "[%s]:%d", host, port);
+		}
+	}
+	cli_warn("gateway listening on http://%s/", g.listen_text);
+	ev_io_init(&g.accept_io, accept_cb, g.fd, EV_READ);
+	ev_io_start(g.loop, &g.accept_io);
+	ev_signal_init(&g.sigint, signal_cb, SIGINT);
+	ev_signal_init(&g.sigterm, signal_cb, SIGTERM);
+	ev_signal_start(g.loop, &g.sigint);
+	ev_signal_start(g.loop, &g.sigterm);
+	ev_run(g.loop, 0);
+	ev_io_stop(g.loop, &g.accept_io);
+	ev_signal_stop(g.loop, &g.sigint);
+	ev_signal_stop(g.loop, &g.sigterm);
+	close(g.fd);
+	/* browsers still connected: drop them (calls abort; their on_done frees) */
+	for (int round = 0; g.clients && round < 1000; round++) {
+		struct client *c = g.clients;
+		while (c && c->dead)
+			c = c->next;
+		if (!c) {
+			/* waiting for its call's on_done: run the loop a little */
+			ev_run(g.loop, EVRUN_ONCE);
+			continue;
+		}
+		client_close(c);
+	}
+	return AN_EXIT_OK;
 }
