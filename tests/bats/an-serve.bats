@@ -1,0 +1,284 @@
+#!/usr/bin/env bats
+# an-serve: options and errors, the ready line, serving without anyone to
+# publish to, publishing root and subdomain records observed with an-resolve
+# on a private network of daemons on 127.0.0.1 (in-process node and through
+# a daemon), republishing (seq grows), the access log, SIGTERM.  Bounded
+# waits; every process started here is killed in teardown.
+
+bats_require_minimum_version 1.5.0
+
+N=4
+
+wait_for() {
+	local file=$1 re=$2 deadline=$((SECONDS + $3))
+	while [ "$SECONDS" -lt "$deadline" ]; do
+		grep -qE -- "$re" "$file" 2>/dev/null && return 0
+		sleep 0.05
+	done
+	echo "timed out waiting for /$re/ in $file" >&2
+	return 1
+}
+
+start_node() {
+	local name=$1
+	shift
+	an-dht daemon -q -s "$NET/$name" "$@" >"$NET/$name.out" 2>"$NET/$name.err" &
+	echo $! >>"$NET/pids"
+	wait_for "$NET/$name.out" '"event":"ready"' 10 || return 1
+	jq -r '.addrs[0]' "$NET/$name.out" >"$NET/$name.addr"
+}
+
+setup_file() {
+	export NET=$BATS_FILE_TMPDIR/net
+	mkdir -p "$NET"
+	: >"$NET/pids"
+	export AN_STATE_DIR=$NET/nostate
+	unset AN_BOOTSTRAP
+	start_node n0
+	export BOOT=$(cat "$NET/n0.addr")
+	for i in $(seq 1 $((N - 1))); do start_node "n$i" --bootstrap "$BOOT"; done
+	for i in $(seq 0 $((N - 1))); do
+		local deadline=$((SECONDS + 10))
+		until [ "$(an-dht peers -s "$NET/n$i" | wc -l)" -ge 2 ]; do
+			[ "$SECONDS" -lt "$deadline" ] || { echo "n$i did not bootstrap" >&2; return 1; }
+			sleep 0.1
+		done
+	done
+	mkdir -p "$NET/site/docs" "$NET/api"
+	echo '<h1>home</h1>' >"$NET/site/index.html"
+	echo 'hello' >"$NET/site/hello.txt"
+	echo 'api root' >"$NET/api/index.html"
+}
+
+teardown_file() {
+	local pid
+	while read -r pid; do kill "$pid" 2>/dev/null || true; done <"$NET/pids"
+	while read -r pid; do wait "$pid" 2>/dev/null || true; done <"$NET/pids"
+}
+
+setup() {
+	T=$BATS_TEST_TMPDIR
+	an-keygen -k "$T/site.key" >"$T/site.id"
+	PH=$(jq -r .peerHash "$T/site.id")
+	SERVE_PID=
+}
+
+teardown() {
+	if [ -n "$SERVE_PID" ]; then
+		kill "$SERVE_PID" 2>/dev/null || true
+		wait "$SERVE_PID" 2>/dev/null || true
+	fi
+}
+
+# Start an-serve in the background: stdout in $T/out, stderr in $T/err.
+serve() {
+	an-serve "$@" >"$T/out" 2>"$T/err" &
+	SERVE_PID=$!
+	wait_for "$T/out" '"event":"ready"' 20
+}
+
+# ---- options and errors ----
+
+@test "a missing -k is a usage error" {
+	run --separate-stderr an-serve --name site "$NET/site"
+	[ "$status" -eq 2 ]
+	[[ $stderr == "an-serve: missing -k KEYFILE"* ]]
+}
+
+@test "a missing --name is a usage error" {
+	run --separate-stderr an-serve -k "$T/site.key" "$NET/site"
+	[ "$status" -eq 2 ]
+	[[ $stderr == *"missing --name"* ]]
+}
+
+@test "a missing DIR without --upstream is a usage error" {
+	run --separate-stderr an-serve -k "$T/site.key" --name site
+	[ "$status" -eq 2 ]
+}
+
+@test "DIR and --upstream together are a usage error" {
+	run --separate-stderr an-serve -k "$T/site.key" --name site --upstream http://127.0.0.1:1 "$NET/site"
+	[ "$status" -eq 2 ]
+	[[ $stderr == *"exclusive"* ]]
+}
+
+@test "an invalid --republish duration is a usage error" {
+	run --separate-stderr an-serve -k "$T/site.key" --name site --republish soon "$NET/site"
+	[ "$status" -eq 2 ]
+}
+
+@test "a directory that does not exist exits 3" {
+	run --separate-stderr an-serve -k "$T/site.key" --name site -s "$T/s" "$T/nothere"
+	[ "$status" -eq 3 ]
+	[[ $stderr == *"unable to open directory '$T/nothere'"* ]]
+	[ -z "$output" ]
+}
+
+@test "a malformed upstream URL exits 3" {
+	run --separate-stderr an-serve -k "$T/site.key" --name site -s "$T/s" --upstream https://127.0.0.1:80
+	[ "$status" -eq 3 ]
+	[[ $stderr == *"invalid upstream URL"* ]]
+}
+
+@test "an upstream given by host name is refused (numeric addresses only)" {
+	run --separate-stderr an-serve -k "$T/site.key" --name site -s "$T/s" --upstream http://localhost:8080
+	[ "$status" -eq 3 ]
+}
+
+@test "an invalid name exits 3" {
+	run --separate-stderr an-serve -k "$T/site.key" --name Bad_Name -s "$T/s" "$NET/site"
+	[ "$status" -eq 3 ]
+	[[ $stderr == *"invalid name 'Bad_Name'"* ]]
+}
+
+@test "a --sub without LABEL= exits 3" {
+	run --separate-stderr an-serve -k "$T/site.key" --name site -s "$T/s" --sub "$NET/api" "$NET/site"
+	[ "$status" -eq 3 ]
+	[[ $stderr == *"invalid --sub"* ]]
+}
+
+@test "a --sub label with a dot exits 3" {
+	run --separate-stderr an-serve -k "$T/site.key" --name site -s "$T/s" --sub "a.b=$NET/api" "$NET/site"
+	[ "$status" -eq 3 ]
+}
+
+@test "a key file that does not exist exits with an error naming it" {
+	run --separate-stderr an-serve -k "$T/none.key" --name site -s "$T/s" "$NET/site"
+	[ "$status" -ne 0 ] && [ "$status" -ne 2 ]
+	[[ $stderr == *"unable to load key '$T/none.key'"* ]]
+}
+
+@test "an address that cannot be listened on exits 4" {
+	run --separate-stderr an-serve -k "$T/site.key" --name site -s "$T/s" --listen /ip4/192.0.2.1/tcp/0 "$NET/site"
+	[ "$status" -eq 4 ]
+	[[ $stderr == *"unable to listen on '/ip4/192.0.2.1/tcp/0'"* ]]
+}
+
+# ---- serving without publishing ----
+
+@test "with no daemon and no bootstrap peer it serves and says nothing was published" {
+	serve -k "$T/site.key" --name site -s "$T/s" "$NET/site"
+	[ "$(jq -r .published "$T/out")" = false ]
+	[ "$(jq -r .backend "$T/out")" = none ]
+	[ "$(jq -r '.names[0].stored' "$T/out")" -eq 0 ]
+	grep -q "nothing was published" "$T/err"
+}
+
+@test "the ready line names the peer, its addresses with /p2p/ and each site's an:// URL" {
+	serve -k "$T/site.key" --name site --sub "api=$NET/api" -s "$T/s" "$NET/site"
+	[ "$(jq -r .peerId "$T/out")" = "$(jq -r .peerId "$T/site.id")" ]
+	[ "$(jq -r .peerHash "$T/out")" = "$PH" ]
+	[[ $(jq -r '.addrs[0]' "$T/out") == /ip4/127.0.0.1/tcp/*/p2p/$(jq -r .peerId "$T/site.id") ]]
+	[ "$(jq -r '.names[0].url' "$T/out")" = "an://$PH@site" ]
+	[ "$(jq -r '.names[1].url' "$T/out")" = "an://$PH@api.site" ]
+}
+
+@test "--announce addresses are the ones published" {
+	serve -k "$T/site.key" --name site -s "$T/s" --announce /ip4/198.51.100.7/tcp/4001 "$NET/site"
+	[ "$(jq -r '.addrs | length' "$T/out")" -eq 1 ]
+	[[ $(jq -r '.addrs[0]' "$T/out") == /ip4/198.51.100.7/tcp/4001/p2p/* ]]
+}
+
+@test "SIGTERM stops it with exit status 0" {
+	serve -k "$T/site.key" --name site -s "$T/s" "$NET/site"
+	kill -TERM "$SERVE_PID"
+	local st=0
+	wait "$SERVE_PID" || st=$?
+	SERVE_PID=
+	[ "$st" -eq 0 ]
+	grep -q "signal 15: shutting down" "$T/err"
+}
+
+@test "SIGINT stops it with exit status 0" {
+	serve -k "$T/site.key" --name site -s "$T/s" -q "$NET/site"
+	kill -INT "$SERVE_PID"
+	local st=0
+	wait "$SERVE_PID" || st=$?
+	SERVE_PID=
+	[ "$st" -eq 0 ]
+}
+
+@test "-q keeps standard error empty while serving" {
+	serve -k "$T/site.key" --name site -s "$T/s" -q "$NET/site"
+	an-dial -s -o "$T/got" --connect-to "$(jq -r '.addrs[0]' "$T/out")" "an://$PH@site/hello.txt"
+	cmp "$T/got" "$NET/site/hello.txt"
+	[ ! -s "$T/err" ]
+}
+
+@test "a request is served and written to the access log file" {
+	serve -k "$T/site.key" --name site -s "$T/s" --access-log "$T/access.log" "$NET/site"
+	an-dial -s -o "$T/got" --connect-to "$(jq -r '.addrs[0]' "$T/out")" "an://$PH@site/hello.txt"
+	cmp "$T/got" "$NET/site/hello.txt"
+	wait_for "$T/access.log" 'site "GET /hello.txt" 200 6 ' 5
+	grep -qE '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z 12D3KooW[1-9A-HJ-NP-Za-km-z]+ site "GET /hello.txt" 200 6 [0-9]+ms ok$' "$T/access.log"
+}
+
+@test "the access log goes to standard error by default" {
+	serve -k "$T/site.key" --name site -s "$T/s" "$NET/site"
+	run an-dial -s --connect-to "$(jq -r '.addrs[0]' "$T/out")" "an://$PH@site/missing"
+	[ "$status" -eq 1 ]
+	wait_for "$T/err" 'site "GET /missing" 404 ' 5
+}
+
+# ---- publishing ----
+
+@test "the root record is published with the server's addresses and resolves" {
+	serve -k "$T/site.key" --name site -s "$T/s" --bootstrap "$BOOT" "$NET/site"
+	[ "$(jq -r .published "$T/out")" = true ]
+	[ "$(jq -r .backend "$T/out")" = node ]
+	[ "$(jq -r '.names[0].stored' "$T/out")" -ge 1 ]
+	run --separate-stderr an-resolve -s "$T/r" --bootstrap "$BOOT" --addrs "an://$PH@site"
+	[ "$status" -eq 0 ]
+	[ "$output" = "$(jq -r '.addrs[0]' "$T/out")" ]
+}
+
+@test "a subdomain record is published against the root and resolves with its chain" {
+	serve -k "$T/site.key" --name site --sub "api=$NET/api" -s "$T/s" --bootstrap "$BOOT" "$NET/site"
+	[ "$(jq -r '.names[1].stored' "$T/out")" -ge 1 ]
+	run --separate-stderr an-resolve -s "$T/r" --bootstrap "$BOOT" "an://$PH@api.site"
+	[ "$status" -eq 0 ]
+	[ "$(jq -r .record.dns.name <<<"$output")" = api ]
+	[ "$(jq -r '.chain[0].dns.name' <<<"$output")" = site ]
+	[ "$(jq -r '.record.multiaddrs[0]' <<<"$output")" = "$(jq -r '.addrs[0]' "$T/out")" ]
+}
+
+@test "a published site is fetched end to end by name" {
+	serve -k "$T/site.key" --name site --sub "api=$NET/api" -s "$T/s" --bootstrap "$BOOT" "$NET/site"
+	an-dial -s -o "$T/got" -s --state-dir "$T/d" --bootstrap "$BOOT" "an://$PH@api.site/"
+	cmp "$T/got" "$NET/api/index.html"
+}
+
+@test "publishing through the daemon of the state directory" {
+	serve -k "$T/site.key" --name site -s "$NET/n2" "$NET/site"
+	[ "$(jq -r .backend "$T/out")" = daemon ]
+	[ "$(jq -r .published "$T/out")" = true ]
+	run --separate-stderr an-resolve -s "$T/r" --bootstrap "$BOOT" --addrs "an://$PH@site"
+	[ "$status" -eq 0 ]
+	[ "$output" = "$(jq -r '.addrs[0]' "$T/out")" ]
+}
+
+@test "records are republished on schedule with a higher seq" {
+	serve -k "$T/site.key" --name site -s "$T/s" --bootstrap "$BOOT" --republish 2s "$NET/site"
+	first=$(jq -r '.names[0].seq' "$T/out")
+	wait_for "$T/err" "republished 'site' \\(seq [0-9]+\\): stored by [1-9]" 15
+	local deadline=$((SECONDS + 10)) seq=0
+	while [ "$SECONDS" -lt "$deadline" ]; do
+		seq=$(an-resolve -s "$T/r" --bootstrap "$BOOT" "an://$PH@site" | jq -r .record.seq)
+		[ "$seq" -gt "$first" ] && break
+		sleep 0.5
+	done
+	[ "$seq" -gt "$first" ]
+}
+
+@test "a restarted server's records win over its earlier ones" {
+	serve -k "$T/site.key" --name site -s "$T/s" --bootstrap "$BOOT" "$NET/site"
+	first=$(jq -r '.names[0].seq' "$T/out")
+	kill -TERM "$SERVE_PID"
+	wait "$SERVE_PID" || true
+	serve -k "$T/site.key" --name site -s "$T/s" --bootstrap "$BOOT" "$NET/site"
+	second=$(jq -r '.names[0].seq' "$T/out")
+	[ "$second" -gt "$first" ]
+	[ "$(jq -r '.names[0].stored' "$T/out")" -ge 1 ]
+	run --separate-stderr an-resolve -s "$T/r" --bootstrap "$BOOT" "an://$PH@site"
+	[ "$(jq -r .record.seq <<<"$output")" = "$second" ]
+}
