@@ -1,0 +1,198 @@
+#!/usr/bin/env bats
+# route.bats: an unmodified js-libp2p node (js/route-get.mjs, written from
+# man/an-route.7) dials an-serve, opens /an/route/1.0.0, sends a route line
+# and a request, and checks status and bytes (sha256): files small and
+# large, index.html, 404, traversal refused, Range, conditionals, HEAD, 405,
+# subdomain routing, a wrong did or host (421), the reverse proxy to
+# python3 -m http.server (and 502 for a dead upstream), and misbehaving
+# streams (oversized head 431, stalled head 408) that lose only themselves.
+#
+# One an-serve and one upstream for the file (started in setup_file, killed
+# in teardown_file), only 127.0.0.1, every client bounded by --timeout.
+
+bats_require_minimum_version 1.5.0
+
+sha() { sha256sum "$1" | cut -d' ' -f1; }
+
+setup_file() {
+	export AN_TOP=${AN_TOP:-$(cd "$BATS_TEST_DIRNAME/../.." && pwd)}
+	"$AN_TOP/tests/interop/setup" || return 1
+	command -v an-serve >/dev/null || { echo "an-serve is not on PATH" >&2; return 1; }
+	export D=$BATS_FILE_TMPDIR
+	mkdir -p "$D/root/docs" "$D/api" "$D/up"
+	printf '<h1>root</h1>\n' >"$D/root/index.html"
+	printf 'small file\n' >"$D/root/small.txt"
+	printf '<h1>docs</h1>\n' >"$D/root/docs/index.html"
+	printf '<h1>api</h1>\n' >"$D/api/index.html"
+	head -c 10485760 /dev/urandom >"$D/root/big.bin"
+	printf 'outside\n' >"$D/secret.txt"
+	ln -s ../secret.txt "$D/root/escape.txt"
+	printf 'from upstream\n' >"$D/up/u.txt"
+	(cd "$D/up" && exec python3 -u -m http.server 0 --bind 127.0.0.1 >"$D/py.out" 2>"$D/py.err") &
+	echo $! >"$D/py.pid"
+	local deadline=$((SECONDS + 15))
+	until grep -q 'port [0-9]' "$D/py.out" 2>/dev/null; do
+		[ "$SECONDS" -lt "$deadline" ] || { cat "$D/py.err" >&2; return 1; }
+		sleep 0.1
+	done
+	export UPORT=$(sed -nE 's/.* port ([0-9]+) .*/\1/p' "$D/py.out" | head -1)
+	an-keygen -k "$D/site.key" >"$D/site.id"
+	an-serve -k "$D/site.key" --name mysite -s "$D/state" --sub "api=$D/api" \
+		--sub "app=http://127.0.0.1:$UPORT" --sub "dead=http://127.0.0.1:1" \
+		--access-log "$D/access.log" "$D/root" >"$D/serve.out" 2>"$D/serve.err" &
+	echo $! >"$D/serve.pid"
+	deadline=$((SECONDS + 20))
+	until grep -q '"event":"ready"' "$D/serve.out" 2>/dev/null; do
+		[ "$SECONDS" -lt "$deadline" ] || { cat "$D/serve.err" >&2; return 1; }
+		sleep 0.1
+	done
+	export ADDR=$(jq -r '.addrs[0]' "$D/serve.out")
+}
+
+teardown_file() {
+	local p
+	for p in serve py; do
+		[ -f "$D/$p.pid" ] && kill "$(cat "$D/$p.pid")" 2>/dev/null
+	done
+	return 0
+}
+
+# get HOST [route-get options]: one request, its JSON line in $output
+get() {
+	local host=$1
+	shift
+	run --separate-stderr timeout 60 node "$AN_TOP/tests/interop/js/route-get.mjs" --timeout 30 \
+		--addr "$ADDR" --host "$host" "$@"
+	[ "$status" -eq 0 ] || { echo "route-get: $status $stderr" >&2; return 1; }
+}
+
+field() { jq -r "$1" <<<"${lines[${2:-0}]}"; }
+
+@test "a small file: 200 and its bytes" {
+	get mysite --target /small.txt
+	[ "$(field .status)" -eq 200 ]
+	[ "$(field .sha256)" = "$(sha "$D/root/small.txt")" ]
+	[ "$(field '.headers["content-type"]')" = "text/plain; charset=utf-8" ]
+}
+
+@test "a 10 MiB file arrives whole (sha256)" {
+	get mysite --target /big.bin
+	[ "$(field .status)" -eq 200 ]
+	[ "$(field .bytes)" -eq 10485760 ]
+	[ "$(field .sha256)" = "$(sha "$D/root/big.bin")" ]
+}
+
+@test "/ is index.html" {
+	get mysite --target /
+	[ "$(field .status)" -eq 200 ]
+	[ "$(field .sha256)" = "$(sha "$D/root/index.html")" ]
+}
+
+@test "a directory without its slash is redirected to it" {
+	get mysite --target '/docs?x=1'
+	[ "$(field .status)" -eq 301 ]
+	[ "$(field .headers.location)" = '/docs/?x=1' ]
+}
+
+@test "a missing file is 404" {
+	get mysite --target /nothere.txt
+	[ "$(field .status)" -eq 404 ]
+}
+
+@test "traversal attempts are refused and never return the file outside" {
+	local t
+	for t in /../secret.txt /%2e%2e/secret.txt /..%2fsecret.txt '/docs/..%5c..%5csecret.txt' /escape.txt; do
+		get mysite --target "$t"
+		[[ $(field .status) =~ ^(400|404)$ ]] || { echo "$t: $(field .status)"; return 1; }
+		[ "$(field .sha256)" != "$(sha "$D/secret.txt")" ]
+	done
+}
+
+@test "a Range request is 206 with exactly those bytes" {
+	get mysite --target /big.bin --header 'Range: bytes=1000-1999'
+	[ "$(field .status)" -eq 206 ]
+	[ "$(field '.headers["content-range"]')" = "bytes 1000-1999/10485760" ]
+	[ "$(field .sha256)" = "$(tail -c +1001 "$D/root/big.bin" | head -c 1000 | sha256sum | cut -d' ' -f1)" ]
+}
+
+@test "an unsatisfiable Range is 416" {
+	get mysite --target /small.txt --header 'Range: bytes=100-'
+	[ "$(field .status)" -eq 416 ]
+	[ "$(field '.headers["content-range"]')" = "bytes */11" ]
+}
+
+@test "If-None-Match with the file's ETag is 304 without a body" {
+	get mysite --target /small.txt
+	local etag=$(field .headers.etag)
+	get mysite --target /small.txt --header "If-None-Match: $etag"
+	[ "$(field .status)" -eq 304 ]
+	[ "$(field .bytes)" -eq 0 ]
+}
+
+@test "HEAD gives the length and no body" {
+	get mysite --method HEAD --target /small.txt
+	[ "$(field .status)" -eq 200 ]
+	[ "$(field '.headers["content-length"]')" -eq 11 ]
+	[ "$(field .bytes)" -eq 0 ]
+}
+
+@test "POST to a static site is 405 with Allow" {
+	get mysite --method POST --target /small.txt
+	[ "$(field .status)" -eq 405 ]
+	[ "$(field .headers.allow)" = "GET, HEAD" ]
+}
+
+@test "a subdomain is routed to its own directory" {
+	get api.mysite --target /
+	[ "$(field .status)" -eq 200 ]
+	[ "$(field .sha256)" = "$(sha "$D/api/index.html")" ]
+}
+
+@test "a wrong did is 421" {
+	get mysite --did dns:Y9BBkshepgRUAmC91ZtHpc --target /small.txt
+	[ "$(field .status)" -eq 421 ]
+}
+
+@test "a host this node does not serve is 421" {
+	get other.mysite --target /
+	[ "$(field .status)" -eq 421 ]
+}
+
+@test "the upstream proxy returns the local web server's bytes" {
+	get app.mysite --target /u.txt
+	[ "$(field .status)" -eq 200 ]
+	[ "$(field .sha256)" = "$(sha "$D/up/u.txt")" ]
+	[ "$(field .headers.server)" != null ]
+}
+
+@test "an upstream 404 is passed on" {
+	get app.mysite --target /missing
+	[ "$(field .status)" -eq 404 ]
+}
+
+@test "an unreachable upstream is 502" {
+	get dead.mysite --target /
+	[ "$(field .status)" -eq 502 ]
+}
+
+@test "an oversized head is 431 and the connection still serves the next stream" {
+	get mysite --big-header 20000 --then-get /small.txt
+	[ "$(field .status 0)" -eq 431 ]
+	[ "$(field .status 1)" -eq 200 ]
+	[ "$(field .sha256 1)" = "$(sha "$D/root/small.txt")" ]
+}
+
+@test "a stalled head times out with 408 and the connection still serves the next stream" {
+	get mysite --stall --then-get /small.txt
+	[ "$(field .status 0)" -eq 408 ]
+	[ "$(field .status 1)" -eq 200 ]
+}
+
+@test "every request is in the access log" {
+	get mysite --target /small.txt
+	local deadline=$((SECONDS + 5))
+	until grep -q ' mysite "GET /small.txt" 200 11 ' "$D/access.log"; do
+		[ "$SECONDS" -lt "$deadline" ] || { cat "$D/access.log"; return 1; }
+		sleep 0.1
+	done
+}
