@@ -82,8 +82,8 @@ void site_wait_cancel(struct site_wait *w);
 /* Forget name's cached connection (after a failed request on it). */
 void site_forget(struct dial *d, const struct an_name *name);
 
-/* The peer ID we dial for name, once known (for messages); NULL otherwise. */
-const char *site_peer_text(struct dial *d, const struct an_name *name);
+/* The peer hash of name: resolved from its pin for a bare name (borrowed). */
+const char *site_peerhash(struct dial *d, const struct an_name *name);
 
 /* ---- fetch mode (fetch.c) and the gateway (gateway.c) ---- */
 

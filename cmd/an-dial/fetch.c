@@ -220,7 +220,7 @@ static void site_ready(struct site_wait *w, int err, struct an_host_conn *c)
 		return;
 	}
 	struct an_route_call_opts co = {
-		.peerhash = f->name.peerhash,
+		.peerhash = site_peerhash(f->d, &f->name),
 		.host = f->name.fqdn,
 		.method = f->o->method ? f->o->method : (f->o->data ? "POST" : "GET"),
 		.target = f->target,

@@ -19,6 +19,7 @@ struct site {
 	struct site *next;
 	struct dial *d;
 	struct an_name name;
+	char peerhash[AN_PEERHASH_LEN + 1]; /* resolved (a bare name's from its pin) */
 	enum site_state state;
 	ev_tstamp resolved_at, failed_at;
 	int err;
@@ -236,6 +237,7 @@ static void resolved(void *arg, int err, struct an_resolved *r)
 	}
 	s->publisher = r->publisher;
 	s->have_publisher = true;
+	memcpy(s->peerhash, r->name.peerhash, sizeof(s->peerhash));
 	an_peerid_format(&s->publisher, s->peer_text, sizeof(s->peer_text));
 	s->resolved_at = ev_now(s->d->loop);
 	s->n_addrs = 0;
@@ -328,6 +330,7 @@ void site_get(struct dial *d, const struct an_name *name, struct site_wait *w)
 		}
 		s->d = d;
 		s->name = *name;
+		memcpy(s->peerhash, name->peerhash, sizeof(s->peerhash));
 		ev_timer_init(&s->kick, kick_cb, 0., 0.);
 		s->next = d->sites;
 		d->sites = s;
@@ -390,8 +393,8 @@ void site_forget(struct dial *d, const struct an_name *name)
 	}
 }
 
-const char *site_peer_text(struct dial *d, const struct an_name *name)
+const char *site_peerhash(struct dial *d, const struct an_name *name)
 {
 	struct site *s = site_find(d, name);
-	return s && s->have_publisher ? s->peer_text : NULL;
+	return s && s->peerhash[0] ? s->peerhash : name->peerhash;
 }
