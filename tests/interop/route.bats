@@ -36,10 +36,42 @@ setup_file() {
 		sleep 0.1
 	done
 	export UPORT=$(sed -nE 's/.* port ([0-9]+) .*/\1/p' "$D/py.out" | head -1)
+	# an upstream that describes the request it got (JSON), and sleeps on /slow
+	cat >"$D/echo.py" <<'PY'
+import hashlib, http.server, json, time
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = 'HTTP/1.1'
+    def do_GET(self): self.reply(b'')
+    def do_POST(self): self.reply(self.rfile.read(int(self.headers.get('Content-Length', 0))))
+    def reply(self, body):
+        if self.path == '/slow':
+            time.sleep(20)
+        out = json.dumps({'method': self.command, 'path': self.path, 'version': self.request_version,
+                          'headers': {k.lower(): v for k, v in self.headers.items()},
+                          'bodySha256': hashlib.sha256(body).hexdigest()}).encode()
+        self.send_response(200)
+        self.send_header('Content-Type', 'application/json')
+        self.send_header('Content-Length', str(len(out)))
+        self.end_headers()
+        self.wfile.write(out)
+    def log_message(self, *a): pass
+http.server.ThreadingHTTPServer.daemon_threads = True
+s = http.server.ThreadingHTTPServer(('127.0.0.1', 0), H)
+print('port', s.server_address[1], flush=True)
+s.serve_forever()
+PY
+	python3 -u "$D/echo.py" >"$D/echo.out" 2>"$D/echo.err" &
+	echo $! >"$D/echo.pid"
+	deadline=$((SECONDS + 15))
+	until grep -q '^port [0-9]' "$D/echo.out" 2>/dev/null; do
+		[ "$SECONDS" -lt "$deadline" ] || { cat "$D/echo.err" >&2; return 1; }
+		sleep 0.1
+	done
+	export EPORT=$(sed -nE 's/^port ([0-9]+)/\1/p' "$D/echo.out")
 	an-keygen -k "$D/site.key" >"$D/site.id"
 	an-serve -k "$D/site.key" --name mysite -s "$D/state" --sub "api=$D/api" \
 		--sub "app=http://127.0.0.1:$UPORT" --sub "dead=http://127.0.0.1:1" \
-		--access-log "$D/access.log" "$D/root" >"$D/serve.out" 2>"$D/serve.err" &
+		--sub "echo=http://127.0.0.1:$EPORT" --upstream-timeout 2s --access-log "$D/access.log" "$D/root" >"$D/serve.out" 2>"$D/serve.err" &
 	echo $! >"$D/serve.pid"
 	deadline=$((SECONDS + 20))
 	until grep -q '"event":"ready"' "$D/serve.out" 2>/dev/null; do
@@ -51,7 +83,7 @@ setup_file() {
 
 teardown_file() {
 	local p
-	for p in serve py; do
+	for p in serve py echo; do
 		[ -f "$D/$p.pid" ] && kill "$(cat "$D/$p.pid")" 2>/dev/null
 	done
 	return 0
@@ -173,6 +205,38 @@ field() { jq -r "$1" <<<"${lines[${2:-0}]}"; }
 @test "an unreachable upstream is 502" {
 	get dead.mysite --target /
 	[ "$(field .status)" -eq 502 ]
+}
+
+@test "the upstream gets the request without route line, Host rewritten, hop-by-hop fields dropped" {
+	get echo.mysite --body --target '/x?y=1' --header 'Connection: X-Drop' --header 'X-Drop: 1' \
+		--header 'Keep-Alive: timeout=5' --header 'X-Keep: 2'
+	[ "$(field .status)" -eq 200 ]
+	local req=$(field .body)
+	[ "$(jq -r .path <<<"$req")" = '/x?y=1' ]
+	[ "$(jq -r .version <<<"$req")" = HTTP/1.1 ]
+	[ "$(jq -r .headers.host <<<"$req")" = echo.mysite ]
+	[ "$(jq -r '.headers["x-keep"]' <<<"$req")" = 2 ]
+	[ "$(jq -r '.headers["x-drop"]' <<<"$req")" = null ]
+	[ "$(jq -r '.headers["keep-alive"]' <<<"$req")" = null ]
+}
+
+@test "the upstream gets X-Forwarded-For with the client's peer ID, never the client's own value" {
+	get echo.mysite --body --target / --header 'X-Forwarded-For: 203.0.113.9'
+	local req=$(field .body)
+	[ "$(jq -r '.headers["x-forwarded-for"]' <<<"$req")" = "$(field .peerId)" ]
+	[ "$(jq -r '.headers["x-forwarded-host"]' <<<"$req")" = echo.mysite ]
+	[ "$(jq -r '.headers["x-forwarded-proto"]' <<<"$req")" = an ]
+}
+
+@test "a request body is forwarded to the upstream" {
+	get echo.mysite --body --method POST --target /post --data 'a body for the upstream'
+	[ "$(field .status)" -eq 200 ]
+	[ "$(jq -r .bodySha256 <<<"$(field .body)")" = "$(printf 'a body for the upstream' | sha256sum | cut -d' ' -f1)" ]
+}
+
+@test "an upstream that sends no response head in time is 504" {
+	get echo.mysite --target /slow
+	[ "$(field .status)" -eq 504 ]
 }
 
 @test "an oversized head is 431 and the connection still serves the next stream" {

@@ -6,17 +6,18 @@
 //
 //   node route-get.mjs --addr MA --host HOST [--target T] [--method M]
 //        [--header 'Name: value']... [--did DID] [--big-header BYTES]
-//        [--stall] [--then-get T] [--timeout SECS]
+//        [--stall] [--then-get T] [--data TEXT] [--body] [--timeout SECS]
 //
 // --did replaces the did computed from the address's /p2p/ peer ID and
 // HOST; --big-header adds a field of that many bytes; --stall sends the
 // route line and half a request head and never finishes it (nor closes).
 // --then-get requests T on the same connection afterwards (the connection
-// must survive a misbehaving stream).
+// must survive a misbehaving stream).  --data sends TEXT as a request body
+// with Content-Length; --body adds the response body (UTF-8) to the line.
 //
 // stdout: one JSON line per response {"status","headers":{lowercase
-// name: value},"bytes","sha256","end":"eof"|"reset"}; a stream that ended
-// without a response head is {"status":0,"end":...}.
+// name: value},"bytes","sha256","end":"eof"|"reset","peerId":<ours>}; a
+// stream that ended without a response head is {"status":0,"end":...}.
 // Exit status: 0 responses read (whatever their statuses), 2 usage, 4 dial
 // failure or timeout.
 
@@ -50,6 +51,8 @@ const { values: o } = parseArgs({
     'big-header': { type: 'string' },
     stall: { type: 'boolean', default: false },
     'then-get': { type: 'string' },
+    data: { type: 'string' },
+    body: { type: 'boolean', default: false },
     timeout: { type: 'string', default: '30' }
   }
 })
@@ -107,16 +110,20 @@ async function request (conn, peer, target, { stall = false } = {}) {
   let head = `AN-ROUTE/1.0 ${did} ${o.host}\r\n${o.method} ${target} HTTP/1.1\r\nHost: ${o.host}\r\n`
   for (const h of o.header) head += `${h}\r\n`
   if (o['big-header']) head += `X-Big: ${'a'.repeat(Number(o['big-header']))}\r\n`
+  const data = o.data != null ? Buffer.from(o.data) : null
+  if (data) head += `Content-Length: ${data.length}\r\n`
   if (stall) {
     stream.send(Buffer.from(head)) // no blank line, no FIN: the server must time this out
   } else {
-    stream.send(Buffer.from(head + '\r\n'))
+    stream.send(Buffer.concat([Buffer.from(head + '\r\n'), data ?? Buffer.alloc(0)]))
     await stream.close({ signal }).catch(() => {})
   }
   const timer = new Promise((resolve, reject) => signal.addEventListener('abort', () => reject(new Error('timeout'))))
   await Promise.race([done, timer])
   const r = parseResponse(Buffer.concat(chunks))
-  emit({ status: r.status, headers: r.headers, bytes: r.body.length, sha256: sha256(r.body).toString('hex'), end: ended })
+  const line = { status: r.status, headers: r.headers, bytes: r.body.length, sha256: sha256(r.body).toString('hex'), end: ended, peerId: node.peerId.toString() }
+  if (o.body) line.body = r.body.toString('utf8')
+  emit(line)
   if (ended === 'eof') stream.close().catch(() => {})
 }
 
@@ -131,6 +138,7 @@ try {
     o.did = undefined
     o['big-header'] = undefined
     o.header = []
+    o.data = undefined
     await request(conn, peer, o['then-get'])
   }
 } catch (err) {
