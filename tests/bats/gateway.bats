@@ -1,0 +1,168 @@
+#!/usr/bin/env bats
+# an-dial --gateway: curl, then headless Chromium, through the gateway to
+# sites an-serve publishes on a private loopback DHT.  The browser loads the
+# multi-page test site (tests/data/site: pages with images, a stylesheet and
+# a script that marks the page once every image decoded and the stylesheet
+# applied); the test checks that marker in the DOM and that the gateway's
+# access log shows every resource served 200.  Only 127.0.0.1; every wait
+# bounded; every process killed in teardown_file.
+
+bats_require_minimum_version 1.5.0
+
+wait_for() {
+	local file=$1 re=$2 deadline=$((SECONDS + $3))
+	while [ "$SECONDS" -lt "$deadline" ]; do
+		grep -qE -- "$re" "$file" 2>/dev/null && return 0
+		sleep 0.05
+	done
+	echo "timed out waiting for /$re/ in $file:" >&2
+	cat "$file" "${file%.out}.err" >&2 2>/dev/null
+	return 1
+}
+
+bg() {
+	local name=$1
+	shift
+	"$@" >"$NET/$name.out" 2>"$NET/$name.err" &
+	echo $! >>"$NET/pids"
+}
+
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+setup_file() {
+	export AN_TOP=${AN_TOP:-$(cd "$BATS_TEST_DIRNAME/../.." && pwd)}
+	export NET=$BATS_FILE_TMPDIR/net
+	mkdir -p "$NET"
+	: >"$NET/pids"
+	export AN_STATE_DIR=$NET/nostate
+	bg n0 an-dht daemon -q -s "$NET/n0"
+	wait_for "$NET/n0.out" '"event":"ready"' 10 || return 1
+	export BOOT=$(jq -r '.addrs[0]' "$NET/n0.out")
+	bg n1 an-dht daemon -q -s "$NET/n1" --bootstrap "$BOOT"
+	wait_for "$NET/n1.out" '"event":"ready"' 10 || return 1
+	mkdir -p "$NET/api"
+	printf '<h1>api</h1>\n' >"$NET/api/index.html"
+	an-keygen -k "$NET/site.key" >"$NET/site.id"
+	export PH=$(jq -r .peerHash "$NET/site.id")
+	bg site an-serve -q -k "$NET/site.key" -n website -s "$NET/site" --bootstrap "$BOOT" \
+		--sub "api=$NET/api" "$AN_TOP/tests/data/site"
+	wait_for "$NET/site.out" '"published":true' 30 || return 1
+	# a publisher whose record points at a port nobody listens on
+	an-keygen -k "$NET/gone.key" >"$NET/gone.id"
+	export PGONE=$(jq -r .peerHash "$NET/gone.id")
+	an-sign -k "$NET/gone.key" --name gone --type root --addr "/ip4/127.0.0.1/tcp/$(free_port)" >"$NET/gone.json"
+	an-dht put -k "$NET/gone.key" -s "$NET/pgone" --bootstrap "$BOOT" <"$NET/gone.json" >/dev/null
+	export GW_PORT=$(free_port)
+	bg gw an-dial --state-dir "$NET/gw" --bootstrap "$BOOT" -t 10s --gateway "127.0.0.1:$GW_PORT"
+	wait_for "$NET/gw.err" 'gateway listening' 10 || return 1
+	export GW=http://127.0.0.1:$GW_PORT
+}
+
+teardown_file() {
+	local pid
+	while read -r pid; do kill "$pid" 2>/dev/null || true; done <"$NET/pids"
+	while read -r pid; do wait "$pid" 2>/dev/null || true; done <"$NET/pids"
+}
+
+setup() {
+	T=$BATS_TEST_TMPDIR
+}
+
+# get PATH: curl through the gateway; $status is curl's, $code the HTTP status.
+get() {
+	run --separate-stderr curl -s -m 30 -o "$T/body" -D "$T/head" -w '%{http_code}' "$GW$1"
+	code=$output
+}
+
+@test "the gateway refuses a non-loopback address without --gateway-public" {
+	run --separate-stderr timeout 10 an-dial --state-dir "$T/s" --gateway 0.0.0.0:0
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == *"not a loopback address"* ]]
+	run --separate-stderr timeout 10 an-dial --state-dir "$T/s" --gateway nonsense:x
+	[ "$status" -eq 2 ]
+}
+
+@test "a site path without its trailing slash redirects to it" {
+	get "/an/$PH@website"
+	[ "$code" = 301 ]
+	grep -qi "^Location: /an/$PH@website/" "$T/head"
+}
+
+@test "a page through the gateway is byte-identical" {
+	get "/an/$PH@website/"
+	[ "$code" = 200 ]
+	cmp "$T/body" "$AN_TOP/tests/data/site/index.html"
+	get "/an/$PH@website/img/red.png"
+	[ "$code" = 200 ]
+	cmp "$T/body" "$AN_TOP/tests/data/site/img/red.png"
+	grep -qi '^Content-Type: image/png' "$T/head"
+}
+
+@test "a subdomain is routed to its own directory" {
+	get "/an/$PH@api.website/"
+	[ "$code" = 200 ]
+	[ "$(cat "$T/body")" = "<h1>api</h1>" ]
+}
+
+@test "keep-alive: several requests on one browser connection" {
+	run curl -s -m 30 -o /dev/null -o /dev/null -o /dev/null -w '%{http_code} %{num_connects}\n' \
+		"$GW/an/$PH@website/" "$GW/an/$PH@website/style.css" "$GW/an/$PH@website/app.js"
+	[ "$status" -eq 0 ]
+	[ "${lines[0]}" = "200 1" ]
+	[ "${lines[1]}" = "200 0" ]
+	[ "${lines[2]}" = "200 0" ]
+}
+
+@test "statuses: 404 missing file, 404 unknown name, 400 malformed, 502 unreachable site" {
+	get "/an/$PH@website/missing.html"
+	[ "$code" = 404 ]
+	get "/an/$PH@nosuchsite/"
+	[ "$code" = 404 ]
+	grep -qi '^Content-Type: text/html' "$T/head"
+	get "/an/not-a-name/"
+	[ "$code" = 400 ]
+	get "/an/$PGONE@gone/"
+	[ "$code" = 502 ]
+	get "/elsewhere"
+	[ "$code" = 404 ]
+}
+
+@test "path traversal through the gateway is refused" {
+	for p in '../site.key' '%2e%2e/%2e%2e/etc/passwd' 'img/%2fetc%2fpasswd'; do
+		get "/an/$PH@website/$p"
+		[ "$code" = 400 ] || { echo "$p: $code"; return 1; }
+	done
+	# and curl's own normalisation off: a raw ../ in the request line
+	run curl -s -m 30 --path-as-is -o /dev/null -w '%{http_code}' "$GW/an/$PH@website/../../etc/passwd"
+	[ "$output" = 400 ]
+}
+
+@test "every request gets one access-log line" {
+	get "/an/$PH@website/style.css?logcheck=1"
+	[ "$code" = 200 ]
+	wait_for "$NET/gw.err" "GET /an/$PH@website/style.css\\?logcheck=1 200 " 5
+}
+
+@test "headless Chromium loads the multi-page site: every image, the stylesheet and the script" {
+	command -v chromium >/dev/null || {
+		echo "chromium is missing: install Debian's package (tools/install-deps test, or apt-get install chromium)" >&2
+		return 1
+	}
+	before=$(wc -l <"$NET/gw.err")
+	for page in "" docs/page2.html; do
+		run --separate-stderr timeout 60 chromium --headless --no-sandbox --disable-gpu \
+			--user-data-dir="$T/chromium" --virtual-time-budget=10000 \
+			--dump-dom "$GW/an/$PH@website/$page"
+		[ "$status" -eq 0 ] || { echo "chromium: $stderr"; return 1; }
+		[[ "$output" == *'<p id="an-check">an-check: ok images='* ]] || { echo "$output"; return 1; }
+	done
+	[[ "$output" == *"<h1>Second page</h1>"* ]]
+	log=$(tail -n +"$((before + 1))" "$NET/gw.err")
+	for r in "" style.css app.js img/red.png img/blue.png docs/page2.html docs/green.png; do
+		grep -qE "GET /an/$PH@website/$r 200 " <<<"$log" || { echo "no 200 for /$r in: $log"; return 1; }
+	done
+	# nothing of the site failed (the browser's own /favicon.ico is not the site's)
+	! grep -E "GET /an/$PH@website/[^ ]* [45][0-9][0-9] " <<<"$log"
+}
