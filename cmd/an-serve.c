@@ -310,9 +310,14 @@ static void print_ready(struct serve *sv)
 	json_decref(line);
 	fflush(stdout);
 	sv->ready_printed = true;
-	if (!published && !sv->o->quiet)
-		cli_warn(sv->can_publish ? "no peer stored the records: nothing was published"
-					 : "no daemon and no bootstrap peer: nothing was published");
+	if (!published && !sv->o->quiet) {
+		if (sv->can_publish)
+			cli_warn("no peer stored the records: nothing was published");
+		else if (sv->node && an_node_bootstrap_count(sv->node))
+			cli_warn("no bootstrap peer could be reached: nothing was published");
+		else
+			cli_warn("no daemon and no bootstrap peer: nothing was published");
+	}
 }
 
 /* ---- lifecycle ---- */
@@ -675,6 +680,9 @@ int main(int argc, char **argv)
 	} else {
 		o.dir = argv[optind];
 	}
+	if (o.republish_ms >= o.valid_ms)
+		cli_warn("warning: records valid for %llds are republished only every %llds: they will expire in between",
+			 o.valid_ms / 1000, o.republish_ms / 1000);
 	if (o.timeout_ms > INT_MAX - 1000)
 		o.timeout_ms = INT_MAX - 1000;
 	return cli_finish(cli_exit_status(run(&o)));

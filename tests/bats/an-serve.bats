@@ -164,6 +164,17 @@ serve() {
 	grep -q "nothing was published" "$T/err"
 }
 
+@test "an unreachable bootstrap peer: it serves and says the peer could not be reached" {
+	serve -k "$T/site.key" --name site -s "$T/s" --bootstrap /ip4/127.0.0.1/tcp/1 -t 2s "$NET/site"
+	[ "$(jq -r .published "$T/out")" = false ]
+	grep -q "no bootstrap peer could be reached: nothing was published" "$T/err"
+}
+
+@test "a republish interval not shorter than the validity is warned about" {
+	serve -k "$T/site.key" --name site -s "$T/s" --republish 3d "$NET/site"
+	grep -q "warning: records valid for 172800s are republished only every 259200s" "$T/err"
+}
+
 @test "the ready line names the peer, its addresses with /p2p/ and each site's an:// URL" {
 	serve -k "$T/site.key" --name site --sub "api=$NET/api" -s "$T/s" "$NET/site"
 	[ "$(jq -r .peerId "$T/out")" = "$(jq -r .peerId "$T/site.id")" ]
