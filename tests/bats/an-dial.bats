@@ -276,3 +276,33 @@ dial() {
 	[ "$status" -eq 4 ]
 	[[ "$stderr" == *"unable to open"* ]]
 }
+
+@test "a progress bar on a terminal for a long transfer (a slow reader), on stderr only" {
+	mkfifo "$T/fifo"
+	# the reader takes 64 KiB every 0.15 s: 1 MiB takes over 2 s
+	python3 -c 'import sys, time
+f = open(sys.argv[1], "rb"); out = open(sys.argv[2], "wb")
+while True:
+    b = f.read(65536)
+    if not b: break
+    out.write(b); time.sleep(0.15)' "$T/fifo" "$T/copy" &
+	reader=$!
+	run timeout 60 script -qec "an-dial --state-dir '$T/s' --bootstrap '$BOOT' -t 20s -o '$T/fifo' 'an://$PH@mysite/img/1m.bin'" /dev/null
+	wait "$reader"
+	[ "$status" -eq 0 ]
+	cmp "$T/copy" "$NET/www/img/1m.bin"
+	[[ "$output" == *"1.0 MiB"* ]] || { echo "no progress bar in: $output"; return 1; }
+	[[ "$output" == *"%"* ]]
+}
+
+@test "no progress bar with -s, even on a terminal" {
+	mkfifo "$T/fifo"
+	python3 -c 'import sys, time
+f = open(sys.argv[1], "rb")
+while f.read(65536): time.sleep(0.15)' "$T/fifo" &
+	reader=$!
+	run timeout 60 script -qec "an-dial -s --state-dir '$T/s' --bootstrap '$BOOT' -t 20s -o '$T/fifo' 'an://$PH@mysite/img/1m.bin'" /dev/null
+	wait "$reader"
+	[ "$status" -eq 0 ]
+	[ -z "$output" ]
+}

@@ -166,3 +166,17 @@ get() {
 	# nothing of the site failed (the browser's own /favicon.ico is not the site's)
 	! grep -E "GET /an/$PH@website/[^ ]* [45][0-9][0-9] " <<<"$log"
 }
+
+@test "20 concurrent browser requests all arrive whole" {
+	seq 20 | xargs -P 20 -I{} curl -s -m 60 -o "$T/c{}" -w '%{http_code}\n' \
+		"$GW/an/$PH@website/img/blue.png?n={}" >"$T/codes"
+	[ "$(grep -c '^200$' "$T/codes")" -eq 20 ]
+	for i in $(seq 20); do cmp "$T/c$i" "$AN_TOP/tests/data/site/img/blue.png"; done
+}
+
+@test "a slow browser gets the whole body (the route call pauses and resumes)" {
+	head -c 3145728 /dev/urandom >"$NET/api/slow.bin"
+	run curl -s -m 60 --limit-rate 1M -o "$T/slow.bin" -w '%{http_code}' "$GW/an/$PH@api.website/slow.bin"
+	[ "$output" = 200 ]
+	cmp "$T/slow.bin" "$NET/api/slow.bin"
+}
