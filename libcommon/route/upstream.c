@@ -288,7 +288,8 @@ static int up_start(void *arg, struct an_route_exchange *x, const struct an_rout
 	q->u = u;
 	q->fd = -1;
 	an_route_exchange_set_ctx(x, q);
-	an_buf_init(&q->out, AN_ROUTE_HEAD_MAX + 512 + (u->max_body ? u->max_body : AN_ROUTE_SERVER_BODY_MAX));
+	/* the whole capped body may wait here, re-chunked: room for its framing too */
+	an_buf_init(&q->out, AN_ROUTE_HEAD_MAX + 2 * (u->max_body ? u->max_body : AN_ROUTE_SERVER_BODY_MAX));
 	an_route_parser_init_upstream_response(&q->parser, strcmp(h->method, "HEAD") == 0, 0);
 	for (size_t i = 0; i < h->n_fields && nf < AN_ROUTE_FIELDS_MAX; i++) {
 		const char *n = h->fields[i].name;

@@ -16,8 +16,10 @@
  *             X-Forwarded-Host and X-Forwarded-Proto are dropped, so the
  *             upstream can trust them), X-Forwarded-Host the route line's
  *             host, X-Forwarded-Proto "an".  The request body is forwarded
- *             with the framing it came with, held in a buffer capped at the
- *             server's request body cap while the upstream is slower.
+ *             with the framing it came with, held in a buffer (the
+ *             request body cap, max_body, plus framing room) while the
+ *             upstream is slower: there is no way to stop reading one
+ *             stream of a yamux connection, so the cap is the bound.
  *   response  parsed with route.h's upstream parser (HTTP/1.0 or 1.1, the
  *             same head limits as requests; an invalid or oversized head is
  *             502), AN_ROUTE_RESPONSE_TIMEOUT_MS from connecting to its
