@@ -478,7 +478,10 @@ static void kad_get_cb(void *arg, int err, const uint8_t *v, size_t len, size_t 
 	(void)from;
 	struct an_node_op *op = arg;
 	json_t *rec = NULL;
-	if (err == 0 && !json_is_object(rec = json_loadb((const char *)v, len, 0, NULL)))
+	/* not inside json_is_object(): the macro evaluates its argument twice */
+	if (err == 0)
+		rec = json_loadb((const char *)v, len, 0, NULL);
+	if (err == 0 && !json_is_object(rec))
 		err = AN_EMALFORMED;
 	op_finish(op, err, err == 0 ? rec : NULL, 0);
 	json_decref(rec);
