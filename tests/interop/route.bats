@@ -28,6 +28,7 @@ setup_file() {
 	printf 'outside\n' >"$D/secret.txt"
 	ln -s ../secret.txt "$D/root/escape.txt"
 	printf 'from upstream\n' >"$D/up/u.txt"
+	head -c 10485760 /dev/urandom >"$D/up/big.bin"
 	(cd "$D/up" && exec python3 -u -m http.server 0 --bind 127.0.0.1 >"$D/py.out" 2>"$D/py.err") &
 	echo $! >"$D/py.pid"
 	local deadline=$((SECONDS + 15))
@@ -195,6 +196,13 @@ field() { jq -r "$1" <<<"${lines[${2:-0}]}"; }
 	[ "$(field .status)" -eq 200 ]
 	[ "$(field .sha256)" = "$(sha "$D/up/u.txt")" ]
 	[ "$(field .headers.server)" != null ]
+}
+
+@test "a 10 MiB upstream response is streamed back whole (sha256)" {
+	get app.mysite --target /big.bin
+	[ "$(field .status)" -eq 200 ]
+	[ "$(field .bytes)" -eq 10485760 ]
+	[ "$(field .sha256)" = "$(sha "$D/up/big.bin")" ]
 }
 
 @test "an upstream 404 is passed on" {
