@@ -21,12 +21,26 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static int root_fd = -1;
+static char dir[] = "/tmp/fuzz_route_path.XXXXXX";
+
+/* At exit: the tree goes (libFuzzer ends runs with exit()). */
+static void remove_root(void)
+{
+	static const char *const paths[] = {"root/up", "root/d/b", "root/a", "root/d", "root", ""};
+	char p[128];
+	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+		snprintf(p, sizeof(p), "%s/%s", dir, paths[i]);
+		if (unlink(p) < 0)
+			rmdir(p);
+	}
+}
 
 static void make_root(void)
 {
-	char dir[] = "/tmp/fuzz_route_path.XXXXXX", p[128];
+	char p[128];
 	if (!mkdtemp(dir))
 		abort();
+	atexit(remove_root);
 	snprintf(p, sizeof(p), "%s/root", dir);
 	mkdir(p, 0700);
 	snprintf(p, sizeof(p), "%s/root/d", dir);
