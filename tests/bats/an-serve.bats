@@ -260,10 +260,14 @@ serve() {
 }
 
 @test "publishing through the daemon of the state directory" {
-	serve -k "$T/site.key" --name site -s "$NET/n2" "$NET/site"
+	serve -k "$T/site.key" --name site --sub "api=$NET/api" -s "$NET/n2" "$NET/site"
 	[ "$(jq -r .backend "$T/out")" = daemon ]
 	[ "$(jq -r .published "$T/out")" = true ]
+	[ "$(jq -r '.names[1].stored' "$T/out")" -ge 1 ]
 	run --separate-stderr an-resolve -s "$T/r" --bootstrap "$BOOT" --addrs "an://$PH@site"
+	[ "$status" -eq 0 ]
+	[ "$output" = "$(jq -r '.addrs[0]' "$T/out")" ]
+	run --separate-stderr an-resolve -s "$T/r" --bootstrap "$BOOT" --addrs "an://$PH@api.site"
 	[ "$status" -eq 0 ]
 	[ "$output" = "$(jq -r '.addrs[0]' "$T/out")" ]
 }
