@@ -5,7 +5,10 @@
 #                resolving the name through a warm daemon, against curl
 #                fetching the same file from nginx (sendfile on); both write
 #                to /dev/null; best of RUNS (3) each.  Target an-dial/curl
-#                >= 0.5.
+#                >= 0.5.  Printed beside it: the ChaCha20-Poly1305 + loopback
+#                TCP ceiling (bench/ceiling, when AN_BENCH_BIN has it), the
+#                most any Noise transport can carry here, since curl+nginx
+#                move plaintext with sendfile.
 #   concurrent   CONC (200) fetches of a 64 KiB page at once, from one client
 #                (one an-dial gateway with CONC parallel curl transfers
 #                through it) and from CLIENTS (20) clients (20 gateways,
@@ -16,7 +19,7 @@
 # when every target is met, 1 when one is missed, 4 when a step failed.
 #
 #   PATH with an-keygen, an-dht, an-serve, an-dial; nginx and curl installed
-#   (tools/install-deps bench).
+#   (tools/install-deps bench); AN_BENCH_BIN with ceiling (optional).
 set -u
 size_mb=${SIZE_MB:-256} runs=${RUNS:-3} conc=${CONC:-200} clients=${CLIENTS:-20}
 deadline=$((SECONDS + 600))
@@ -120,11 +123,18 @@ done
 	die "an-dial delivered other bytes than the file"
 cb=$(printf '%s\n' "${curl_bps[@]}" | best)
 db=$(printf '%s\n' "${dial_bps[@]}" | best)
+ceil=0
+if [ -x "${AN_BENCH_BIN:-}/ceiling" ]; then
+	ceil=$("$AN_BENCH_BIN/ceiling" --mib "$size_mb" --runs "$runs" | sed -E 's/.*"gbpsBest":([0-9.]+).*/\1/')
+fi
 status=0
-awk -v c="$cb" -v d="$db" -v mb="$size_mb" -v runs="$runs" 'BEGIN {
+awk -v c="$cb" -v d="$db" -v g="$ceil" -v mb="$size_mb" -v runs="$runs" 'BEGIN {
 	r = d / c
-	printf "{\"bench\":\"route_throughput\",\"size_mib\":%d,\"runs\":%d,\"curl_nginx_bps\":%.0f,\"an_dial_bps\":%.0f,\"ratio\":%.3f,\"target\":0.5}\n", mb, runs, c, d, r
+	printf "{\"bench\":\"route_throughput\",\"size_mib\":%d,\"runs\":%d,\"curl_nginx_bps\":%.0f,\"an_dial_bps\":%.0f,\"ratio\":%.3f,\"target\":0.5", mb, runs, c, d, r
+	if (g > 0) printf ",\"ceiling_bps\":%.0f,\"ceiling_ratio\":%.3f", g * 1e9, d / (g * 1e9)
+	printf "}\n"
 	printf "throughput  curl+nginx %6.2f Gbit/s  an-dial+an-serve %6.2f Gbit/s  ratio %.2f (target >= 0.5)\n", c / 1e9, d / 1e9, r > "/dev/stderr"
+	if (g > 0) printf "            ChaCha20-Poly1305+TCP ceiling %6.2f Gbit/s: an-dial at %.2f of it\n", g, d / (g * 1e9) > "/dev/stderr"
 	exit (r >= 0.5 ? 0 : 1) }' || status=1
 
 # --- concurrency through gateways
@@ -154,8 +164,8 @@ run_clients() {
 		{
 			for _ in $(seq "$per"); do echo "url = \"http://127.0.0.1:$gp/an/${url#an://}/page.bin\""; echo "output = /dev/null"; done
 		} >"$tmp/curl.$n.$i"
-		curl -s --parallel --parallel-immediate --parallel-max "$per" -K "$tmp/curl.$n.$i" \
-			-w '%{http_code} %{time_total}\n' >>"$tmp/times.$n" &
+		curl -s --no-progress-meter --parallel --parallel-immediate --parallel-max "$per" \
+			-K "$tmp/curl.$n.$i" -w '%{http_code} %{time_total}\n' >>"$tmp/times.$n" 2>>"$tmp/curl.err" &
 		cpids+=($!)
 	done
 	for i in "${cpids[@]}"; do wait "$i"; done
