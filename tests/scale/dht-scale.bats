@@ -7,9 +7,10 @@
 #
 # Timers are shortened through the environment (AN_KAD_*_INTERVAL): the
 # re-replication interval (REPL_S seconds), the maintenance tick that looks
-# for due records, and the routing refresh (a node whose bootstrap dial was
-# refused retries at the next refresh, so it must not be 10 minutes).  Not
-# shorter: every holder re-replicates each record it holds (about 40 a node,
+# for due records, and the routing refresh (60 s: the kill test counts on
+# tables refreshed within the re-replication interval; a node whose
+# bootstrap dial was refused no longer waits for it, it retries within
+# seconds, see kad_node.h).  Not shorter: every holder re-replicates each record it holds (about 40 a node,
 # a lookup and 20 PUTs each), and a 10 s interval or a 15 s refresh of 15
 # buckets keeps 2 cores saturated with 100 nodes.
 # Nodes start in batches, bootstrapping from five seeds, because one seed
