@@ -63,6 +63,7 @@ struct an_stream {
 	bool inbound, negotiating, opened, fin_wanted, fin_sent, remote_fin;
 	bool read_blocked;  /* stopped reading: our queue is above the high mark */
 	bool fin_deferred;  /* the peer's FIN, held until blocked data is read */
+	bool paused;        /* an_stream_pause: the application holds reading */
 	bool want_writable; /* a write left the queue above the high mark */
 	bool deferred;      /* outbound, waiting for the peer to serve streams (id 0) */
 	char proto[AN_MSS_PROTO_MAX + 1];
@@ -641,6 +642,13 @@ void an_stream_reset(struct an_stream *s)
 		conn_kick(c);
 }
 
+void an_stream_pause(struct an_stream *s, bool paused)
+{
+	s->paused = paused;
+	if (!paused && s->read_blocked && s->c->alive)
+		conn_kick(s->c); /* conn_handle_events resumes the reading */
+}
+
 const char *an_stream_protocol(const struct an_stream *s)
 {
 	return s->proto;
@@ -825,6 +833,10 @@ static void stream_readable(struct an_host_conn *c, uint32_t id)
 			}
 			stream_opened(c, s);
 			continue;
+		}
+		if (s->paused) {
+			s->read_blocked = true; /* until an_stream_pause(s, false) */
+			return;
 		}
 		if (s->out.len >= READ_BLOCK_MARK) {
 			s->read_blocked = true; /* resumed from conn_handle_events */
@@ -1121,7 +1133,7 @@ static void conn_handle_events(struct an_host_conn *c)
 		for (s = c->streams; s; s = s->next) {
 			if (s->out.len || (s->fin_wanted && !s->fin_sent && !s->negotiating))
 				stream_flush(s);
-			if ((s->read_blocked || s->fin_deferred) && s->out.len < READ_BLOCK_MARK) {
+			if (!s->paused && (s->read_blocked || s->fin_deferred) && s->out.len < READ_BLOCK_MARK) {
 				uint32_t id = s->id;
 				bool fin = s->fin_deferred;
 				s->read_blocked = false;

@@ -267,6 +267,14 @@ int an_stream_close_write(struct an_stream *s);
 /* Abort (RST); on_close(AN_ERESET) follows right away. */
 void an_stream_reset(struct an_stream *s);
 
+/*
+ * Hold (paused true) or restart reading s: held bytes stay in yamux, whose
+ * receive window then stops the peer, and the peer's FIN waits behind them.
+ * A splice (the relay) holds its source while the other side's queue is at
+ * AN_STREAM_QUEUE_HIGH and restarts it from that side's on_writable.
+ */
+void an_stream_pause(struct an_stream *s, bool paused);
+
 const char *an_stream_protocol(const struct an_stream *s);
 struct an_host_conn *an_stream_conn(const struct an_stream *s);
 bool an_stream_inbound(const struct an_stream *s);
