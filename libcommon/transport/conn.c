@@ -25,6 +25,9 @@ struct an_conn {
 	struct an_noise *noise;
 	struct an_yamux *yamux;
 	struct an_buf raw_in, plain_in, plain_out, raw_out;
+	size_t raw_out_off; /* raw_out[0..raw_out_off) has been taken by the byte stream */
+	size_t raw_in_off;  /* raw_in[0..raw_in_off) has been processed */
+	size_t read_want;   /* room an_conn_input_buffer offers (grows with bulk input) */
 	struct an_peerid peer;
 	struct an_pubkey rkey;
 	bool ready_pending;
@@ -55,8 +58,9 @@ int an_conn_new(const struct an_conn_config *cfg, struct an_conn **out)
 	else
 		an_yamux_config_default(&c->ycfg);
 	an_buf_init(&c->raw_in, AN_CONN_RAW_IN_MAX);
+	c->read_want = AN_CONN_READ_MIN;
 	an_buf_init(&c->plain_in, AN_CONN_PLAIN_IN_MAX);
-	an_buf_init(&c->plain_out, AN_CONN_PLAIN_OUT_MAX);
+	an_buf_init(&c->plain_out, AN_NOISE_PLAINTEXT_MAX);
 	an_buf_init(&c->raw_out, AN_CONN_RAW_OUT_MAX);
 	int rc = c->initiator ? an_mss_dialer_init(&c->mss, security_protos, 1)
 			      : an_mss_listener_init(&c->mss, security_protos, 1, NULL, NULL);
@@ -110,28 +114,175 @@ int an_conn_start(struct an_conn *c, uint64_t now_ms)
 	return 0;
 }
 
+static int process(struct an_conn *c, uint64_t now_ms);
+
+/*
+ * Input shape.  raw_in is processed from an offset (raw_in_off): whole
+ * frames are taken from the front without moving the rest, and the tail
+ * (at most one partial frame) is moved to the front only when the free
+ * space at the end gets short.  The owner may read straight into raw_in
+ * (an_conn_input_buffer), so bytes from the socket are not copied before
+ * they are decrypted.
+ */
+static const uint8_t *in_data(const struct an_conn *c)
+{
+	return c->raw_in.data ? c->raw_in.data + c->raw_in_off : NULL;
+}
+
+static size_t in_len(const struct an_conn *c)
+{
+	return c->raw_in.len - c->raw_in_off;
+}
+
+static void in_consume(struct an_conn *c, size_t n)
+{
+	c->raw_in_off += n;
+	if (c->raw_in_off >= c->raw_in.len) {
+		an_buf_reset(&c->raw_in);
+		c->raw_in_off = 0;
+	}
+}
+
+/* Free space at the end of raw_in, after moving the unprocessed tail to the
+   front if the end has less than want bytes left. */
+static size_t in_room(struct an_conn *c, size_t want)
+{
+	struct an_buf *b = &c->raw_in;
+	if (b->max - b->len < want && c->raw_in_off > 0) {
+		memmove(b->data, b->data + c->raw_in_off, b->len - c->raw_in_off);
+		b->len -= c->raw_in_off;
+		c->raw_in_off = 0;
+	}
+	return b->max - b->len;
+}
+
 size_t an_conn_input_room(const struct an_conn *c)
 {
 	if (c->state == AN_CONN_FAILED)
 		return 0;
-	return c->raw_in.max - c->raw_in.len;
+	/* what in_room could offer */
+	return c->raw_in.max - c->raw_in.len + c->raw_in_off;
 }
 
-/* Encrypt as much pending plaintext as the output buffer takes. */
-static int encrypt_out(struct an_conn *c)
+int an_conn_input_buffer(struct an_conn *c, uint8_t **p, size_t *room)
 {
-	while (c->plain_out.len > 0) {
-		size_t n = c->plain_out.len;
-		if (n > AN_NOISE_PLAINTEXT_MAX)
-			n = AN_NOISE_PLAINTEXT_MAX;
-		if (c->raw_out.max - c->raw_out.len < n + 2 + AN_NOISE_TAG_LEN)
-			return 0; /* wait for the byte stream to drain */
-		int rc = an_noise_encrypt(c->noise, c->plain_out.data, n, &c->raw_out);
-		if (rc < 0)
-			return fail_layer(c, rc, "noise", an_noise_reason(c->noise));
-		an_buf_consume(&c->plain_out, n);
+	*p = NULL;
+	*room = 0;
+	if (c->state == AN_CONN_FAILED)
+		return c->err;
+	size_t n = in_room(c, c->read_want);
+	if (n > c->read_want)
+		n = c->read_want;
+	if (n == 0)
+		return 0;
+	int rc = an_buf_reserve(&c->raw_in, n, p);
+	if (rc < 0)
+		return fail_layer(c, rc, "conn", NULL);
+	*room = n;
+	return 0;
+}
+
+int an_conn_input_commit(struct an_conn *c, size_t n, uint64_t now_ms)
+{
+	if (c->state == AN_CONN_FAILED)
+		return c->err;
+	if (n > c->raw_in.max - c->raw_in.len)
+		return -EINVAL;
+	/* A read that filled what was offered: offer more next time (bulk). */
+	if (n >= c->read_want && c->read_want < AN_CONN_READ_MAX)
+		c->read_want *= 2;
+	if (n) {
+		c->raw_in.len += n;
+		c->raw_in.data[c->raw_in.len] = 0;
+	}
+	return process(c, now_ms);
+}
+
+/*
+ * Output shape.  plain_out is the one Noise message being filled (yamux
+ * frames and multistream lines, at most AN_NOISE_PLAINTEXT_MAX bytes); it is
+ * sealed into raw_out when full, or when the owner flushes.  So a bulk
+ * writer's messages carry a full 65519 bytes each (several yamux frames),
+ * and nothing is ever moved within plain_out.  raw_out is consumed from an
+ * offset (raw_out_off) and only compacted when that is cheap, so a socket
+ * taking part of the output costs no memmove of the rest.
+ */
+
+/* Can raw_out take need more bytes at its end (compacting if cheap)? */
+static bool out_room(struct an_conn *c, size_t need)
+{
+	struct an_buf *b = &c->raw_out;
+	if (b->max - b->len >= need)
+		return true;
+	size_t live = b->len - c->raw_out_off;
+	/* Move the unsent bytes to the front only when they are no more than
+	 * what was sent since the last move: the copying stays amortized below
+	 * the bytes sent, however slowly the byte stream drains. */
+	if (c->raw_out_off == 0 || live > c->raw_out_off)
+		return false;
+	memmove(b->data, b->data + c->raw_out_off, live);
+	b->len = live;
+	c->raw_out_off = 0;
+	return b->max - b->len >= need;
+}
+
+/* Seal the open message into raw_out: 1 done (or nothing to do), 0 no room yet, <0 error. */
+static int seal(struct an_conn *c)
+{
+	if (c->plain_out.len == 0)
+		return 1;
+	if (!out_room(c, c->plain_out.len + 2 + AN_NOISE_TAG_LEN))
+		return 0; /* wait for the byte stream to drain */
+	int rc = an_noise_encrypt(c->noise, c->plain_out.data, c->plain_out.len, &c->raw_out);
+	if (rc < 0)
+		return fail_layer(c, rc, "noise", an_noise_reason(c->noise));
+	an_buf_reset(&c->plain_out);
+	return 1;
+}
+
+/* Room left in the open message. */
+static size_t msg_room(const struct an_conn *c)
+{
+	return c->plain_out.max - c->plain_out.len;
+}
+
+/*
+ * Let yamux emit its pending control frames, sealing messages as they fill
+ * (all of them when flush_all).  *moved is set if any bytes were produced.
+ * 0 or the connection's error.
+ */
+static int drain_yamux(struct an_conn *c, bool flush_all, bool *moved)
+{
+	for (int guard = 0; guard < 64; guard++) {
+		if (c->yamux && an_yamux_want_send(c->yamux)) {
+			size_t before = c->plain_out.len;
+			int rc = an_yamux_send(c->yamux, &c->plain_out);
+			if (rc < 0 && rc != AN_ETOOBIG) {
+				const char *why = NULL;
+				an_yamux_error(c->yamux, &why);
+				seal(c); /* let the GoAway out before the host closes */
+				return fail_layer(c, rc, "yamux", why);
+			}
+			if (c->plain_out.len != before && moved)
+				*moved = true;
+		}
+		bool more = c->yamux && an_yamux_want_send(c->yamux);
+		if (!more && !flush_all && msg_room(c) > AN_YAMUX_HEADER_SIZE)
+			return 0; /* the open message waits for more */
+		int rc = seal(c);
+		if (rc <= 0)
+			return rc; /* an error, or raw_out is full */
+		if (!more)
+			return 0;
 	}
 	return 0;
+}
+
+/* Seal the open message (multistream stages, where yamux is not running). */
+static int encrypt_out(struct an_conn *c)
+{
+	int rc = seal(c);
+	return rc < 0 ? rc : 0;
 }
 
 static int start_yamux(struct an_conn *c)
@@ -177,8 +328,8 @@ static int process(struct an_conn *c, uint64_t now_ms)
 		int rc;
 		switch (c->state) {
 		case AN_CONN_MSS_SECURITY:
-			rc = an_mss_recv(&c->mss, c->raw_in.data, c->raw_in.len, &used, &c->raw_out);
-			an_buf_consume(&c->raw_in, used);
+			rc = an_mss_recv(&c->mss, in_data(c), in_len(c), &used, &c->raw_out);
+			in_consume(c, used);
 			if (rc < 0)
 				return fail_layer(c, rc, "multistream", an_mss_reason(&c->mss));
 			if (rc == 0)
@@ -200,8 +351,8 @@ static int process(struct an_conn *c, uint64_t now_ms)
 			c->state = AN_CONN_NOISE;
 			break;
 		case AN_CONN_NOISE:
-			rc = an_noise_recv(c->noise, c->raw_in.data, c->raw_in.len, &used, &c->raw_out);
-			an_buf_consume(&c->raw_in, used);
+			rc = an_noise_recv(c->noise, in_data(c), in_len(c), &used, &c->raw_out);
+			in_consume(c, used);
 			if (rc < 0)
 				return fail_layer(c, rc, "noise", an_noise_reason(c->noise));
 			if (rc == 0)
@@ -213,9 +364,8 @@ static int process(struct an_conn *c, uint64_t now_ms)
 		case AN_CONN_MSS_MUXER:
 		case AN_CONN_ESTABLISHED: {
 			bool moved = false;
-			rc = an_noise_decrypt(c->noise, c->raw_in.data, c->raw_in.len, &used,
-					      &c->plain_in);
-			an_buf_consume(&c->raw_in, used);
+			rc = an_noise_decrypt(c->noise, in_data(c), in_len(c), &used, &c->plain_in);
+			in_consume(c, used);
 			if (rc < 0)
 				return fail_layer(c, rc, "noise", an_noise_reason(c->noise));
 			moved = used > 0;
@@ -245,19 +395,18 @@ static int process(struct an_conn *c, uint64_t now_ms)
 					an_yamux_error(c->yamux, &why);
 					/* let the GoAway out before the host closes */
 					an_yamux_send(c->yamux, &c->plain_out);
-					encrypt_out(c);
+					seal(c);
 					return fail_layer(c, rc, "yamux", why);
 				}
 				if (used > 0)
 					moved = true;
 				if (c->plain_in.len > 0 && used == 0) {
 					/* yamux wants its answers flushed first */
-					size_t before = c->plain_out.len;
-					an_yamux_send(c->yamux, &c->plain_out);
-					rc = encrypt_out(c);
+					bool out_moved = false;
+					rc = drain_yamux(c, false, &out_moved);
 					if (rc < 0)
 						return rc;
-					if (c->plain_out.len == before)
+					if (!out_moved)
 						return 0; /* output is full: wait for the byte stream */
 					moved = true;
 				}
@@ -279,7 +428,7 @@ int an_conn_feed(struct an_conn *c, const uint8_t *in, size_t len, size_t *consu
 	*consumed = 0;
 	if (c->state == AN_CONN_FAILED)
 		return c->err;
-	size_t room = an_conn_input_room(c);
+	size_t room = in_room(c, len);
 	if (len > room)
 		len = room;
 	if (len) {
@@ -303,7 +452,7 @@ int an_conn_next_event(struct an_conn *c, struct an_conn_event *ev)
 		if (ev->yamux.type == AN_YAMUX_EV_ERROR) {
 			fail_layer(c, ev->yamux.err, "yamux", ev->yamux.reason);
 			an_yamux_send(c->yamux, &c->plain_out);
-			encrypt_out(c);
+			seal(c);
 			c->error_pending = false;
 			ev->type = AN_CONN_EV_ERROR;
 			ev->err = c->err;
@@ -327,17 +476,9 @@ int an_conn_flush(struct an_conn *c, uint64_t now_ms)
 {
 	if (c->state == AN_CONN_FAILED)
 		return c->err;
-	if (c->yamux) {
-		int rc = an_yamux_send(c->yamux, &c->plain_out);
-		if (rc < 0 && rc != AN_ETOOBIG) {
-			const char *why = NULL;
-			an_yamux_error(c->yamux, &why);
-			encrypt_out(c);
-			return fail_layer(c, rc, "yamux", why);
-		}
-	}
 	if (c->noise && an_noise_established(c->noise)) {
-		int rc = encrypt_out(c);
+		/* everything pending goes out, the open message too */
+		int rc = drain_yamux(c, true, NULL);
 		if (rc < 0)
 			return rc;
 	}
@@ -346,13 +487,19 @@ int an_conn_flush(struct an_conn *c, uint64_t now_ms)
 
 void an_conn_output(const struct an_conn *c, const uint8_t **p, size_t *len)
 {
-	*p = c->raw_out.data;
-	*len = c->raw_out.len;
+	*p = c->raw_out.data ? c->raw_out.data + c->raw_out_off : NULL;
+	*len = c->raw_out.len - c->raw_out_off;
 }
 
 void an_conn_output_consume(struct an_conn *c, size_t n)
 {
-	an_buf_consume(&c->raw_out, n);
+	size_t live = c->raw_out.len - c->raw_out_off;
+	if (n >= live) {
+		an_buf_reset(&c->raw_out);
+		c->raw_out_off = 0;
+		return;
+	}
+	c->raw_out_off += n;
 }
 
 struct an_yamux *an_conn_yamux(struct an_conn *c)
@@ -366,15 +513,36 @@ int an_conn_stream_write(struct an_conn *c, uint32_t id, const uint8_t *p, size_
 	*accepted = 0;
 	if (c->state != AN_CONN_ESTABLISHED)
 		return c->state == AN_CONN_FAILED ? c->err : -EINVAL;
-	int rc = encrypt_out(c);
-	if (rc < 0)
-		return rc;
-	rc = an_yamux_stream_write(c->yamux, id, p, n, &c->plain_out, accepted);
-	if (rc == AN_ETOOBIG)
-		rc = 0; /* out is full: a short write */
-	if (rc < 0)
-		return rc;
-	return encrypt_out(c);
+	/* Frames go into the open message; each message is sealed as it fills,
+	   so a large write becomes full 65519-byte Noise messages.  The last,
+	   partly filled one waits for more writes or for an_conn_flush. */
+	for (int guard = 0; guard < 1024 && *accepted < n; guard++) {
+		size_t acc = 0;
+		int rc = an_yamux_stream_write(c->yamux, id, p + *accepted, n - *accepted,
+					       &c->plain_out, &acc);
+		if (rc == AN_ETOOBIG)
+			rc = 0; /* out is full: a short write */
+		if (rc < 0)
+			return rc;
+		*accepted += acc;
+		if (*accepted == n)
+			break;
+		/* Cut short: by the window (the message still has room and no
+		   control frame waits), or by a full message: seal and go on. */
+		if (msg_room(c) > AN_YAMUX_HEADER_SIZE && !an_yamux_want_send(c->yamux))
+			break;
+		rc = seal(c);
+		if (rc < 0)
+			return rc;
+		if (rc == 0)
+			break; /* raw_out is full: wait for the byte stream */
+	}
+	if (msg_room(c) <= AN_YAMUX_HEADER_SIZE) {
+		int rc = seal(c);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
 }
 
 enum an_conn_state an_conn_state(const struct an_conn *c)

@@ -33,13 +33,21 @@
 #include "transport/yamux.h"
 #include "util/buf.h"
 
-/* Raw (ciphertext) input buffered: one whole Noise frame plus slack. */
-#define AN_CONN_RAW_IN_MAX (65537 + 16384)
+/*
+ * Reads offered by an_conn_input_buffer: AN_CONN_READ_MIN at first, doubling
+ * while reads fill what was offered, up to AN_CONN_READ_MAX (a bulk
+ * transfer reads two Noise frames per call; an idle connection's buffer
+ * stays small).
+ */
+#define AN_CONN_READ_MIN 16384
+#define AN_CONN_READ_MAX (128 * 1024)
+/* Raw (ciphertext) input buffered: the largest read plus one partial frame. */
+#define AN_CONN_RAW_IN_MAX (AN_CONN_READ_MAX + 65537)
 /* Plaintext buffered between Noise and mss/yamux. */
 #define AN_CONN_PLAIN_IN_MAX (2 * 65519)
-/* Plaintext waiting to be encrypted. */
-#define AN_CONN_PLAIN_OUT_MAX (256 * 1024)
-/* Ciphertext waiting for the byte stream to take it. */
+/* Ciphertext waiting for the byte stream to take it.  (Plaintext waiting to
+   be encrypted is one Noise message, filled by stream writes and sealed
+   when full or on an_conn_flush.) */
 #define AN_CONN_RAW_OUT_MAX (1024 * 1024)
 
 struct an_conn_config {
@@ -95,17 +103,31 @@ size_t an_conn_input_room(const struct an_conn *c);
 int an_conn_feed(struct an_conn *c, const uint8_t *in, size_t len, size_t *consumed,
 		 uint64_t now_ms);
 
+/*
+ * Zero-copy input: *p (borrowed, valid until the next call on c) gets room
+ * for *room bytes of the byte stream (0: poll events and flush first).  Read
+ * into it, then hand the count to an_conn_input_commit, which processes like
+ * an_conn_feed.  0 or the connection's error (-ENOMEM).
+ */
+int an_conn_input_buffer(struct an_conn *c, uint8_t **p, size_t *room);
+
+/* n (<= the room given) bytes were written at an_conn_input_buffer's
+   pointer.  0, -EINVAL for too many, or the connection's error. */
+int an_conn_input_commit(struct an_conn *c, size_t n, uint64_t now_ms);
+
 /* Next event: 1 and *ev, or 0 when none. */
 int an_conn_next_event(struct an_conn *c, struct an_conn_event *ev);
 
 /*
- * Move pending yamux output through Noise into the output buffer, and go on
- * processing input that waited for room.  Call after every stream
- * operation and before writing output.  0 or the connection's error.
+ * Move pending yamux output through Noise into the output buffer (the
+ * partly filled message too), and go on processing input that waited for
+ * room.  Call after every stream operation and before writing output.
+ * 0 or the connection's error.
  */
 int an_conn_flush(struct an_conn *c, uint64_t now_ms);
 
-/* Bytes ready for the byte stream (borrowed, valid until the next call). */
+/* Bytes ready for the byte stream (borrowed, valid until the next call).
+   Taking part of them (an_conn_output_consume) moves nothing. */
 void an_conn_output(const struct an_conn *c, const uint8_t **p, size_t *len);
 
 /* The byte stream took n of them. */
@@ -115,8 +137,11 @@ void an_conn_output_consume(struct an_conn *c, size_t n);
 struct an_yamux *an_conn_yamux(struct an_conn *c);
 
 /*
- * Write stream data; *accepted may be short (window, buffers): wait for
- * AN_YAMUX_EV_WRITABLE or for the output to drain, then write the rest.
+ * Write stream data (p borrowed, copied); *accepted may be short (window,
+ * buffers): wait for AN_YAMUX_EV_WRITABLE or for the output to drain, then
+ * write the rest.  Data fills Noise messages of the full 65519 bytes, each
+ * sealed as it fills; the last, partly filled one goes out on
+ * an_conn_flush.
  */
 int an_conn_stream_write(struct an_conn *c, uint32_t id, const uint8_t *p, size_t n,
 			 size_t *accepted);

@@ -73,6 +73,7 @@ struct an_stream {
 	void *arg;
 	void *user;
 	struct an_buf out;     /* bytes for the yamux stream (mss answers, data) */
+	size_t out_off;        /* out[0..out_off) already went to yamux */
 	struct an_buf pending; /* application writes before negotiation ends */
 };
 
@@ -563,20 +564,50 @@ static struct an_stream *stream_new(struct an_host_conn *c, uint32_t id, bool in
 }
 
 
+/*
+ * s->out is taken from an offset (out_off) so that yamux taking part of it
+ * moves nothing; the unsent rest moves to the front only when an append
+ * finds no room at the end.
+ */
+static size_t out_len(const struct an_stream *s)
+{
+	return s->out.len - s->out_off;
+}
+
+static void out_consume(struct an_stream *s, size_t n)
+{
+	s->out_off += n;
+	if (s->out_off >= s->out.len) {
+		an_buf_reset(&s->out);
+		s->out_off = 0;
+	}
+}
+
+static int out_append(struct an_stream *s, const uint8_t *p, size_t n)
+{
+	if (s->out_off && s->out.max - s->out.len < n) {
+		memmove(s->out.data, s->out.data + s->out_off, out_len(s));
+		s->out.len -= s->out_off;
+		s->out_off = 0;
+	}
+	return an_buf_append(&s->out, p, n);
+}
+
 /* Push s->out into yamux; then a FIN if one is wanted and all is out. */
 static int stream_flush(struct an_stream *s)
 {
 	struct an_host_conn *c = s->c;
-	while (s->out.len > 0) {
+	while (out_len(s) > 0) {
 		size_t acc = 0;
-		int rc = an_conn_stream_write(c->conn, s->id, s->out.data, s->out.len, &acc);
+		int rc = an_conn_stream_write(c->conn, s->id, s->out.data + s->out_off, out_len(s),
+					      &acc);
 		if (rc < 0)
 			return rc;
 		if (acc == 0)
 			break;
-		an_buf_consume(&s->out, acc);
+		out_consume(s, acc);
 	}
-	if (s->fin_wanted && !s->fin_sent && s->out.len == 0) {
+	if (s->fin_wanted && !s->fin_sent && out_len(s) == 0) {
 		struct an_yamux *y = an_conn_yamux(c->conn);
 		if (y && an_yamux_stream_close(y, s->id) == 0)
 			s->fin_sent = true;
@@ -598,11 +629,22 @@ int an_stream_write(struct an_stream *s, const uint8_t *p, size_t n)
 		return AN_ECLOSED;
 	if (s->negotiating)
 		return an_buf_append(&s->pending, p, n);
-	int rc = an_buf_append(&s->out, p, n);
-	if (rc < 0)
-		return rc;
-	rc = stream_flush(s);
-	if (s->out.len >= AN_STREAM_QUEUE_HIGH)
+	size_t acc = 0;
+	int rc = 0;
+	/* Nothing queued: straight into the connection, queue only the rest
+	   (one copy fewer for a writer the window and output keep up with). */
+	if (out_len(s) == 0) {
+		rc = an_conn_stream_write(s->c->conn, s->id, p, n, &acc);
+		if (rc < 0)
+			acc = 0;
+	}
+	if (rc == 0 && acc < n) {
+		rc = out_append(s, p + acc, n - acc);
+		if (rc < 0)
+			return rc;
+		rc = stream_flush(s);
+	}
+	if (out_len(s) >= AN_STREAM_QUEUE_HIGH)
 		s->want_writable = true;
 	conn_kick(s->c);
 	return rc;
@@ -610,7 +652,7 @@ int an_stream_write(struct an_stream *s, const uint8_t *p, size_t n)
 
 size_t an_stream_queued(const struct an_stream *s)
 {
-	return s->out.len + s->pending.len;
+	return out_len(s) + s->pending.len;
 }
 
 int an_stream_close_write(struct an_stream *s)
@@ -793,7 +835,7 @@ static void stream_opened(struct an_host_conn *c, struct an_stream *s)
 		s->arg = e->arg;
 	}
 	if (s->pending.len) {
-		an_buf_append(&s->out, s->pending.data, s->pending.len);
+		out_append(s, s->pending.data, s->pending.len);
 		an_buf_reset(&s->pending);
 	}
 	stream_flush(s);
@@ -838,7 +880,7 @@ static void stream_readable(struct an_host_conn *c, uint32_t id)
 			s->read_blocked = true; /* until an_stream_pause(s, false) */
 			return;
 		}
-		if (s->out.len >= READ_BLOCK_MARK) {
+		if (out_len(s) >= READ_BLOCK_MARK) {
 			s->read_blocked = true; /* resumed from conn_handle_events */
 			return;
 		}
@@ -1131,9 +1173,9 @@ static void conn_handle_events(struct an_host_conn *c)
 		struct an_stream *s;
 		bool again = false;
 		for (s = c->streams; s; s = s->next) {
-			if (s->out.len || (s->fin_wanted && !s->fin_sent && !s->negotiating))
+			if (out_len(s) || (s->fin_wanted && !s->fin_sent && !s->negotiating))
 				stream_flush(s);
-			if (!s->paused && (s->read_blocked || s->fin_deferred) && s->out.len < READ_BLOCK_MARK) {
+			if (!s->paused && (s->read_blocked || s->fin_deferred) && out_len(s) < READ_BLOCK_MARK) {
 				uint32_t id = s->id;
 				bool fin = s->fin_deferred;
 				s->read_blocked = false;
@@ -1144,7 +1186,7 @@ static void conn_handle_events(struct an_host_conn *c)
 				again = true;
 				break;
 			}
-			if (s->want_writable && s->out.len < AN_STREAM_QUEUE_HIGH) {
+			if (s->want_writable && out_len(s) < AN_STREAM_QUEUE_HIGH) {
 				s->want_writable = false;
 				if (s->h && s->h->on_writable) {
 					s->h->on_writable(s, s->arg);
@@ -1163,12 +1205,12 @@ static void conn_handle_events(struct an_host_conn *c)
 static void conn_read(struct an_host_conn *c)
 {
 	struct an_host *h = c->host;
-	size_t room = an_conn_input_room(c->conn);
-	if (room == 0)
+	uint8_t *p;
+	size_t room;
+	/* straight into the conn's input buffer: no copy before decryption */
+	if (an_conn_input_buffer(c->conn, &p, &room) < 0 || room == 0)
 		return;
-	if (room > sizeof(h->scratch))
-		room = sizeof(h->scratch);
-	ssize_t n = read(c->fd, h->scratch, room);
+	ssize_t n = read(c->fd, p, room);
 	if (n < 0) {
 		if (errno != EAGAIN && errno != EINTR)
 			conn_destroy(c, -errno, strerror(errno));
@@ -1179,10 +1221,7 @@ static void conn_read(struct an_host_conn *c)
 		return;
 	}
 	c->last_activity = ev_now(h->loop);
-	size_t used;
-	/* The scratch buffer is reused by stream reads: copy what the conn
-	 * takes first (an_conn_feed buffers it internally). */
-	an_conn_feed(c->conn, h->scratch, (size_t)n, &used, an_host_now_ms(h));
+	an_conn_input_commit(c->conn, (size_t)n, an_host_now_ms(h));
 	conn_handle_events(c);
 }
 

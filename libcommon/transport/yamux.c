@@ -10,6 +10,7 @@
 #include "util/error.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,9 +25,19 @@
 #define PING_ACK_QUEUE 16
 #define REFUSE_QUEUE 64
 
-/* A drained receive buffer bigger than this is freed (idle streams stay small). */
+/*
+ * A drained receive buffer bigger than RBUF_KEEP is freed, so idle streams
+ * stay small - unless the stream is busy: one that drained a buffer of
+ * RBUF_BULK_MIN or more is a bulk transfer, and re-growing its buffer from
+ * RBUF_MIN after every drain would copy each byte about once more on the way
+ * (realloc doubling).  A busy stream keeps a drained buffer of up to
+ * RBUF_BULK_KEEP (the spec's initial window), and frees it once it drains
+ * while holding less than RBUF_BULK_MIN.
+ */
 #define RBUF_KEEP 16384
 #define RBUF_MIN 4096
+#define RBUF_BULK_MIN 65536
+#define RBUF_BULK_KEEP (256 * 1024)
 
 struct stream {
 	uint32_t id;
@@ -37,6 +48,7 @@ struct stream {
 	uint32_t pending_delta; /* window delta to announce in the next frame */
 	uint8_t *rbuf;          /* received, unread data: rbuf[rhead..rhead+rlen) */
 	uint32_t rhead, rlen, ralloc;
+	uint32_t rpeak;         /* most bytes buffered since the buffer last drained */
 	uint64_t last_update_ms; /* when the window was last re-opened */
 	uint64_t fill_since_ms;  /* when the buffer last went from empty to not */
 	uint16_t out_flags;      /* SYN/ACK/FIN/RST still to send */
@@ -305,7 +317,7 @@ static void drop_rbuf(struct stream *s)
 {
 	free(s->rbuf);
 	s->rbuf = NULL;
-	s->rhead = s->rlen = s->ralloc = 0;
+	s->rhead = s->rlen = s->ralloc = s->rpeak = 0;
 }
 
 /* Free s if nothing refers to it any more and both directions are done. */
@@ -594,6 +606,8 @@ static int rbuf_append(struct stream *s, const uint8_t *p, uint32_t n)
 	}
 	memcpy(s->rbuf + s->rhead + s->rlen, p, n);
 	s->rlen += n;
+	if (s->rlen > s->rpeak)
+		s->rpeak = s->rlen;
 	return 0;
 }
 
@@ -803,6 +817,17 @@ int an_yamux_stream_peek(const struct an_yamux *y, uint32_t id, const uint8_t **
 	return 0;
 }
 
+/*
+ * The RTT for auto-tuning, at least 1 ms: the clock counts whole ms, so a
+ * sub-ms RTT (loopback, a LAN) reads as 0 and "within 2 RTTs" would be an
+ * empty interval - the window would never grow exactly where the link is
+ * fastest, and "waited 2 RTTs" would call every reader slow.
+ */
+static uint64_t rtt_floor(const struct an_yamux *y)
+{
+	return y->rtt_ms > 0 ? (uint64_t)y->rtt_ms : 1;
+}
+
 /* Re-open the window once half of it was used (rust-yamux's threshold). */
 static void maybe_window_update(struct an_yamux *y, struct stream *s, uint64_t now_ms)
 {
@@ -817,7 +842,7 @@ static void maybe_window_update(struct an_yamux *y, struct stream *s, uint64_t n
 	 */
 	uint64_t grow = 0;
 	if (y->rtt_ms >= 0 && !s->reader_lagged && now_ms >= s->last_update_ms &&
-	    now_ms - s->last_update_ms < 2 * (uint64_t)y->rtt_ms &&
+	    now_ms - s->last_update_ms < 2 * rtt_floor(y) &&
 	    s->recv_window < y->cfg.max_window) {
 		grow = s->recv_window;
 		if (grow > y->cfg.max_window - s->recv_window)
@@ -850,14 +875,16 @@ int an_yamux_stream_consume(struct an_yamux *y, uint32_t id, size_t n, uint64_t 
 	if (n > s->rlen)
 		return -EINVAL;
 	if (n && y->rtt_ms >= 0 && now_ms >= s->fill_since_ms &&
-	    now_ms - s->fill_since_ms >= 2 * (uint64_t)y->rtt_ms)
+	    now_ms - s->fill_since_ms >= 2 * rtt_floor(y))
 		s->reader_lagged = 1;
 	s->rhead += (uint32_t)n;
 	s->rlen -= (uint32_t)n;
 	s->uncredited += (uint32_t)n;
 	if (s->rlen == 0) {
+		bool bulk = s->rpeak >= RBUF_BULK_MIN;
 		s->rhead = 0;
-		if (s->ralloc > RBUF_KEEP)
+		s->rpeak = 0;
+		if (s->ralloc > (bulk ? RBUF_BULK_KEEP : RBUF_KEEP))
 			drop_rbuf(s);
 	}
 	maybe_window_update(y, s, now_ms);

@@ -45,9 +45,12 @@
  * the window doubles, up to max_window and within the session-wide budget
  * (rust-yamux flow_control.rs; js doubles within 4 RTTs); RTT comes from our
  * own yamux pings (an_yamux_ping), so a host wanting auto-tuning pings once
- * at session start, as js does.  Receive
- * buffers grow as data arrives (never allocated at window size up front) and
- * are freed when a large one drains, so an idle stream costs ~100 bytes.
+ * at session start, as js does.  An RTT below the clock's 1 ms counts as
+ * 1 ms (else loopback and LAN links, where it reads 0, would never grow).
+ * Receive buffers grow as data arrives (never allocated at window size up
+ * front) and are freed when a large one drains, so an idle stream costs
+ * ~100 bytes; a stream in a bulk transfer keeps a drained buffer of up to
+ * 256 KiB until it drains while holding less than 64 KiB.
  *
  * Streams are ACKed as soon as their SYN arrives (queued for the next send,
  * exactly once: rust caps un-ACKed streams at 256 and go-yamux complains
