@@ -686,9 +686,16 @@ void an_stream_reset(struct an_stream *s)
 
 void an_stream_pause(struct an_stream *s, bool paused)
 {
+	struct an_host_conn *c = s->c;
 	s->paused = paused;
-	if (!paused && s->read_blocked && s->c->alive)
-		conn_kick(s->c); /* conn_handle_events resumes the reading */
+	if (paused || !s->read_blocked || !c->alive)
+		return;
+	/* The first kick's conn_handle_events resumes the reading; the window
+	   updates that reading queues in yamux go out with the second. */
+	c->refs++;
+	conn_kick(c);
+	conn_kick(c);
+	conn_unref(c);
 }
 
 const char *an_stream_protocol(const struct an_stream *s)
