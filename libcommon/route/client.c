@@ -545,6 +545,8 @@ void an_route_call_pause(struct an_route_call *call)
 		return;
 	call->paused = true;
 	an_route_reader_pause(&call->rd);
+	if (call->s && !call->closed)
+		an_stream_pause(call->s, true); /* yamux's window then stops the server */
 	ev_timer_stop(call->loop, &call->idle_timer);
 }
 
@@ -560,6 +562,8 @@ void an_route_call_resume(struct an_route_call *call)
 		call_result(call, rc);
 	else if (call->closed && !call->rd.paused && !call->done)
 		call_finish(call, AN_ETRUNCATED); /* the stream ended without its body */
+	else if (!call->done && !call->rd.paused && call->s && !call->closed)
+		an_stream_pause(call->s, false); /* may deliver data right away */
 	call_leave(call);
 }
 

@@ -13,11 +13,11 @@
  *                     timeouts, abort.
  *
  * Backpressure: a consumer that cannot take more (a slow pipe, a browser
- * socket) calls an_route_call_pause().  The host has no per-stream read
- * pause yet, so bytes that still arrive are held in a buffer capped at
- * hold_max (the peer's yamux window bounds them: at most one window, 256
- * KiB by default, grows only while we keep reading); a peer that overruns
- * the cap fails the call with AN_ELIMIT instead of growing memory.
+ * socket) calls an_route_call_pause().  The stream's reading is then held
+ * (an_stream_pause), so yamux's receive window stops the server; the few
+ * bytes already read when the pause came (at most one read of the host)
+ * are held in a buffer capped at hold_max, and a reader that overruns the
+ * cap fails the call with AN_ELIMIT instead of growing memory.
  */
 #ifndef AN_ROUTE_CLIENT_H
 #define AN_ROUTE_CLIENT_H
