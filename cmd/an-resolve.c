@@ -3,8 +3,6 @@
 #include "node.h"
 #include "resolve.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
@@ -12,19 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
-#include <unistd.h>
 
-#include "control/control.h"
-#include "crypto/key.h"
-#include "dht/kad_node.h"
-#include "encoding/multihash.h"
 #include "record/record.h"
-#include "transport/identify.h"
-#include "transport/ping.h"
 #include "util/error.h"
-#include "util/file.h"
 
 static const char USAGE[] =
 	"Usage: an-resolve [options] NAME\n"
