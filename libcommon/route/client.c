@@ -68,11 +68,9 @@ static int reader_process(struct an_route_reader *r, const uint8_t *in, size_t l
 			continue;
 		}
 		if (r->done) {
-			if (off < len) {
-				off = len;
-				return reader_fail(r, AN_EPROTO); /* one response per stream */
-			}
-			*used = off;
+			/* one response per stream: bytes after it are not part of it
+			 * and are dropped, whichever read they arrive in */
+			*used = len;
 			return 1;
 		}
 		if (off >= len)
@@ -100,9 +98,9 @@ int an_route_reader_feed(struct an_route_reader *r, const uint8_t *in, size_t le
 	int rc;
 	if (r->error)
 		return r->error;
+	if (r->done && !r->held.len)
+		return r->paused ? 0 : 1; /* bytes after the response: dropped */
 	if (r->paused || r->held.len) {
-		if (r->done && len)
-			return reader_fail(r, AN_EPROTO);
 		rc = an_buf_append(&r->held, in, len);
 		return rc == AN_ETOOBIG ? reader_fail(r, AN_ELIMIT) : rc < 0 ? reader_fail(r, rc) : 0;
 	}

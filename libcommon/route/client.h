@@ -80,8 +80,9 @@ void an_route_reader_free(struct an_route_reader *r);
  *   1   the response is complete
  *   AN_EMALFORMED, AN_ETOOBIG, AN_EPROTO  an invalid response head or body
  *                  framing (a gateway answers 502: an_route_reader_status)
- *   AN_EPROTO      bytes after the end of the response
  *   AN_ELIMIT      more than hold_max bytes held while paused
+ * Bytes after the end of the response (one response per stream) are not
+ * part of it and are dropped, whatever the pieces they arrive in.
  *   -ENOMEM
  * Errors are sticky.  Callbacks may call an_route_reader_pause.
  */
