@@ -148,7 +148,7 @@ dial() {
 @test "a 100 MiB file arrives with the same sha256, and no progress bar in a pipe" {
 	head -c 104857600 /dev/urandom >"$NET/www/big.bin"
 	want=$(sha256sum <"$NET/www/big.bin" | cut -d' ' -f1)
-	run --separate-stderr flock /tmp/an-heavy.lock timeout 300 bash -c \
+	run --separate-stderr flock -w 900 /tmp/an-heavy.lock timeout 300 bash -c \
 		"an-dial --state-dir '$T/s' --bootstrap '$BOOT' -t 30s 'an://$PH@mysite/big.bin' | sha256sum"
 	rm -f "$NET/www/big.bin"
 	[ "$status" -eq 0 ]

@@ -149,3 +149,17 @@ fetch() {
 	done
 	[ "$(grep -c '"status":200' "$D/js.out")" -ge 3 ]
 }
+
+@test "C client, js server: no response head within -t is a timeout (exit 4)" {
+	start=$SECONDS
+	run --separate-stderr timeout 60 an-dial --state-dir "$S" -t 2s --connect-to "$ADDR" "an://$PH@mysite/__hang"
+	[ "$status" -eq 4 ]
+	[[ "$stderr" == *"no response in time"* ]]
+	[ $((SECONDS - start)) -lt 15 ]
+}
+
+@test "C client, js server: a stream reset mid-body is a transfer error (exit 4), never a short success" {
+	fetch -o "$BATS_TEST_TMPDIR/cut" "an://$PH@mysite/__reset"
+	[ "$status" -eq 4 ]
+	[[ "$stderr" == *"transfer failed after"* ]]
+}

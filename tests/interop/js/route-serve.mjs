@@ -7,6 +7,10 @@
 //   node route-serve.mjs --key FILE --listen MA --site HOST=DIR [--site ...]
 //                        [--serve-for SECS]
 //
+// Two targets exist for the client's error paths: /__hang is never answered
+// (the stream stays open), /__reset sends a head announcing 100000 bytes,
+// 1000 of them, then resets the stream.
+//
 // stdout: {"event":"listening","peerId","peerHash","addrs":[...]} once, then
 // {"event":"served","host","target","status","bytes"} per request.
 // Exit status: 0 after --serve-for, 2 usage, 4 start failure.
@@ -79,6 +83,13 @@ async function serve (stream, sites, ourHash) {
     if (dir == null || didOf(`an://${ourHash}@${host}`) !== did) {
       await sendAll(errorResponse(421, 'Misdirected Request'))
       return finish(421, target, host, 0)
+    }
+    // test hooks: a server that never answers, one that resets mid-body
+    if (target === '/__hang') { finish(0, target, host, 0); return new Promise(() => {}) }
+    if (target === '/__reset') {
+      await sendAll(Buffer.from('HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n' + 'x'.repeat(1000)))
+      finish(-1, target, host, 1000)
+      throw new Error('reset on purpose')
     }
     if (method !== 'GET' && method !== 'HEAD') {
       await sendAll(errorResponse(405, 'Method Not Allowed'))
