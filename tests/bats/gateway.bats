@@ -55,7 +55,9 @@ setup_file() {
 	an-sign -k "$NET/gone.key" --name gone --type root --addr "/ip4/127.0.0.1/tcp/$(free_port)" >"$NET/gone.json"
 	an-dht put -k "$NET/gone.key" -s "$NET/pgone" --bootstrap "$BOOT" <"$NET/gone.json" >/dev/null
 	export GW_PORT=$(free_port)
-	bg gw an-dial --state-dir "$NET/gw" --bootstrap "$BOOT" -t 10s --gateway "127.0.0.1:$GW_PORT"
+	# (no ASan quarantine: a sanitizer build's freed memory would count in the RSS check)
+	ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=0 \
+		bg gw an-dial --state-dir "$NET/gw" --bootstrap "$BOOT" -t 10s --gateway "127.0.0.1:$GW_PORT"
 	export GW_PID=$(tail -1 "$NET/pids")
 	wait_for "$NET/gw.err" 'gateway listening' 10 || return 1
 	export GW=http://127.0.0.1:$GW_PORT
