@@ -16,6 +16,7 @@
 #include "dial.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -61,6 +62,8 @@ struct client {
 	char method[32];
 	char target[AN_ROUTE_LINE_MAX + 1];
 	char path[AN_ROUTE_LINE_MAX + 1]; /* the site's target */
+	char host[AN_RECORD_FQDN_MAX + 48];  /* the browser's Host, lowercase, no port */
+	char host_port[16];                  /* ":PORT" of that Host, or "" */
 	struct an_name name;
 	struct an_route_field fields[AN_ROUTE_FIELDS_MAX];
 	char *field_store;   /* copies of the fields' strings */
@@ -75,6 +78,7 @@ struct client {
 	int status;
 	uint64_t bytes;
 	ev_tstamp t0;
+	bool by_host;        /* routed by Host (a site's own origin) */
 	bool closing;        /* close once out is flushed */
 	bool dead;           /* freed once the call reports */
 };
@@ -167,8 +171,9 @@ static void client_process(struct client *c);
 static void client_log(struct client *c)
 {
 	ev_tstamp ms = (ev_now(c->g->loop) - c->t0) * 1000.0;
-	cli_warn("%s %s %s %d %llu %.0fms", c->peer, c->method[0] ? c->method : "-",
-		 c->target[0] ? c->target : "-", c->status, (unsigned long long)c->bytes, ms);
+	cli_warn("%s %s %s%s %d %llu %.0fms", c->peer, c->method[0] ? c->method : "-",
+		 c->by_host ? c->host : "", c->target[0] ? c->target : "-", c->status,
+		 (unsigned long long)c->bytes, ms);
 }
 
 static void want_write(struct client *c)
@@ -230,6 +235,7 @@ static void reset_request(struct client *c)
 	c->n_fields = 0;
 	c->method[0] = c->target[0] = c->path[0] = 0;
 	c->state = C_HEAD;
+	c->by_host = false;
 	c->status = 0;
 	c->bytes = 0;
 	c->resp_started = false;
@@ -301,6 +307,14 @@ static void respond_error(struct client *c, int status, const char *detail)
 
 /* ---- the route call ---- */
 
+/* The request came in through a site's own origin (host_route). */
+static bool host_is_site(const struct client *c)
+{
+	char want[AN_RECORD_FQDN_MAX + 48];
+	snprintf(want, sizeof(want), "%s.%s.localhost", c->name.fqdn, c->name.peerhash);
+	return strcmp(want, c->host) == 0;
+}
+
 static void call_head(struct an_route_call *call, const struct an_route_head *h, void *arg)
 {
 	struct client *c = arg;
@@ -320,6 +334,18 @@ static void call_head(struct an_route_call *call, const struct an_route_head *h,
 		    strlen(f[nf].value) < sizeof(location) - 4) {
 			snprintf(location, sizeof(location), "/an/%s", f[nf].value + 5);
 			f[nf].value = location;
+			struct an_name ln;
+			const char *v = h->fields[i].value, *at = strchr(v, '@');
+			const char *path = at ? at + strcspn(at, "/?") : NULL;
+			char lname[AN_ROUTE_LINE_MAX + 8];
+			/* on a site's own origin: http://FQDN.PEERHASH.localhost:PORT/path */
+			if (c->host[0] && path && (size_t)(path - v) < sizeof(lname)) {
+				snprintf(lname, sizeof(lname), "%.*s", (int)(path - v), v);
+				if (strstr(c->host, ".localhost") && an_name_parse(lname, false, &ln) == 0 &&
+				    c->by_host && host_is_site(c))
+					snprintf(location, sizeof(location), "http://%s.%s.localhost%s%s",
+						 ln.fqdn, ln.peerhash, c->host_port, *path ? path : "/");
+			}
 		}
 		nf++;
 	}
@@ -498,6 +524,34 @@ static int keep_fields(struct client *c, const struct an_route_head *h)
 	return 0;
 }
 
+/*
+ * A site by its own origin: Host FQDN.PEERHASH.localhost (browsers resolve
+ * every *.localhost name to loopback), so each site gets its own cookies,
+ * storage and same-origin policy, and absolute paths ("/img/a.png") work.
+ * true if the Host named a site (the request is then under way).
+ */
+static bool host_route(struct client *c)
+{
+	static const char SUFFIX[] = ".localhost";
+	char name[AN_RECORD_FQDN_MAX + 48];
+	size_t n = strlen(c->host), sl = sizeof(SUFFIX) - 1;
+	if (n <= sl + AN_PEERHASH_LEN + 2 || strcmp(c->host + n - sl, SUFFIX) != 0)
+		return false;
+	n -= sl;
+	const char *ph = c->host + n - AN_PEERHASH_LEN;
+	if (ph[-1] != '.')
+		return false;
+	snprintf(name, sizeof(name), "an://%.*s@%.*s", AN_PEERHASH_LEN, ph,
+		 (int)(n - AN_PEERHASH_LEN - 1), c->host);
+	if (an_name_parse(name, false, &c->name) < 0)
+		return false; /* not a site name: the gateway's own pages */
+	snprintf(c->path, sizeof(c->path), "%s", c->target);
+	c->by_host = true;
+	c->wait.cb = site_ready;
+	site_get(c->g->d, &c->name, &c->wait);
+	return true;
+}
+
 /* The request head and body are in: route it. */
 static void request_route(struct client *c)
 {
@@ -505,6 +559,8 @@ static void request_route(struct client *c)
 	const char *t = c->target;
 	c->state = C_WAIT_SITE;
 	ev_timer_stop(c->g->loop, &c->timer);
+	if (host_route(c))
+		return;
 	if (strcmp(t, "/") == 0) {
 		respond_own(c, 200, "text/html; charset=utf-8", INDEX_PAGE, NULL);
 		return;
@@ -542,6 +598,16 @@ static void head_complete(struct client *c)
 	snprintf(c->target, sizeof(c->target), "%s", h->target);
 	c->head_method = strcmp(h->method, "HEAD") == 0;
 	c->keep_alive = !(conn && has_token(conn, "close"));
+	const char *host = an_route_head_get(h, "host");
+	size_t hl = host ? strcspn(host, ":") : 0;
+	c->host[0] = c->host_port[0] = 0;
+	if (host && hl < sizeof(c->host)) {
+		for (size_t i = 0; i < hl; i++)
+			c->host[i] = (char)tolower((unsigned char)host[i]);
+		c->host[hl] = 0;
+		if (host[hl] == ':' && strlen(host + hl) < sizeof(c->host_port))
+			snprintf(c->host_port, sizeof(c->host_port), "%s", host + hl);
+	}
 	if (keep_fields(c, h) < 0) {
 		respond_error(c, 500, "Out of memory.");
 		return;

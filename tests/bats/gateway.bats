@@ -189,3 +189,27 @@ get() {
 	echo "# gateway peak RSS ${hwm} kB" >&3
 	[ "$hwm" -lt 32768 ] || { echo "gateway peak RSS ${hwm} kB" >&2; return 1; }
 }
+
+@test "a site on its own origin: Host FQDN.PEERHASH.localhost routes to it, subdomains too" {
+	run curl -s -m 30 -H "Host: website.$PH.localhost:$GW_PORT" "$GW/"
+	[ "$status" -eq 0 ]
+	[ "$output" = "$(cat "$AN_TOP/tests/data/site/index.html")" ]
+	run curl -s -m 30 -H "Host: api.website.$PH.localhost:$GW_PORT" "$GW/"
+	[ "$output" = "<h1>api</h1>" ]
+	# absolute paths are the site's own on its origin
+	run curl -s -m 30 -o /dev/null -w '%{http_code}' -H "Host: website.$PH.localhost" "$GW/img/red.png"
+	[ "$output" = 200 ]
+	wait_for "$NET/gw.err" "GET website.$PH.localhost/img/red.png 200 " 5
+}
+
+@test "headless Chromium opens a site on its own origin (http://website.PEERHASH.localhost:PORT/)" {
+	command -v chromium >/dev/null || {
+		echo "chromium is missing: install Debian's package (tools/install-deps test, or apt-get install chromium)" >&2
+		return 1
+	}
+	run --separate-stderr timeout 60 chromium --headless --no-sandbox --disable-gpu \
+		--user-data-dir="$T/chromium" --virtual-time-budget=10000 \
+		--dump-dom "http://website.$PH.localhost:$GW_PORT/docs/page2.html"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *'<p id="an-check">an-check: ok images=1'* ]] || { echo "$output"; return 1; }
+}
