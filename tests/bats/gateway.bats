@@ -46,8 +46,18 @@ setup_file() {
 	printf '<h1>api</h1>\n' >"$NET/api/index.html"
 	an-keygen -k "$NET/site.key" >"$NET/site.id"
 	export PH=$(jq -r .peerHash "$NET/site.id")
+	# an upstream that accepts and never answers (for the gateway's 504), bounded
+	export HANG_PORT=$(free_port)
+	bg hang python3 -c 'import socket, sys, time
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(16)
+end = time.time() + 300; held = []
+while time.time() < end:
+    s.settimeout(max(0.1, end - time.time()))
+    try: held.append(s.accept())
+    except OSError: pass' "$HANG_PORT"
 	bg site an-serve -q -k "$NET/site.key" -n website -s "$NET/site" --bootstrap "$BOOT" \
-		--sub "api=$NET/api" "$AN_TOP/tests/data/site"
+		--sub "api=$NET/api" --sub "slow=http://127.0.0.1:$HANG_PORT" "$AN_TOP/tests/data/site"
 	wait_for "$NET/site.out" '"published":true' 30 || return 1
 	# a publisher whose record points at a port nobody listens on
 	an-keygen -k "$NET/gone.key" >"$NET/gone.id"
@@ -212,4 +222,16 @@ get() {
 		--dump-dom "http://website.$PH.localhost:$GW_PORT/docs/page2.html"
 	[ "$status" -eq 0 ]
 	[[ "$output" == *'<p id="an-check">an-check: ok images=1'* ]] || { echo "$output"; return 1; }
+}
+
+@test "a site that does not answer in time is 504 from the gateway" {
+	port=$(free_port)
+	an-dial --state-dir "$T/g" --bootstrap "$BOOT" -t 2s --gateway "127.0.0.1:$port" 2>"$T/gw.err" &
+	pid=$!
+	wait_for "$T/gw.err" 'gateway listening' 10
+	run curl -s -m 30 -o "$T/body" -w '%{http_code}' "http://127.0.0.1:$port/an/$PH@slow.website/"
+	kill "$pid"
+	wait "$pid" || true
+	[ "$output" = 504 ]
+	grep -q "did not answer: timed out" "$T/body"
 }
