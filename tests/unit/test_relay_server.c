@@ -100,7 +100,7 @@ static void hc_data(struct an_stream *s, const uint8_t *p, size_t n, void *arg)
 		if (an_multiaddr_from_bytes(m.rsv.addrs[0].p, m.rsv.addrs[0].len, &ma) == 0)
 			an_multiaddr_format(&ma, hc->addr0, sizeof(hc->addr0));
 	}
-	if (m.rsv.voucher.len <= sizeof(hc->voucher)) {
+	if (m.rsv.voucher.len && m.rsv.voucher.len <= sizeof(hc->voucher)) {
 		memcpy(hc->voucher, m.rsv.voucher.p, m.rsv.voucher.len);
 		hc->voucher_len = m.rsv.voucher.len;
 	}
