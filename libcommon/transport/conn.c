@@ -170,9 +170,12 @@ int an_conn_input_buffer(struct an_conn *c, uint8_t **p, size_t *room)
 	*room = 0;
 	if (c->state == AN_CONN_FAILED)
 		return c->err;
-	size_t n = in_room(c, c->read_want);
-	if (n > c->read_want)
-		n = c->read_want;
+	/* one byte under read_want when empty: with the an_buf's NUL the
+	   allocation is then read_want exactly, not twice that */
+	size_t want = c->raw_in.len ? c->read_want : c->read_want - 1;
+	size_t n = in_room(c, want);
+	if (n > want)
+		n = want;
 	if (n == 0)
 		return 0;
 	int rc = an_buf_reserve(&c->raw_in, n, p);
@@ -189,13 +192,22 @@ int an_conn_input_commit(struct an_conn *c, size_t n, uint64_t now_ms)
 	if (n > c->raw_in.max - c->raw_in.len)
 		return -EINVAL;
 	/* A read that filled what was offered: offer more next time (bulk). */
-	if (n >= c->read_want && c->read_want < AN_CONN_READ_MAX)
+	bool small = n < AN_CONN_READ_MIN / 2;
+	if (n >= c->read_want - 1 && c->read_want < AN_CONN_READ_MAX)
 		c->read_want *= 2;
 	if (n) {
 		c->raw_in.len += n;
 		c->raw_in.data[c->raw_in.len] = 0;
 	}
-	return process(c, now_ms);
+	int rc = process(c, now_ms);
+	/* A small read all processed: the connection is not in a bulk transfer,
+	   so give the buffer back (idle connections hold no input memory). */
+	if (small && c->raw_in.len == 0) {
+		an_buf_free(&c->raw_in);
+		c->raw_in_off = 0;
+		c->read_want = AN_CONN_READ_MIN;
+	}
+	return rc;
 }
 
 /*

@@ -37,9 +37,9 @@
  * Reads offered by an_conn_input_buffer: AN_CONN_READ_MIN at first, doubling
  * while reads fill what was offered, up to AN_CONN_READ_MAX (a bulk
  * transfer reads two Noise frames per call; an idle connection's buffer
- * stays small).
+ * stays small, and is freed after a small read that was processed whole).
  */
-#define AN_CONN_READ_MIN 16384
+#define AN_CONN_READ_MIN 4096
 #define AN_CONN_READ_MAX (128 * 1024)
 /* Raw (ciphertext) input buffered: the largest read plus one partial frame. */
 #define AN_CONN_RAW_IN_MAX (AN_CONN_READ_MAX + 65537)
