@@ -1,0 +1,132 @@
+#!/usr/bin/env bats
+# relay.bats: an-relay between unmodified js-libp2p nodes using
+# @libp2p/circuit-relay-v2's transport (js/relay-peer.mjs).  js node B
+# reserves a slot on our relay and listens on its /p2p-circuit address; js
+# node A dials B through the relay, pings it and echoes data; the relay's
+# data limit ends a circuit; an unlimited relay carries a 4 MiB echo (splice
+# backpressure); CONNECT to a peer without a reservation is NO_RESERVATION.
+# Only 127.0.0.1 and port 0; every process is bounded (--serve-for,
+# --timeout, timeout(1)) and killed in teardown.
+
+bats_require_minimum_version 1.5.0
+
+setup_file() {
+	export AN_TOP=${AN_TOP:-$(cd "$BATS_TEST_DIRNAME/../.." && pwd)}
+	"$AN_TOP/tests/interop/setup" || return 1
+	command -v an-relay >/dev/null || { echo "an-relay is not on PATH" >&2; return 1; }
+}
+
+setup() {
+	JS="$AN_TOP/tests/interop/js/relay-peer.mjs"
+	T=$BATS_TEST_TMPDIR
+	: >"$T/pids"
+	an-keygen -k "$T/relay.sec" >/dev/null
+}
+
+teardown() {
+	local pid
+	while read -r pid; do kill "$pid" 2>/dev/null || true; done <"$T/pids"
+	while read -r pid; do wait "$pid" 2>/dev/null || true; done <"$T/pids"
+}
+
+wait_for() {
+	local file=$1 re=$2 deadline=$((SECONDS + $3))
+	while [ "$SECONDS" -lt "$deadline" ]; do
+		grep -qE -- "$re" "$file" 2>/dev/null && return 0
+		sleep 0.05
+	done
+	echo "timed out waiting for /$re/ in $file:" >&2
+	cat "$file" "${file%.out}.err" >&2 2>/dev/null
+	return 1
+}
+
+# start_relay [an-relay options]: RELAY (pid), RADDR (its /p2p address).
+start_relay() {
+	an-relay -q -k "$T/relay.sec" "$@" >"$T/relay.out" 2>"$T/relay.err" &
+	RELAY=$!
+	echo "$RELAY" >>"$T/pids"
+	wait_for "$T/relay.out" '"event":"ready"' 10
+	RADDR=$(jq -r '.addrs[0]' "$T/relay.out")
+}
+
+# start_target: js node B reserving on the relay; BADDR its circuit address.
+start_target() {
+	timeout 90 node "$JS" --key "$T/b.key" --reserve "$RADDR" --serve-for 60 >"$T/b.out" 2>"$T/b.err" &
+	echo $! >>"$T/pids"
+	wait_for "$T/b.out" '"event":"(reserved|error)"' 30
+	BADDR=$(jq -r 'select(.event == "reserved") | .addrs[0]' "$T/b.out")
+	[ -n "$BADDR" ] || { cat "$T/b.out" "$T/b.err"; return 1; }
+}
+
+# relay_stats: the relay's counters (SIGUSR1) as one JSON line.
+relay_stats() {
+	local n
+	n=$(grep -c '"event":"stats"' "$T/relay.out")
+	kill -USR1 "$RELAY"
+	local deadline=$((SECONDS + 5))
+	until [ "$(grep -c '"event":"stats"' "$T/relay.out")" -gt "$n" ]; do
+		[ "$SECONDS" -lt "$deadline" ] || return 1
+		sleep 0.05
+	done
+	grep '"event":"stats"' "$T/relay.out" | tail -1
+}
+
+@test "js reserves on an-relay and listens on a /p2p-circuit address through it" {
+	start_relay
+	start_target
+	[ "$BADDR" = "$RADDR/p2p-circuit/p2p/$(jq -r .peerId "$T/b.out")" ]
+	stats=$(relay_stats)
+	[ "$(jq -r .reservations <<<"$stats")" -eq 1 ]
+	[ "$(jq -r .reservationsAccepted <<<"$stats")" -ge 1 ]
+}
+
+@test "js dials js through an-relay: a limited connection, pings and an echo" {
+	start_relay
+	start_target
+	run --separate-stderr timeout 60 node "$JS" --dial "$BADDR" --ping 3 --echo 20000
+	[ "$status" -eq 0 ] || { echo "$output $stderr"; return 1; }
+	[ "$(jq -r 'select(.event == "connected") | .remoteAddr' <<<"$output")" = "$BADDR" ]
+	[ "$(jq -r 'select(.event == "connected") | .limited' <<<"$output")" = true ]
+	[ "$(jq -s '[.[] | select(.event == "ping")] | length' <<<"$output")" -eq 3 ]
+	[ "$(jq -r 'select(.event == "echo") | .ok' <<<"$output")" = true ]
+	stats=$(relay_stats)
+	[ "$(jq -r .circuitsOpened <<<"$stats")" -ge 1 ]
+	[ "$(jq -r .bytesRelayed <<<"$stats")" -ge 40000 ]
+}
+
+@test "the relay's data limit ends the circuit" {
+	start_relay --circuit-data 64k
+	start_target
+	run --separate-stderr timeout 60 node "$JS" --dial "$BADDR" --echo 1048576 --timeout 20
+	[ "$(jq -r 'select(.event == "connected") | .limited' <<<"$output")" = true ]
+	jq -e 'select(.event == "echo-error")' <<<"$output" >/dev/null || { echo "$output"; return 1; }
+	stats=$(relay_stats)
+	[ "$(jq -r .circuitsLimited <<<"$stats")" -ge 1 ]
+	[ "$(jq -r .bytesRelayed <<<"$stats")" -le $((2 * 65536 + 16384)) ]
+}
+
+@test "an unlimited relay carries a 4 MiB echo and its connection is not limited" {
+	start_relay --circuit-data 0 --circuit-duration 0
+	start_target
+	run --separate-stderr timeout 90 node "$JS" --dial "$BADDR" --echo 4194304 --timeout 60
+	[ "$status" -eq 0 ] || { echo "$output $stderr"; return 1; }
+	[ "$(jq -r 'select(.event == "connected") | .limited' <<<"$output")" = false ]
+	[ "$(jq -r 'select(.event == "echo") | .ok' <<<"$output")" = true ]
+}
+
+@test "CONNECT to a peer without a reservation is NO_RESERVATION" {
+	start_relay
+	an-keygen -k "$T/unreserved.sec" >"$T/unreserved.json"
+	run --separate-stderr timeout 30 node "$JS" --dial "$RADDR" --hop-connect "$(jq -r .peerId "$T/unreserved.json")"
+	[ "$status" -eq 0 ] || { echo "$output $stderr"; return 1; }
+	[ "$(jq -r 'select(.event == "hop-status") | .status' <<<"$output")" = NO_RESERVATION ]
+}
+
+@test "js dialing a /p2p-circuit address of an unreserved peer fails with NO_RESERVATION" {
+	start_relay
+	an-keygen -k "$T/unreserved.sec" >"$T/unreserved.json"
+	run --separate-stderr timeout 30 node "$JS" --dial "$RADDR/p2p-circuit/p2p/$(jq -r .peerId "$T/unreserved.json")"
+	[ "$status" -eq 1 ]
+	[[ "$(jq -r 'select(.event == "error") | .message' <<<"$output")" == *"NO_RESERVATION"* ]] ||
+		[[ "$(jq -r 'select(.event == "error") | .message' <<<"$output")" == *"204"* ]] || { echo "$output"; return 1; }
+}
