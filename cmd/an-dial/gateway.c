@@ -182,6 +182,13 @@ static void want_write(struct client *c)
 		ev_io_start(c->g->loop, &c->wio);
 }
 
+static void restart_timer(struct client *c, ev_tstamp after)
+{
+	ev_timer_stop(c->g->loop, &c->timer);
+	ev_timer_set(&c->timer, after, 0.);
+	ev_timer_start(c->g->loop, &c->timer);
+}
+
 /* Write what we can now; true if the client is still usable. */
 static bool flush_out(struct client *c)
 {
@@ -195,6 +202,8 @@ static bool flush_out(struct client *c)
 			return false;
 		}
 		an_buf_consume(&c->out, (size_t)n);
+		if (c->state == C_CALL && c->call_paused)
+			restart_timer(c, GW_KEEPALIVE_S); /* the browser reads: not stalled */
 	}
 	if (c->out.len == 0)
 		ev_io_stop(c->g->loop, &c->wio);
@@ -202,6 +211,7 @@ static bool flush_out(struct client *c)
 		want_write(c);
 	if (c->call && c->call_paused && c->out.len < GW_OUT_LOW) {
 		c->call_paused = false;
+		ev_timer_stop(c->g->loop, &c->timer); /* the call's own idle timer runs again */
 		an_route_call_resume(c->call);
 	}
 	return true;
@@ -250,6 +260,7 @@ static void request_done(struct client *c)
 	if (!c->keep_alive) {
 		c->closing = true;
 		c->state = C_DONE;
+		restart_timer(c, GW_KEEPALIVE_S); /* bounds a browser that never reads */
 		if (!flush_out(c) || c->out.len == 0)
 			client_close(c);
 		return;
@@ -397,6 +408,9 @@ static void call_body(struct an_route_call *call, const uint8_t *p, size_t n, vo
 	if (c->out.len >= GW_OUT_HIGH && !c->call_paused) {
 		c->call_paused = true;
 		an_route_call_pause(call);
+		/* the call's idle timer stops while paused: a browser that
+		 * neither reads nor closes is ended by this one */
+		restart_timer(c, GW_KEEPALIVE_S);
 	}
 }
 
@@ -713,6 +727,11 @@ static void client_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	if (c->state == C_BODY) {
 		c->keep_alive = false;
 		respond_error(c, 408, "The request body did not arrive in time.");
+		return;
+	}
+	if (c->state == C_CALL) {
+		c->keep_alive = false; /* a browser that stopped reading mid-body */
+		client_close(c);
 		return;
 	}
 	if (c->state == C_HEAD || c->state == C_DONE)
