@@ -66,9 +66,35 @@ setup_file() {
 		[ "$SECONDS" -lt "$deadline" ] || { echo "python3 -m http.server did not start" >&2; return 1; }
 		sleep 0.1
 	done
+	# an upstream that answers a POST with the sha256 of the body it received
+	local eport
+	eport=$(free_port)
+	bg echo python3 -c 'import hashlib, http.server, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        h = hashlib.sha256(); n = 0
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            while True:
+                size = int(self.rfile.readline().split(b";")[0], 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""): pass
+                    break
+                d = self.rfile.read(size); h.update(d); n += len(d); self.rfile.readline()
+        else:
+            d = self.rfile.read(int(self.headers.get("Content-Length", "0"))); h.update(d); n = len(d)
+        out = ("%s %d %s\n" % (h.hexdigest(), n, self.headers.get("X-Test", "-"))).encode()
+        self.send_response(200); self.send_header("Content-Length", str(len(out))); self.end_headers()
+        self.wfile.write(out)
+    def log_message(self, *a): pass
+http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()' "$eport"
+	deadline=$((SECONDS + 10))
+	until curl -sf -d x "http://127.0.0.1:$eport/" >/dev/null; do
+		[ "$SECONDS" -lt "$deadline" ] || { echo "the echo upstream did not start" >&2; return 1; }
+		sleep 0.1
+	done
 	an-keygen -k "$NET/site.key" >"$NET/site.id"
 	export PH=$(jq -r .peerHash "$NET/site.id") ID=$(jq -r .peerId "$NET/site.id")
-	serve site "$NET/site.key" mysite --sub "api=$NET/api" --sub "up=http://127.0.0.1:$port" \
+	serve site "$NET/site.key" mysite --sub "api=$NET/api" --sub "up=http://127.0.0.1:$port" --sub "echo=http://127.0.0.1:$eport" \
 		--republish 3s "$NET/www" || return 1
 	export SITE_ADDR=$(jq -r '.addrs[0]' "$NET/site.out")
 }
@@ -192,6 +218,21 @@ dial() {
 	dial -d 'a=1' "an://$PH@up.mysite/hello.txt"
 	[ "$status" -eq 1 ]
 	[[ "$stderr" == *"HTTP 501"* ]]
+}
+
+@test "-d @FILE sends the file as the body, -H adds a field" {
+	head -c 300000 /dev/urandom >"$T/body"
+	dial -d "@$T/body" -H 'X-Test: yes' "an://$PH@echo.mysite/"
+	[ "$status" -eq 0 ]
+	[ "$output" = "$(sha256sum <"$T/body" | cut -d' ' -f1) 300000 yes" ]
+}
+
+@test "-d - streams standard input as a chunked body" {
+	head -c 500000 /dev/urandom >"$T/body"
+	run --separate-stderr bash -c "timeout 60 an-dial --state-dir '$T/s' --bootstrap '$BOOT' -t 20s -d - \
+		'an://$PH@echo.mysite/' <'$T/body'"
+	[ "$status" -eq 0 ]
+	[ "$output" = "$(sha256sum <"$T/body" | cut -d' ' -f1) 500000 -" ]
 }
 
 @test "path traversal attempts are refused with 400 and leak nothing" {
