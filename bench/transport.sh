@@ -152,7 +152,7 @@ report conn_ping ms "$(field medianMs "$c_conn")" "$(field medianMs "$js_conn")"
 report throughput Gbps "$(field gbps "$c_tp")" "$(field gbps "$js_tp")" js c/ref 3 \
 	"$c_tp" "$js_tp" "median of $runs runs of $mib MiB on one stream, first write to the receiver's byte count"
 report throughput_ceiling Gbps "$(field gbps "$c_tp")" "$(field gbps "$ceil")" ceiling c/ref 0.85 \
-	"$c_tp" "$ceil" "ceiling: ChaCha20-Poly1305 65519-byte frames, encrypt -> loopback TCP -> decrypt, two threads"
+	"$c_tp" "$ceil" "ceiling: ChaCha20-Poly1305 65519-byte frames, encrypt -> loopback TCP -> decrypt, sender and receiver processes, the conn read sizes"
 report idle_rss MB "$(field rssMB "$c_rss")" "$(field rssMB "$js_rss")" js ref/c 20 \
 	"$c_rss" "$js_rss" "VmRSS of an-testpeer vs peer.mjs holding $conns idle connections from bench/js/idle_rss.mjs"
 report idle_rss_daemon MB "$(field rssMB "$d_rss")" "$(field rssMB "$js_rss")" js ref/c 20 \

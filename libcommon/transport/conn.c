@@ -514,6 +514,12 @@ void an_conn_output_consume(struct an_conn *c, size_t n)
 	c->raw_out_off += n;
 }
 
+bool an_conn_output_blocked(const struct an_conn *c)
+{
+	/* after a flush the open message is empty unless raw_out had no room */
+	return c->state != AN_CONN_FAILED && c->plain_out.len > 0;
+}
+
 struct an_yamux *an_conn_yamux(struct an_conn *c)
 {
 	return c->state == AN_CONN_ESTABLISHED ? c->yamux : NULL;

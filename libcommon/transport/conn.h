@@ -133,6 +133,14 @@ void an_conn_output(const struct an_conn *c, const uint8_t **p, size_t *len);
 /* The byte stream took n of them. */
 void an_conn_output_consume(struct an_conn *c, size_t n);
 
+/*
+ * True when the conn holds output it could not move into the output
+ * buffer for lack of room (a full Noise message not yet sealed): once the
+ * byte stream has taken the output, call an_conn_flush (and retry stream
+ * writes) again.  An owner that waits only for input would stall here.
+ */
+bool an_conn_output_blocked(const struct an_conn *c);
+
 /* The yamux session (borrowed), NULL before READY. */
 struct an_yamux *an_conn_yamux(struct an_conn *c);
 

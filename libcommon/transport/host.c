@@ -1035,10 +1035,16 @@ static void conn_write(struct an_host_conn *c)
 		conn_destroy_later(c, -errno, "write failed");
 		return;
 	}
-	int want = EV_READ | (len > 0 ? EV_WRITE : 0);
+	/* Output the conn could not seal for lack of room (and the stream
+	 * bytes queued behind it) goes on once the socket has taken the rest:
+	 * keep waiting for writability, whose callback kicks the conn again.
+	 * Nothing else would: a peer with a wide-open window sends us nothing. */
+	bool blocked = an_conn_output_blocked(c->conn);
+	int want = EV_READ | (len > 0 || blocked ? EV_WRITE : 0);
 	/* A graceful close waits for open streams to finish (identify answers
 	 * in flight, a peer's last reads); the shutdown deadline bounds it. */
-	if (len == 0 && ((c->closing && !c->streams) || an_conn_state(c->conn) == AN_CONN_FAILED)) {
+	if (len == 0 && !blocked &&
+	    ((c->closing && !c->streams) || an_conn_state(c->conn) == AN_CONN_FAILED)) {
 		const char *why = "closed";
 		int err = an_conn_error(c->conn, &why);
 		conn_destroy_later(c, err ? err : AN_ECLOSED, *why ? why : "closed");

@@ -181,6 +181,43 @@ static void test_transfer_in_pieces_arrives_intact(void)
 	pair_free(&p);
 }
 
+/* A writer the output buffer stops: the full message waits, and says so until a flush after the drain. */
+static void test_output_blocked_until_flushed_after_drain(void)
+{
+	struct pair p;
+	struct an_yamux_config yc;
+	uint32_t id;
+	size_t acc, len;
+	const uint8_t *out;
+	const size_t big = 2u << 20;
+	uint8_t *data = calloc(1, big);
+	an_yamux_config_default(&yc);
+	yc.initial_window = 4u << 20; /* b grants 4 MiB: the window is not the limit */
+	struct an_conn_config ca = {.key = ka, .initiator = true, .yamux_client = true};
+	struct an_conn_config cb = {.key = kb, .initiator = false, .yamux_client = false, .yamux = &yc};
+	memset(&p, 0, sizeof(p));
+	CHECK(an_conn_new(&ca, &p.a) == 0 && an_conn_new(&cb, &p.b) == 0);
+	an_conn_start(p.a, 0);
+	CHECK_EQ_INT(pump(&p, 0), 0);
+	CHECK_EQ_INT(an_yamux_stream_open(an_conn_yamux(p.a), &id), 0);
+	CHECK_EQ_INT(an_conn_stream_write(p.a, id, data, 1, &acc), 0);
+	CHECK_EQ_INT(pump(&p, 0), 0); /* b's ACK carries the larger window */
+	CHECK(an_yamux_stream_send_window(an_conn_yamux(p.a), id) > big);
+	CHECK(!an_conn_output_blocked(p.a));
+	CHECK_EQ_INT(an_conn_stream_write(p.a, id, data, big, &acc), 0);
+	CHECK(acc < big); /* stopped by the 1 MiB output buffer */
+	CHECK(an_conn_output_blocked(p.a));
+	an_conn_output(p.a, &out, &len);
+	an_conn_output_consume(p.a, len); /* the byte stream took everything */
+	CHECK(an_conn_output_blocked(p.a)); /* still: only a flush moves it */
+	CHECK_EQ_INT(an_conn_flush(p.a, 0), 0);
+	CHECK(!an_conn_output_blocked(p.a));
+	an_conn_output(p.a, &out, &len);
+	CHECK_EQ_INT(len, 2 + AN_NOISE_MSG_MAX);
+	free(data);
+	pair_free(&p);
+}
+
 static void test_input_commit_beyond_room_is_einval(void)
 {
 	struct pair p;
@@ -282,6 +319,7 @@ int main(void)
 	RUN(test_bulk_write_seals_only_full_messages);
 	RUN(test_flush_seals_the_partly_filled_message);
 	RUN(test_transfer_in_pieces_arrives_intact);
+	RUN(test_output_blocked_until_flushed_after_drain);
 	RUN(test_input_commit_beyond_room_is_einval);
 	RUN(test_window_grows_when_rtt_is_below_1ms);
 	RUN(test_window_stays_for_a_slow_reader_below_1ms);
