@@ -2,6 +2,9 @@
 #include "dht.h"
 
 #include <errno.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +20,14 @@
 #include "util/error.h"
 
 #define SHUTDOWN_GRACE_MS 2000
+/*
+ * Every TRIM_INTERVAL_S the daemon hands free heap pages back to the kernel
+ * (glibc malloc_trim).  Bursts of puts and gets leave freed chunks in the
+ * middle of the heap that glibc's own trimming (top of the heap only) never
+ * returns: in the 100-node benchmark a daemon's heap held ~0.5 MB free in
+ * ~200 chunks and malloc_trim took RSS from 6.6 to 6.3 MB (bench/README.md).
+ */
+#define TRIM_INTERVAL_S 30.
 
 struct daemon {
 	struct ev_loop *loop;
@@ -24,6 +35,7 @@ struct daemon {
 	struct an_control_server *control;
 	struct dht_kad *kad;
 	ev_signal sigterm, sigint;
+	ev_timer trim;
 	char peer[AN_PEERID_TEXT_MAX];
 	bool quiet;
 };
@@ -125,6 +137,16 @@ static void handle(struct an_control_call *call, const json_t *req, void *arg)
 	an_control_call_on_cancel(call, call_cancel, x);
 }
 
+static void trim_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)w;
+	(void)revents;
+#ifdef __GLIBC__
+	malloc_trim(0);
+#endif
+}
+
 static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 {
 	(void)revents;
@@ -137,6 +159,7 @@ static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 	d->kad = NULL;
 	ev_signal_stop(loop, &d->sigterm);
 	ev_signal_stop(loop, &d->sigint);
+	ev_timer_stop(loop, &d->trim);
 	an_host_shutdown(d->host, SHUTDOWN_GRACE_MS);
 }
 
@@ -241,6 +264,8 @@ int dht_cmd_daemon(struct dht_opts *o)
 	d.sigterm.data = d.sigint.data = &d;
 	ev_signal_start(d.loop, &d.sigterm);
 	ev_signal_start(d.loop, &d.sigint);
+	ev_timer_init(&d.trim, trim_cb, TRIM_INTERVAL_S, TRIM_INTERVAL_S);
+	ev_timer_start(d.loop, &d.trim);
 
 	json_t *ready = status_json(&d);
 	json_object_set_new(ready, "event", json_string("ready"));
