@@ -284,6 +284,7 @@ static int hop_open(struct an_host_conn *c, struct pipe *p, const struct an_rela
 		return rc;
 	}
 	p->s = s;
+	an_stream_set_user(s, p);
 	if ((rc = send_msg(s, m)) < 0) {
 		p->reported = true; /* the caller learns it from rc */
 		an_stream_reset(s);   /* on_close frees p */
@@ -453,6 +454,16 @@ static const struct an_stream_handler stop_handler = {
 	.on_close = stop_close,
 	.on_writable = stop_writable,
 };
+
+void an_relay_stream_redirect(struct an_stream *s, const struct an_stream_handler *handler,
+			      void *handler_arg)
+{
+	struct pipe *p = an_stream_user(s);
+	if (!p)
+		return;
+	p->uh = handler;
+	p->uh_arg = handler_arg;
+}
 
 int an_relay_stop_serve(struct an_host *h, struct an_relay_stop_service *svc)
 {

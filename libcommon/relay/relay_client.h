@@ -5,11 +5,11 @@
  * protocol).  Once a circuit is up, its stream is a raw byte pipe to the
  * other peer, handed to the caller's stream handler.
  *
- * What is not here yet: running the Noise + yamux upgrade over such a pipe
- * as a host connection (the dialer as initiator / yamux client, the target
- * as responder / server).  That needs a host hook, "a connection whose
- * transport is an an_stream" (see the report of this work); until then
- * callers get the byte pipe.
+ * A relayed libp2p connection is that pipe handed to the host:
+ * an_host_conn_over_stream (transport/host.h) runs Noise + yamux over it,
+ * the dialer as initiator / yamux client (from an_relay_connect's callback,
+ * with an_relay_stream_redirect), the target as responder / server (from
+ * the stop service's accept callback).
  *
  * Interop (digest section 11): an answer without addrs is accepted (js
  * falls back to the connection's remote address, so do we); a doubled
@@ -81,6 +81,15 @@ int an_relay_connect(struct an_host_conn *c, const struct an_peerid *target, int
 typedef bool (*an_relay_accept_fn)(void *arg, struct an_stream *s, const struct an_peerid *src,
 				   const struct an_relay_limit *limit,
 				   const struct an_stream_handler **handler, void **handler_arg);
+
+/*
+ * From now on send the events of s (a circuit stream reported by
+ * an_relay_connect's callback) to handler with handler_arg (borrowed).  The
+ * dialer side of a relayed connection calls it from that callback with
+ * what an_host_conn_over_stream returned.
+ */
+void an_relay_stream_redirect(struct an_stream *s, const struct an_stream_handler *handler,
+			      void *handler_arg);
 
 /* The stop service's settings; the caller owns it (it must outlive h). */
 struct an_relay_stop_service {

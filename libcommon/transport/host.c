@@ -104,6 +104,12 @@ struct an_host_conn {
 	size_t pubkey_len;
 	struct an_stream *streams;
 	struct dial_waiter *waiters; /* dials waiting for this connection */
+	/* Relayed (an_host_conn_over_stream): the stream of another connection
+	   that carries this one's bytes, instead of fd. */
+	struct an_stream *carrier;
+	struct an_buf carrier_in; /* carrier bytes the conn could not take yet */
+	bool carrier_draining;
+	ev_timer carrier_kick;    /* re-kick after output waited for room (as EV_WRITE) */
 };
 
 struct peer_entry {
@@ -283,6 +289,7 @@ static void conn_unref(struct an_host_conn *c)
 	if (--c->refs > 0)
 		return;
 	an_conn_free(c->conn);
+	an_buf_free(&c->carrier_in);
 	free(c);
 }
 
@@ -961,6 +968,12 @@ static void conn_destroy(struct an_host_conn *c, int err, const char *reason)
 	if (c->fd >= 0)
 		close(c->fd);
 	c->fd = -1;
+	ev_timer_stop(h->loop, &c->carrier_kick);
+	if (c->carrier) {
+		struct an_stream *s = c->carrier;
+		c->carrier = NULL; /* so its on_close does not come back here */
+		an_stream_reset(s);
+	}
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -1014,6 +1027,123 @@ static void conn_destroy_later(struct an_host_conn *c, int err, const char *reas
 	ev_timer_start(c->host->loop, &c->fail_timer);
 }
 
+/* ---- relayed connections: the byte stream is another connection's stream ---- */
+
+#define CARRIER_IN_MAX (4 * 1024 * 1024) /* held input; the carrier pauses far below */
+
+static void conn_write(struct an_host_conn *c);
+
+/* The relayed twin of the socket write below: output into the carrier. */
+static void carrier_write(struct an_host_conn *c)
+{
+	const uint8_t *p;
+	size_t len;
+	an_conn_output(c->conn, &p, &len);
+	while (len > 0 && c->carrier && an_stream_queued(c->carrier) < AN_STREAM_QUEUE_HIGH) {
+		if (an_stream_write(c->carrier, p, len) < 0) {
+			conn_destroy_later(c, AN_ECLOSED, "relayed stream closed");
+			return;
+		}
+		an_conn_output_consume(c->conn, len);
+		c->last_activity = ev_now(c->host->loop);
+		an_conn_output(c->conn, &p, &len);
+	}
+	bool blocked = an_conn_output_blocked(c->conn);
+	if (len == 0 && !blocked &&
+	    ((c->closing && !c->streams) || an_conn_state(c->conn) == AN_CONN_FAILED)) {
+		const char *why = "closed";
+		int err = an_conn_error(c->conn, &why);
+		conn_destroy_later(c, err ? err : AN_ECLOSED, *why ? why : "closed");
+		return;
+	}
+	/* the socket path waits for EV_WRITE here; the carrier's on_writable
+	   covers a full queue, a zero timer the output that waited for room */
+	if (len == 0 && blocked && !ev_is_active(&c->carrier_kick))
+		ev_timer_start(c->host->loop, &c->carrier_kick);
+}
+
+/* Feed held carrier input to the conn as far as it takes it. */
+static void carrier_drain(struct an_host_conn *c)
+{
+	if (c->carrier_draining)
+		return;
+	c->carrier_draining = true;
+	c->refs++;
+	for (int round = 0; round < 1024 && c->alive && !c->failing && c->carrier_in.len; round++) {
+		size_t used = 0;
+		an_conn_feed(c->conn, c->carrier_in.data, c->carrier_in.len, &used,
+			     an_host_now_ms(c->host));
+		an_buf_consume(&c->carrier_in, used);
+		if (used)
+			c->last_activity = ev_now(c->host->loop);
+		conn_handle_events(c);
+		if (!c->alive)
+			break;
+		an_conn_flush(c->conn, an_host_now_ms(c->host));
+		conn_write(c);
+		if (used == 0 && an_conn_input_room(c->conn) == 0)
+			break; /* the conn is full until its streams are read */
+	}
+	if (c->alive && c->carrier)
+		an_stream_pause(c->carrier, c->carrier_in.len >= AN_STREAM_QUEUE_HIGH);
+	c->carrier_draining = false;
+	conn_unref(c);
+}
+
+static void carrier_data(struct an_stream *s, const uint8_t *p, size_t n, void *arg)
+{
+	struct an_host_conn *c = arg;
+	if (c->carrier != s || !c->alive || c->failing)
+		return;
+	if (an_buf_append(&c->carrier_in, p, n) < 0) {
+		conn_destroy_later(c, AN_ELIMIT, "relayed input over its cap");
+		return;
+	}
+	carrier_drain(c);
+}
+
+static void carrier_eof(struct an_stream *s, void *arg)
+{
+	struct an_host_conn *c = arg;
+	if (c->carrier == s && c->alive)
+		conn_destroy_later(c, AN_ECLOSED, "relayed stream ended");
+}
+
+static void carrier_close(struct an_stream *s, int err, void *arg)
+{
+	struct an_host_conn *c = arg;
+	if (c->carrier != s)
+		return; /* reset by conn_destroy */
+	c->carrier = NULL; /* s is freed when this returns */
+	if (c->alive)
+		conn_destroy_later(c, err ? err : AN_ECLOSED, "relayed stream closed");
+}
+
+static void carrier_writable(struct an_stream *s, void *arg)
+{
+	struct an_host_conn *c = arg;
+	if (c->carrier == s && c->alive)
+		conn_kick(c);
+}
+
+static void carrier_kick_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop; (void)revents;
+	struct an_host_conn *c = (struct an_host_conn *)((char *)w - offsetof(struct an_host_conn, carrier_kick));
+	c->refs++;
+	if (c->carrier_in.len)
+		carrier_drain(c);
+	conn_kick(c);
+	conn_unref(c);
+}
+
+static const struct an_stream_handler carrier_handler = {
+	.on_data = carrier_data,
+	.on_eof = carrier_eof,
+	.on_close = carrier_close,
+	.on_writable = carrier_writable,
+};
+
 /* Flush the conn's output to the socket; close when finished closing. */
 static void conn_write(struct an_host_conn *c)
 {
@@ -1021,6 +1151,10 @@ static void conn_write(struct an_host_conn *c)
 	size_t len;
 	if (!c->alive || c->connecting || c->failing)
 		return;
+	if (c->carrier) {
+		carrier_write(c);
+		return;
+	}
 	an_conn_output(c->conn, &p, &len);
 	while (len > 0) {
 		ssize_t n = send(c->fd, p, len, MSG_NOSIGNAL);
@@ -1348,6 +1482,8 @@ static struct an_host_conn *conn_new(struct an_host *h, int fd, bool inbound,
 	ev_timer_init(&c->idle_timer, idle_cb, 0, h->lim.idle_timeout_ms / 1000.0);
 	ev_timer_init(&c->ping_timer, ping_timer_cb, KEEPALIVE_S, KEEPALIVE_S);
 	ev_timer_init(&c->fail_timer, fail_timer_cb, 0, 0);
+	ev_timer_init(&c->carrier_kick, carrier_kick_cb, 0, 0);
+	an_buf_init(&c->carrier_in, CARRIER_IN_MAX);
 	ev_timer_start(h->loop, &c->hs_timer);
 	ev_timer_again(h->loop, &c->idle_timer);
 	c->next = h->conns;
@@ -1537,6 +1673,46 @@ int an_host_dial(struct an_host *h, const char *maddr, int timeout_ms, an_host_d
 	/* waiter_timer_cb needs the connection to unlink itself */
 	w->conn = c;
 	c->refs++;
+	return 0;
+}
+
+int an_host_conn_over_stream(struct an_host *h, struct an_stream *s, bool initiator,
+			     const struct an_peerid *expected, const char *remote_text,
+			     int timeout_ms, an_host_dial_fn cb, void *arg,
+			     const struct an_stream_handler **handler, void **handler_arg)
+{
+	struct dial_waiter *w = NULL;
+	if (h->shutting_down)
+		return AN_ECLOSED;
+	if (h->n_conns >= h->lim.max_conns || h->n_pending >= h->lim.max_pending)
+		return AN_ELIMIT;
+	if (cb && !(w = calloc(1, sizeof(*w))))
+		return -ENOMEM;
+	struct an_host_conn *c = conn_new(h, -1, !initiator, expected);
+	if (!c) {
+		free(w);
+		return -ENOMEM;
+	}
+	snprintf(c->remote_text, sizeof(c->remote_text), "%s", remote_text ? remote_text : "/p2p-circuit");
+	c->carrier = s;
+	*handler = &carrier_handler;
+	*handler_arg = c;
+	if (w) {
+		if (timeout_ms <= 0)
+			timeout_ms = h->lim.handshake_timeout_ms;
+		w->host = h;
+		w->cb = cb;
+		w->arg = arg;
+		ev_timer_init(&w->t, waiter_timer_cb, timeout_ms / 1000.0, 0);
+		ev_timer_start(h->loop, &w->t);
+		w->next = c->waiters;
+		c->waiters = w;
+		w->conn = c;
+		c->refs++;
+	}
+	if (initiator)
+		an_conn_start(c->conn, an_host_now_ms(h));
+	conn_kick(c);
 	return 0;
 }
 

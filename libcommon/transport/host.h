@@ -203,6 +203,27 @@ typedef void (*an_host_dial_fn)(struct an_host *h, struct an_host_conn *c, int e
  */
 int an_host_dial(struct an_host *h, const char *maddr, int timeout_ms, an_host_dial_fn cb, void *arg);
 
+/*
+ * A connection over a byte stream of another connection: a Circuit Relay
+ * v2 circuit, whose stream carries a whole Noise + yamux session.  The
+ * upgrade runs as Noise initiator and yamux client when initiator (the
+ * peer that dialed through the relay), else as responder and server.
+ * expected (may be NULL) is the peer that must answer; remote_text
+ * (copied) is its address for logs and an_host_conn_remote_addr (by
+ * convention RELAYADDR/p2p/RELAY/p2p-circuit, which tells relayed
+ * connections apart).  From now on every event of s must reach *handler
+ * with *handler_arg (both set here): the owner of s's handler forwards
+ * them (relay/relay_client.h does), and must not write to s any more.
+ * cb (may be NULL; then the on_connection hook is the only report) as for
+ * an_host_dial, timeout_ms 0 = the handshake timeout.  Closing or failing
+ * the connection resets s; s ending closes the connection.  0, AN_ELIMIT,
+ * AN_ECLOSED (shutting down), -ENOMEM.
+ */
+int an_host_conn_over_stream(struct an_host *h, struct an_stream *s, bool initiator,
+			     const struct an_peerid *expected, const char *remote_text,
+			     int timeout_ms, an_host_dial_fn cb, void *arg,
+			     const struct an_stream_handler **handler, void **handler_arg);
+
 /* Keep c's memory alive past its close (the connection is then dead). */
 void an_host_conn_ref(struct an_host_conn *c);
 void an_host_conn_unref(struct an_host_conn *c);

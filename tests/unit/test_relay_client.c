@@ -10,6 +10,7 @@
 #include "relay/relay_client.h"
 #include "relay/relay_server.h"
 #include "transport/host.h"
+#include "transport/ping.h"
 #include "util/buf.h"
 #include "util/error.h"
 
@@ -67,6 +68,8 @@ static void dial_cb(struct an_host *h, struct an_host_conn *c, int err, void *ar
 
 static struct {
 	bool refuse;
+	bool upgrade;          /* run a relayed libp2p connection over accepted circuits */
+	struct an_host *host;  /* A */
 	bool accepted;
 	struct an_peerid src;
 	struct an_relay_limit limit;
@@ -99,6 +102,9 @@ static bool accept_cb(void *arg, struct an_stream *s, const struct an_peerid *sr
 	if (target.refuse)
 		return false;
 	target.accepted = true;
+	if (target.upgrade)
+		return an_host_conn_over_stream(target.host, s, false, src, "/p2p-circuit", 0, NULL, NULL,
+						handler, handler_arg) == 0;
 	*handler = &echo_handler;
 	*handler_arg = NULL;
 	return true;
@@ -122,6 +128,8 @@ static int world_new(struct world *w, const struct an_relay_config *cfg, bool re
 	if (relay && an_relay_server_new(w->r, cfg, &w->relay) < 0)
 		return -1;
 	w->stop.accept = accept_cb;
+	target.host = w->a;
+	an_ping_service_register(w->a);
 	if (an_relay_stop_serve(w->a, &w->stop) < 0)
 		return -1;
 	an_host_addrs(w->r, addrs, 1);
@@ -329,6 +337,80 @@ static void test_target_refuses(void)
 	world_free(&w);
 }
 
+/* ---- a libp2p connection over the circuit ---- */
+
+struct relayed {
+	struct world *w;
+	bool done;
+	int err;
+	struct an_host_conn *conn;
+	bool pinged;
+	int ping_err;
+};
+
+static void relayed_dial_cb(struct an_host *h, struct an_host_conn *c, int err, void *arg)
+{
+	(void)h;
+	struct relayed *r = arg;
+	r->done = true;
+	r->err = err;
+	r->conn = c;
+}
+
+static void relayed_connect_cb(void *arg, int err, uint32_t status, struct an_stream *s,
+			       const struct an_relay_limit *limit)
+{
+	(void)limit;
+	struct relayed *r = arg;
+	const struct an_stream_handler *h;
+	void *harg;
+	if (err || status != AN_RELAY_OK) {
+		r->done = true;
+		r->err = err ? err : AN_EPROTO;
+		return;
+	}
+	if (an_host_conn_over_stream(r->w->b, s, true, an_host_peer_id(r->w->a), "/p2p-circuit", 5000,
+				     relayed_dial_cb, r, &h, &harg) < 0) {
+		r->done = true;
+		r->err = AN_EPROTO;
+		an_stream_reset(s);
+		return;
+	}
+	an_relay_stream_redirect(s, h, harg);
+}
+
+static void relayed_ping_cb(void *arg, int err, uint64_t rtt_ms)
+{
+	(void)rtt_ms;
+	struct relayed *r = arg;
+	r->pinged = true;
+	r->ping_err = err;
+}
+
+static void test_relayed_connection_ping(void)
+{
+	struct world w;
+	struct reserve_result rr;
+	struct relayed r = {0};
+	CHECK_EQ_INT(world_new(&w, NULL, true), 0);
+	target.upgrade = true;
+	r.w = &w;
+	CHECK(do_reserve(&w, w.ca, &rr));
+	CHECK_EQ_INT(an_relay_connect(w.cb, an_host_peer_id(w.a), 5000, relayed_connect_cb, &r, NULL,
+				      NULL), 0);
+	CHECK(run_until(&w, &r.done, 8));
+	CHECK_EQ_INT(r.err, 0);
+	CHECK(r.conn != NULL);
+	if (r.conn) {
+		CHECK(an_peerid_equal(an_host_conn_peer(r.conn), an_host_peer_id(w.a)));
+		CHECK(strstr(an_host_conn_remote_addr(r.conn), "p2p-circuit") != NULL);
+		CHECK_EQ_INT(an_ping_once(r.conn, 5000, relayed_ping_cb, &r), 0);
+		CHECK(run_until(&w, &r.pinged, 6));
+		CHECK_EQ_INT(r.ping_err, 0);
+	}
+	world_free(&w);
+}
+
 int main(void)
 {
 	if (sodium_init() < 0)
@@ -343,6 +425,7 @@ int main(void)
 	RUN(test_connect_and_echo);
 	RUN(test_connect_no_reservation);
 	RUN(test_target_refuses);
+	RUN(test_relayed_connection_ping);
 	an_privkey_free(kr);
 	an_privkey_free(ka);
 	an_privkey_free(kb);
