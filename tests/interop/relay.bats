@@ -105,6 +105,18 @@ relay_stats() {
 	[ "$(jq -r .bytesRelayed <<<"$stats")" -le $((2 * 65536 + 16384)) ]
 }
 
+@test "the relay's duration limit ends the circuit" {
+	start_relay --circuit-duration 2s
+	start_target
+	run --separate-stderr timeout 60 node "$JS" --dial "$BADDR" --ping 1 --hold 10
+	[ "$status" -eq 0 ] || { echo "$output $stderr"; return 1; }
+	after=$(jq -r 'select(.event == "closed") | .afterMs' <<<"$output")
+	[ -n "$after" ] || { echo "$output"; return 1; }
+	[ "$after" -le 5000 ]
+	stats=$(relay_stats)
+	[ "$(jq -r .circuitsLimited <<<"$stats")" -ge 1 ]
+}
+
 @test "an unlimited relay carries a 4 MiB echo and its connection is not limited" {
 	start_relay --circuit-data 0 --circuit-duration 0
 	start_target

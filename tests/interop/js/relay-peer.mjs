@@ -14,6 +14,9 @@
 //                        {"event":"echo-error","message"} (the relay's data limit)
 //   --hop-connect PEER   raw CONNECT for PEER on the hop protocol of the dialed
 //                        relay: {"event":"hop-status","status":"NO_RESERVATION"} (js enum name)
+//   --hold SECS          after the actions, wait up to SECS for the dialed
+//                        connection to close: {"event":"closed","afterMs"} or
+//                        {"event":"open","afterMs"} (the relay's duration limit)
 //   --serve-for SECS     stay up (default 60 with --reserve, else 0)
 //   --timeout SECS       deadline of each action (20)
 //
@@ -42,6 +45,7 @@ const { values: opts } = parseArgs({
     ping: { type: 'string', default: '0' },
     echo: { type: 'string', default: '0' },
     'hop-connect': { type: 'string' },
+    hold: { type: 'string', default: '0' },
     'serve-for': { type: 'string' },
     timeout: { type: 'string', default: '20' }
   }
@@ -131,6 +135,14 @@ try {
       } catch (err) {
         emit({ event: 'echo-error', message: err.message })
       }
+    }
+    if (Number(opts.hold) > 0) {
+      const t0 = Date.now()
+      const deadline = t0 + Number(opts.hold) * 1000
+      while (conn.status === 'open' && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 50))
+      }
+      emit({ event: conn.status === 'open' ? 'open' : 'closed', afterMs: Date.now() - t0 })
     }
     if (opts['hop-connect']) {
       const res = await hopConnect(conn, opts['hop-connect'])
