@@ -411,6 +411,39 @@ static void test_relayed_connection_ping(void)
 	world_free(&w);
 }
 
+/* A relay refuses reservations and connects that come over a relayed connection. */
+static void test_hop_over_relayed_connection_denied(void)
+{
+	struct world w;
+	struct reserve_result rr, denied;
+	struct relayed r = {0};
+	struct an_relay_server *a_relay = NULL;
+	struct circuit_client cc;
+	CHECK_EQ_INT(world_new(&w, NULL, true), 0);
+	CHECK_EQ_INT(an_relay_server_new(w.a, NULL, &a_relay), 0); /* A is a relay too */
+	target.upgrade = true;
+	r.w = &w;
+	CHECK(do_reserve(&w, w.ca, &rr));
+	CHECK_EQ_INT(an_relay_connect(w.cb, an_host_peer_id(w.a), 5000, relayed_connect_cb, &r, NULL,
+				      NULL), 0);
+	CHECK(run_until(&w, &r.done, 8));
+	CHECK(r.conn != NULL);
+	if (r.conn) {
+		CHECK(do_reserve(&w, r.conn, &denied));
+		CHECK_EQ_INT(denied.err, 0);
+		CHECK_EQ_INT(denied.info.status, AN_RELAY_PERMISSION_DENIED);
+		memset(&cc, 0, sizeof(cc));
+		an_buf_init(&cc.data, 1024);
+		CHECK_EQ_INT(an_relay_connect(r.conn, an_host_peer_id(w.r), 5000, cc_connect_cb, &cc,
+					      &cc_handler, &cc), 0);
+		CHECK(run_until(&w, &cc.done, 6));
+		CHECK_EQ_INT(cc.status, AN_RELAY_PERMISSION_DENIED);
+		an_buf_free(&cc.data);
+	}
+	an_relay_server_free(a_relay);
+	world_free(&w);
+}
+
 int main(void)
 {
 	if (sodium_init() < 0)
@@ -426,6 +459,7 @@ int main(void)
 	RUN(test_connect_no_reservation);
 	RUN(test_target_refuses);
 	RUN(test_relayed_connection_ping);
+	RUN(test_hop_over_relayed_connection_denied);
 	an_privkey_free(kr);
 	an_privkey_free(ka);
 	an_privkey_free(kb);
