@@ -1,5 +1,6 @@
 /* an-relay: a Circuit Relay v2 relay node. */
 #include "cli.h"
+#include "node.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -23,9 +24,9 @@ static const char USAGE[] =
 	"Run a Circuit Relay v2 relay with the key's peer ID as its identity: peers\n"
 	"reserve a slot (/libp2p/circuit/relay/0.2.0/hop) and others reach them\n"
 	"through it at RELAYADDR/p2p-circuit/p2p/PEER.  Identify and ping are served\n"
-	"too.  When ready, print one JSON line {\"event\":\"ready\",\"peerId\",\"addrs\"};\n"
-	"on SIGUSR1 print one {\"event\":\"stats\",...} line; stop cleanly on SIGTERM or\n"
-	"SIGINT.\n"
+	"too, and with --dht a DHT server.  When ready, print one JSON line\n"
+	"{\"event\":\"ready\",\"peerId\",\"addrs\"}; on SIGUSR1 print one\n"
+	"{\"event\":\"stats\",...} line; stop cleanly on SIGTERM or SIGINT.\n"
 	"\n"
 	"Options:\n"
 	"  -k, --key KEYFILE             the relay's secret key (its identity)\n"
@@ -42,6 +43,11 @@ static const char USAGE[] =
 	"                                0 = unlimited)\n"
 	"      --circuit-data BYTES      bytes per direction of a relayed connection\n"
 	"                                (default 128k; k and m suffixes; 0 = unlimited)\n"
+	"      --dht                     also run a Kademlia DHT server on the relay's host\n"
+	"      --bootstrap MULTIADDR     (with --dht) bootstrap peer (repeatable; else\n"
+	"                                $AN_BOOTSTRAP, DIR/config)\n"
+	"      --protocol ID             (with --dht) kad protocol ID (default /an/kad/1.0.0)\n"
+	"  -s, --state-dir DIR           (with --dht) state directory (record store)\n"
 	"  -q, --quiet                   no progress messages\n"
 	"  -h, --help                    show this help\n"
 	"\n"
@@ -50,7 +56,7 @@ static const char USAGE[] =
 
 enum {
 	OPT_LISTEN = 256, OPT_ANNOUNCE, OPT_TTL, OPT_MAX_RSV, OPT_MAX_RSV_IP, OPT_MAX_CIRCUITS,
-	OPT_MAX_CIRCUITS_PEER, OPT_DURATION, OPT_DATA
+	OPT_MAX_CIRCUITS_PEER, OPT_DURATION, OPT_DATA, OPT_DHT, OPT_BOOTSTRAP, OPT_PROTOCOL
 };
 
 #define MAX_LISTEN 8
@@ -62,7 +68,10 @@ struct opts {
 	const char *announce[AN_HOST_MAX_ANNOUNCE];
 	int n_announce;
 	struct an_relay_config cfg;
-	bool quiet;
+	bool quiet, dht;
+	const char *statedir, *protocol;
+	const char *bootstrap[AN_NODE_MAX_BOOTSTRAP];
+	int n_bootstrap;
 };
 
 struct relay {
@@ -70,8 +79,9 @@ struct relay {
 	struct ev_loop *loop;
 	struct an_host *host;
 	struct an_relay_server *server;
+	struct an_node *node; /* --dht */
 	ev_signal sigterm, sigint, sigusr1;
-	bool stopping;
+	bool stopping, running;
 };
 
 static void debug_log(void *arg, const char *msg)
@@ -129,6 +139,10 @@ static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 	rl->stopping = true;
 	if (!rl->o->quiet)
 		cli_warn("signal %d: shutting down", w->signum);
+	if (!rl->running)
+		return; /* the DHT bootstrap is running the loop: run() stops after it */
+	an_node_close(rl->node); /* on our host: the node goes, the host stays */
+	rl->node = NULL;
 	ev_signal_stop(rl->loop, &rl->sigterm);
 	ev_signal_stop(rl->loop, &rl->sigint);
 	ev_signal_stop(rl->loop, &rl->sigusr1);
@@ -187,10 +201,35 @@ static int run(struct opts *o)
 	ev_signal_start(rl.loop, &rl.sigterm);
 	ev_signal_start(rl.loop, &rl.sigint);
 	ev_signal_start(rl.loop, &rl.sigusr1);
+	if (o->dht) {
+		char err[256] = "";
+		struct an_node_options no = {
+			.statedir = an_node_state_dir(o->statedir),
+			.bootstrap = o->bootstrap,
+			.n_bootstrap = (size_t)o->n_bootstrap,
+			.protocol = o->protocol,
+			.timeout_ms = 10000,
+			.host = rl.host,
+			.server = true,
+			.no_daemon = true,
+			.log = hc.log,
+		};
+		rc = an_node_open(&no, &rl.node, err, sizeof(err));
+		if (rc < 0) {
+			cli_warn("%s", err[0] ? err : an_strerror(rc));
+			goto out;
+		}
+	}
+	rl.running = true;
+	if (rl.stopping) { /* a signal came during the bootstrap */
+		rc = 0;
+		goto out;
+	}
 	print_ready(&rl);
 	ev_run(rl.loop, 0);
 	rc = 0;
 out:
+	an_node_close(rl.node);
 	an_relay_server_free(rl.server);
 	an_host_free(rl.host);
 	an_privkey_free(key);
@@ -250,6 +289,10 @@ int main(int argc, char **argv)
 		{"max-circuits-per-peer", required_argument, NULL, OPT_MAX_CIRCUITS_PEER},
 		{"circuit-duration", required_argument, NULL, OPT_DURATION},
 		{"circuit-data", required_argument, NULL, OPT_DATA},
+		{"dht", no_argument, NULL, OPT_DHT},
+		{"bootstrap", required_argument, NULL, OPT_BOOTSTRAP},
+		{"protocol", required_argument, NULL, OPT_PROTOCOL},
+		{"state-dir", required_argument, NULL, 's'},
 		{"quiet", no_argument, NULL, 'q'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
@@ -263,7 +306,7 @@ int main(int argc, char **argv)
 		cli_die(AN_EXIT_SYSTEM, "unable to initialise libsodium");
 	an_relay_config_init(&o.cfg);
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":k:qh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":k:s:qh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'k':
 			o.keyfile = optarg;
@@ -308,6 +351,26 @@ int main(int argc, char **argv)
 		case OPT_DATA:
 			o.cfg.circuit_data = bytes_opt("circuit data", optarg);
 			break;
+		case OPT_DHT:
+			o.dht = true;
+			break;
+		case OPT_BOOTSTRAP:
+			if (o.n_bootstrap == AN_NODE_MAX_BOOTSTRAP) {
+				cli_warn("too many --bootstrap addresses");
+				cli_usage(USAGE, AN_EXIT_USAGE);
+			}
+			o.bootstrap[o.n_bootstrap++] = optarg;
+			break;
+		case OPT_PROTOCOL:
+			if (optarg[0] != '/') {
+				cli_warn("invalid protocol ID '%s'", optarg);
+				cli_usage(USAGE, AN_EXIT_USAGE);
+			}
+			o.protocol = optarg;
+			break;
+		case 's':
+			o.statedir = optarg;
+			break;
 		case 'q':
 			o.quiet = true;
 			break;
@@ -319,6 +382,10 @@ int main(int argc, char **argv)
 	}
 	if (!o.keyfile) {
 		cli_warn("missing -k KEYFILE");
+		cli_usage(USAGE, AN_EXIT_USAGE);
+	}
+	if (!o.dht && (o.n_bootstrap || o.protocol || o.statedir)) {
+		cli_warn("--bootstrap, --protocol and --state-dir need --dht");
 		cli_usage(USAGE, AN_EXIT_USAGE);
 	}
 	if (argc != optind) {

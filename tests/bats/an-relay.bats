@@ -55,7 +55,8 @@ teardown() {
 	[ "$status" -eq 0 ]
 	[[ "$output" == Usage:* ]]
 	for o in --key --listen --announce --reservation-ttl --max-reservations --max-reservations-per-ip \
-		--max-circuits --max-circuits-per-peer --circuit-duration --circuit-data --quiet; do
+		--max-circuits --max-circuits-per-peer --circuit-duration --circuit-data --dht --bootstrap \
+		--protocol --state-dir --quiet; do
 		[[ "$output" == *"$o"* ]] || { echo "missing $o"; return 1; }
 	done
 }
@@ -89,6 +90,12 @@ teardown() {
 	run --separate-stderr an-relay -k "$T/relay.sec" --reservation-ttl soon
 	[ "$status" -eq 2 ]
 	[[ "$stderr" == "an-relay: invalid reservation ttl 'soon'"* ]]
+}
+
+@test "DHT options without --dht are a usage error" {
+	run --separate-stderr an-relay -k "$T/relay.sec" --bootstrap /ip4/127.0.0.1/tcp/1
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == "an-relay: --bootstrap, --protocol and --state-dir need --dht"* ]]
 }
 
 @test "a missing key file is exit 4, a key readable by others exit 3" {
@@ -159,4 +166,21 @@ teardown() {
 	wait_exit "$RELAY" 5
 	[ "$status" -eq 0 ]
 	[ ! -s "$T/err" ]
+}
+
+@test "--dht serves kad on the relay's host, and a daemon bootstraps from it" {
+	start_relay --dht -s "$T/relaystate"
+	addr=$(jq -r '.addrs[0]' "$T/out")
+	run --separate-stderr an-dht id -t 5s "$addr"
+	[ "$status" -eq 0 ]
+	jq -e '.protocols | index("/an/kad/1.0.0")' <<<"$output" >/dev/null
+	jq -e '.protocols | index("/libp2p/circuit/relay/0.2.0/hop")' <<<"$output" >/dev/null
+	an-dht daemon -q -s "$T/d" --bootstrap "$addr" >"$T/d.out" 2>"$T/d.err" &
+	echo $! >>"$T/pids"
+	wait_for "$T/d.out" '"event":"ready"' 10
+	local deadline=$((SECONDS + 10))
+	until an-dht peers -s "$T/d" | grep -q "$PEER"; do
+		[ "$SECONDS" -lt "$deadline" ] || { echo "the relay is not in the daemon's table"; return 1; }
+		sleep 0.1
+	done
 }
