@@ -600,7 +600,12 @@ static int out_append(struct an_stream *s, const uint8_t *p, size_t n)
 	return an_buf_append(&s->out, p, n);
 }
 
-/* Push s->out into yamux; then a FIN if one is wanted and all is out. */
+/*
+ * Push s->out into yamux; then a FIN if one is wanted and all is out.  Not
+ * while negotiating: s->out then holds only multistream lines, and the
+ * application's early bytes wait in s->pending for the agreement, so a FIN
+ * here would cut them off.
+ */
 static int stream_flush(struct an_stream *s)
 {
 	struct an_host_conn *c = s->c;
@@ -614,7 +619,7 @@ static int stream_flush(struct an_stream *s)
 			break;
 		out_consume(s, acc);
 	}
-	if (s->fin_wanted && !s->fin_sent && out_len(s) == 0) {
+	if (s->fin_wanted && !s->fin_sent && !s->negotiating && out_len(s) == 0) {
 		struct an_yamux *y = an_conn_yamux(c->conn);
 		if (y && an_yamux_stream_close(y, s->id) == 0)
 			s->fin_sent = true;

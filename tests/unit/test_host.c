@@ -456,6 +456,62 @@ static void test_host_stream_unsupported_protocol(void)
 	two_hosts_free(&r);
 }
 
+/* Data written and FIN asked for while the stream still negotiates. */
+static size_t early_got;
+static bool early_eof_after_data;
+
+static void early_data(struct an_stream *s, const uint8_t *p, size_t n, void *arg)
+{
+	(void)s; (void)p; (void)arg;
+	early_got += n;
+}
+
+static void early_eof(struct an_stream *s, void *arg)
+{
+	(void)arg;
+	early_eof_after_data = early_got == 5;
+	an_stream_close_write(s);
+}
+
+static void early_close(struct an_stream *s, int err, void *arg)
+{
+	(void)s; (void)err;
+	struct run *r = arg;
+	an_host_shutdown(r->b, 500);
+	an_host_shutdown(r->a, 500);
+}
+
+static const struct an_stream_handler early_server = {
+	.on_data = early_data, .on_eof = early_eof, .on_close = early_close};
+static const struct an_stream_handler early_client = {.on_close = NULL};
+
+static void early_dial_cb(struct an_host *h, struct an_host_conn *c, int err, void *arg)
+{
+	(void)h;
+	struct an_stream *s = NULL;
+	if (err < 0 || an_host_stream_open(c, "/early/1.0.0", &early_client, arg, &s) < 0 || !s) {
+		ev_break(((struct run *)arg)->loop, EVBREAK_ALL);
+		return;
+	}
+	/* Both before the peer has agreed to the protocol. */
+	an_stream_write(s, (const uint8_t *)"hello", 5);
+	an_stream_close_write(s);
+}
+
+static void test_host_fin_during_negotiation_follows_the_data(void)
+{
+	struct run r;
+	char addr[512];
+	CHECK_EQ_INT(two_hosts(&r, NULL), 0);
+	CHECK_EQ_INT(an_host_handle(r.a, "/early/1.0.0", &early_server, &r), 0);
+	a_addr(&r, addr, sizeof(addr));
+	CHECK_EQ_INT(an_host_dial(r.b, addr, 5000, early_dial_cb, &r), 0);
+	ev_run(r.loop, 0);
+	CHECK_EQ_INT((int)early_got, 5);
+	CHECK(early_eof_after_data);
+	two_hosts_free(&r);
+}
+
 static char last_log[256];
 
 static void capture_log(void *arg, const char *msg)
@@ -591,6 +647,7 @@ int main(void)
 	RUN(test_conn_junk_yamux_wrong_parity);
 	RUN(test_host_dial_ping_identify);
 	RUN(test_host_stream_unsupported_protocol);
+	RUN(test_host_fin_during_negotiation_follows_the_data);
 	RUN(test_host_per_peer_limit);
 	RUN(test_host_dial_refused_port);
 	RUN(test_host_dial_self_refused);
