@@ -444,6 +444,107 @@ static void test_hop_over_relayed_connection_denied(void)
 	world_free(&w);
 }
 
+/* ---- a bulk echo over a relayed connection (carrier backpressure) ---- */
+
+struct bulk {
+	struct an_stream *s;
+	size_t total, sent, got;
+	bool ok, eof, closed;
+	int close_err;
+};
+
+static void bulk_write(struct bulk *b)
+{
+	static uint8_t chunk[32768];
+	while (b->s && b->sent < b->total && an_stream_queued(b->s) < AN_STREAM_QUEUE_HIGH) {
+		size_t n = b->total - b->sent < sizeof(chunk) ? b->total - b->sent : sizeof(chunk);
+		for (size_t i = 0; i < n; i++)
+			chunk[i] = (uint8_t)((b->sent + i) * 13);
+		if (an_stream_write(b->s, chunk, n) < 0)
+			return;
+		b->sent += n;
+	}
+	if (b->s && b->sent == b->total)
+		an_stream_close_write(b->s);
+}
+
+static void bulk_open(struct an_stream *s, void *arg)
+{
+	struct bulk *b = arg;
+	b->s = s;
+	bulk_write(b);
+}
+
+static void bulk_data(struct an_stream *s, const uint8_t *p, size_t n, void *arg)
+{
+	(void)s;
+	struct bulk *b = arg;
+	for (size_t i = 0; i < n; i++)
+		if (p[i] != (uint8_t)((b->got + i) * 13))
+			b->ok = false;
+	b->got += n;
+}
+
+static void bulk_eof(struct an_stream *s, void *arg)
+{
+	(void)s;
+	((struct bulk *)arg)->eof = true;
+}
+
+static void bulk_close(struct an_stream *s, int err, void *arg)
+{
+	(void)s;
+	struct bulk *b = arg;
+	b->closed = true;
+	b->close_err = err;
+	b->s = NULL;
+}
+
+static void bulk_writable(struct an_stream *s, void *arg)
+{
+	(void)s;
+	bulk_write(arg);
+}
+
+static const struct an_stream_handler bulk_handler = {
+	.on_open = bulk_open,
+	.on_data = bulk_data,
+	.on_eof = bulk_eof,
+	.on_close = bulk_close,
+	.on_writable = bulk_writable,
+};
+
+static void test_relayed_connection_bulk_echo(void)
+{
+	struct world w;
+	struct reserve_result rr;
+	struct relayed r = {0};
+	struct an_relay_config cfg;
+	struct bulk b = {.total = 3 * 1024 * 1024, .ok = true};
+	an_relay_config_init(&cfg);
+	cfg.circuit_data = 0;
+	cfg.circuit_duration_s = 0;
+	CHECK_EQ_INT(world_new(&w, &cfg, true), 0);
+	CHECK_EQ_INT(an_host_handle(w.a, "/test/echo", &echo_handler, NULL), 0);
+	target.upgrade = true;
+	r.w = &w;
+	CHECK(do_reserve(&w, w.ca, &rr));
+	CHECK_EQ_INT(an_relay_connect(w.cb, an_host_peer_id(w.a), 5000, relayed_connect_cb, &r, NULL,
+				      NULL), 0);
+	CHECK(run_until(&w, &r.done, 8));
+	CHECK(r.conn != NULL);
+	if (r.conn) {
+		CHECK_EQ_INT(an_host_stream_open(r.conn, "/test/echo", &bulk_handler, &b, NULL), 0);
+		CHECK(run_until(&w, &b.eof, 30));
+		CHECK_EQ_INT(b.sent, b.total);
+		CHECK_EQ_INT(b.got, b.total);
+		CHECK(b.ok);
+		CHECK(run_until(&w, &b.closed, 5));
+		CHECK_EQ_INT(b.close_err, 0);
+	}
+	world_free(&w);
+}
+
 int main(void)
 {
 	if (sodium_init() < 0)
@@ -460,6 +561,7 @@ int main(void)
 	RUN(test_target_refuses);
 	RUN(test_relayed_connection_ping);
 	RUN(test_hop_over_relayed_connection_denied);
+	RUN(test_relayed_connection_bulk_echo);
 	an_privkey_free(kr);
 	an_privkey_free(ka);
 	an_privkey_free(kb);
