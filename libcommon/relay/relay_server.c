@@ -186,8 +186,7 @@ static void remote_ip(const char *remote, char out[IP_TEXT_MAX])
 
 static bool relayed(struct an_host_conn *conn)
 {
-	const char *remote = an_host_conn_remote_addr(conn);
-	return remote && strstr(remote, "/p2p-circuit") != NULL;
+	return an_host_conn_relayed(conn);
 }
 
 /* An established connection to peer, or NULL. */

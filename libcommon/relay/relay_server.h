@@ -22,9 +22,8 @@
  * spec counts per direction, js counts both directions together - a js
  * client only sees the reset either way).
  *
- * Refusals (HopMessage STATUS): over a relayed connection (one whose remote
- * address has /p2p-circuit, as an_host_conn_over_stream's callers name
- * them) PERMISSION_DENIED;
+ * Refusals (HopMessage STATUS): over a relayed connection (one made by
+ * an_host_conn_over_stream, an_host_conn_relayed) PERMISSION_DENIED;
  * reservation table full or too many for one IP: RESOURCE_LIMIT_EXCEEDED;
  * no address to offer: RESERVATION_REFUSED; too many circuits (in all, or
  * from one source peer): RESOURCE_LIMIT_EXCEEDED; target without an

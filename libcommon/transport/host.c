@@ -110,6 +110,7 @@ struct an_host_conn {
 	struct an_buf carrier_in; /* carrier bytes the conn could not take yet */
 	bool carrier_draining;
 	ev_timer carrier_kick;    /* re-kick after output waited for room (as EV_WRITE) */
+	bool relayed;             /* made by an_host_conn_over_stream; never cleared */
 };
 
 struct peer_entry {
@@ -1700,6 +1701,7 @@ int an_host_conn_over_stream(struct an_host *h, struct an_stream *s, bool initia
 	}
 	snprintf(c->remote_text, sizeof(c->remote_text), "%s", remote_text ? remote_text : "/p2p-circuit");
 	c->carrier = s;
+	c->relayed = true;
 	*handler = &carrier_handler;
 	*handler_arg = c;
 	if (w) {
@@ -1734,6 +1736,11 @@ void an_host_conn_unref(struct an_host_conn *c)
 bool an_host_conn_inbound(const struct an_host_conn *c)
 {
 	return c->inbound;
+}
+
+bool an_host_conn_relayed(const struct an_host_conn *c)
+{
+	return c->relayed;
 }
 
 struct an_host *an_host_conn_host(const struct an_host_conn *c)

@@ -232,6 +232,15 @@ bool an_host_conn_alive(const struct an_host_conn *c);
 /* True if the peer dialed us. */
 bool an_host_conn_inbound(const struct an_host_conn *c);
 
+/*
+ * True for a connection made by an_host_conn_over_stream (a Circuit Relay
+ * v2 circuit), also after it closed.  js-libp2p calls such connections
+ * "limited" when the relay announced a limit and opens only protocols
+ * registered with runOnLimitedConnection on them; we open any protocol
+ * (the remote decides), and a relay refuses hop requests over them.
+ */
+bool an_host_conn_relayed(const struct an_host_conn *c);
+
 /* The host c belongs to (borrowed). */
 struct an_host *an_host_conn_host(const struct an_host_conn *c);
 

@@ -404,6 +404,8 @@ static void test_relayed_connection_ping(void)
 	if (r.conn) {
 		CHECK(an_peerid_equal(an_host_conn_peer(r.conn), an_host_peer_id(w.a)));
 		CHECK(strstr(an_host_conn_remote_addr(r.conn), "p2p-circuit") != NULL);
+		CHECK(an_host_conn_relayed(r.conn));
+		CHECK(!an_host_conn_relayed(w.cb)); /* the TCP connection to the relay */
 		CHECK_EQ_INT(an_ping_once(r.conn, 5000, relayed_ping_cb, &r), 0);
 		CHECK(run_until(&w, &r.pinged, 6));
 		CHECK_EQ_INT(r.ping_err, 0);
