@@ -11,6 +11,13 @@
  * one outbound stream each, with no validation, so a test can offer a node
  * records that an-dht put would refuse to send, and ask a node over the wire
  * what it serves under a key.
+ *
+ * Circuit Relay v2 (the client side, relay/relay_client.h): --reserve
+ * RELAYADDR keeps a reservation on a relay and accepts circuits from it as
+ * inbound relayed connections (Noise responder, yamux server over the stop
+ * stream); --dial .../p2p/RELAY/p2p-circuit/p2p/TARGET connects through the
+ * relay and upgrades over the hop stream as initiator.  The actions then run
+ * on that relayed connection as on a direct one.
  */
 #include "cli.h"
 
@@ -18,6 +25,7 @@
 #include "crypto/peerid.h"
 #include "dht/kad_msg.h"
 #include "encoding/protobuf.h"
+#include "relay/relay_client.h"
 #include "transport/host.h"
 #include "transport/identify.h"
 #include "transport/ping.h"
@@ -50,7 +58,9 @@ static const char USAGE[] =
 	"Usage: an-testpeer [options]\n"
 	"  --key FILE          libp2p PrivateKey protobuf; created (Ed25519) if absent\n"
 	"  --listen MA         listen on MA (repeatable)\n"
-	"  --dial MA|@FILE     dial MA, or wait for FILE and dial its contents\n"
+	"  --dial MA|@FILE     dial MA, or wait for FILE and dial its contents; MA may be\n"
+	"                      RELAYADDR/p2p/RELAY/p2p-circuit/p2p/PEER (through a relay)\n"
+	"  --reserve RELAYADDR reserve a slot on the relay, accept relayed connections\n"
 	"  --ping N            N pings on the dialed connection\n"
 	"  --identify          print the dialed peer's identify\n"
 	"  --echo BYTES        echo BYTES of random data over " PROTO_ECHO "\n"
@@ -73,7 +83,7 @@ static const char USAGE[] =
 	"  --help              this text\n";
 
 struct opts {
-	const char *key, *dial, *agent, *stream_protocol;
+	const char *key, *dial, *agent, *stream_protocol, *reserve;
 	const char *kad_put, *kad_value, *kad_get, *kad_protocol;
 	long max_conns, max_streams, max_pending;
 	const char *listen[8];
@@ -319,9 +329,9 @@ static void on_connection(struct an_host_conn *c, void *arg)
 		an_host_conn_ref(c); /* kept for the table */
 	}
 	if (!O.quiet)
-		emit(json_pack("{s:s,s:s,s:s,s:s}", "event", "connection", "direction",
+		emit(json_pack("{s:s,s:s,s:s,s:s,s:b}", "event", "connection", "direction",
 			       an_host_conn_inbound(c) ? "inbound" : "outbound", "peerId", peer,
-			       "remoteAddr", ma));
+			       "remoteAddr", ma, "relayed", an_host_conn_relayed(c)));
 	an_host_conn_ref(c);
 	if (an_identify_request(c, (int)(O.timeout * 1000), identify_done, c) < 0) {
 		if (ci)
@@ -992,10 +1002,195 @@ static void dial_cb(struct an_host *h, struct an_host_conn *c, int err, void *ar
 	char peer[AN_PEERID_TEXT_MAX], ma[AN_HOST_ADDR_TEXT_MAX + AN_PEERID_TEXT_MAX + 8];
 	peer_text(an_host_conn_peer(c), peer);
 	snprintf(ma, sizeof(ma), "%s/p2p/%s", an_host_conn_remote_addr(c), peer);
-	emit(json_pack("{s:s,s:s,s:s,s:s,s:s,s:f}", "event", "connected", "peerId", self_id, "remotePeer",
-		       peer, "remoteAddr", ma, "direction", "outbound", "ms", round3(now_ms() - t_dial)));
+	emit(json_pack("{s:s,s:s,s:s,s:s,s:s,s:f,s:b}", "event", "connected", "peerId", self_id, "remotePeer",
+		       peer, "remoteAddr", ma, "direction", "outbound", "ms", round3(now_ms() - t_dial),
+		       "relayed", an_host_conn_relayed(c)));
 	stage = A_IDENTIFY;
 	next_action();
+}
+
+/* ---------------------------------------------------------------- relaying */
+
+#define CIRCUIT "/p2p-circuit"
+
+static struct an_relay_stop_service stop_svc;
+static struct an_host_conn *relay_conn; /* --reserve: the connection holding the slot */
+static ev_timer refresh_timer;
+static bool reserved_once;
+static struct an_peerid circuit_target; /* dialing through a relay: the peer behind it */
+
+/*
+ * Name a relayed connection RELAYADDR/p2p/RELAY/p2p-circuit (host.h's
+ * convention), from rc, the connection to the relay; AN_ETOOBIG if it does
+ * not fit out.
+ */
+static int circuit_remote_text(struct an_host_conn *rc, char *out, size_t cap)
+{
+	char relay[AN_PEERID_TEXT_MAX];
+	peer_text(an_host_conn_peer(rc), relay);
+	int n = snprintf(out, cap, "%s/p2p/%s" CIRCUIT, an_host_conn_remote_addr(rc), relay);
+	return n < 0 || (size_t)n >= cap ? AN_ETOOBIG : 0;
+}
+
+static void relay_fail(const char *action, const char *msg)
+{
+	current_action = action;
+	fail_action(msg);
+}
+
+/* The stop service: every circuit the relay opens to us becomes an inbound
+ * relayed connection (on_connection reports it and identifies the peer). */
+static bool stop_accept(void *arg, struct an_stream *s, const struct an_peerid *src,
+			const struct an_relay_limit *limit, const struct an_stream_handler **handler,
+			void **handler_arg)
+{
+	(void)arg;
+	char remote[AN_HOST_ADDR_TEXT_MAX], peer[AN_PEERID_TEXT_MAX];
+	if (circuit_remote_text(an_stream_conn(s), remote, sizeof(remote)) < 0)
+		return false;
+	peer_text(src, peer);
+	if (!O.quiet)
+		emit(json_pack("{s:s,s:s,s:I,s:I}", "event", "circuit", "peerId", peer, "limitData",
+			       (json_int_t)(limit->has_data ? limit->data : 0), "limitDurationS",
+			       (json_int_t)(limit->has_duration ? limit->duration : 0)));
+	return an_host_conn_over_stream(host, s, false, src, remote, (int)(O.timeout * 1000), NULL, NULL,
+					handler, handler_arg) == 0;
+}
+
+static void reserve_cb(void *arg, int err, const struct an_relay_reservation_info *info);
+
+static void refresh_cb(struct ev_loop *l, ev_timer *w, int revents)
+{
+	(void)l; (void)w; (void)revents;
+	if (!relay_conn || !an_host_conn_alive(relay_conn)) {
+		relay_fail("reserve", "connection to the relay lost");
+		return;
+	}
+	int rc = an_relay_reserve(relay_conn, (int)(O.timeout * 1000), reserve_cb, NULL);
+	if (rc < 0)
+		relay_fail("reserve", an_strerror(rc));
+}
+
+static void reserve_cb(void *arg, int err, const struct an_relay_reservation_info *info)
+{
+	(void)arg;
+	if (err < 0) {
+		relay_fail("reserve", an_strerror(err));
+		return;
+	}
+	if (info->status != AN_RELAY_OK) {
+		relay_fail("reserve", an_relay_status_name(info->status));
+		return;
+	}
+	/* Refresh at three quarters of the slot's life (js: 5 min before expiry). */
+	double left = (double)info->expire - ev_now(loop);
+	ev_timer_stop(loop, &refresh_timer);
+	ev_timer_set(&refresh_timer, left > 4 ? left * 3 / 4 : 1, 0);
+	ev_timer_start(loop, &refresh_timer);
+	if (reserved_once)
+		return;
+	reserved_once = true;
+	json_t *a = json_array();
+	for (size_t i = 0; i < info->naddrs; i++) {
+		char full[AN_HOST_ADDR_TEXT_MAX + AN_PEERID_TEXT_MAX + 32];
+		snprintf(full, sizeof(full), "%s" CIRCUIT "/p2p/%s", info->addrs[i], self_id);
+		json_array_append_new(a, json_string(full));
+	}
+	json_t *o = json_pack("{s:s,s:s,s:o,s:I}", "event", "reserved", "peerId", self_id, "addrs", a,
+			      "expire", (json_int_t)info->expire);
+	if (info->limit.present)
+		json_object_set_new(o, "limit",
+				    json_pack("{s:I,s:I}", "data",
+					      (json_int_t)(info->limit.has_data ? info->limit.data : 0),
+					      "durationS",
+					      (json_int_t)(info->limit.has_duration ? info->limit.duration : 0)));
+	emit(o);
+}
+
+static void reserve_dial_cb(struct an_host *h, struct an_host_conn *c, int err, void *arg)
+{
+	(void)h; (void)arg;
+	if (err < 0) {
+		relay_fail("reserve", err == AN_EMISMATCH ? "peer ID mismatch" : an_strerror(err));
+		return;
+	}
+	an_host_conn_ref(c);
+	relay_conn = c;
+	int rc = an_relay_reserve(c, (int)(O.timeout * 1000), reserve_cb, NULL);
+	if (rc < 0)
+		relay_fail("reserve", an_strerror(rc));
+}
+
+static void start_reserve(void)
+{
+	stop_svc.accept = stop_accept;
+	stop_svc.timeout_ms = (int)(O.timeout * 1000);
+	ev_timer_init(&refresh_timer, refresh_cb, 1, 0);
+	int rc = an_relay_stop_serve(host, &stop_svc);
+	if (rc == 0)
+		rc = an_host_dial(host, O.reserve, (int)(O.timeout * 1000), reserve_dial_cb, NULL);
+	if (rc < 0)
+		relay_fail("reserve", an_strerror(rc));
+}
+
+/* The relay put us through: upgrade over the circuit as the dialer. */
+static void circuit_connect_cb(void *arg, int err, uint32_t status, struct an_stream *s,
+			       const struct an_relay_limit *limit)
+{
+	(void)arg; (void)limit;
+	const struct an_stream_handler *handler;
+	void *handler_arg;
+	char remote[AN_HOST_ADDR_TEXT_MAX];
+	int rc;
+	if (err < 0) {
+		fail_action(an_strerror(err));
+		return;
+	}
+	if (status != AN_RELAY_OK) {
+		fail_action(an_relay_status_name(status));
+		return;
+	}
+	rc = circuit_remote_text(an_stream_conn(s), remote, sizeof(remote));
+	if (rc == 0)
+		rc = an_host_conn_over_stream(host, s, true, &circuit_target, remote, (int)(O.timeout * 1000),
+					      dial_cb, NULL, &handler, &handler_arg);
+	if (rc < 0) {
+		an_stream_reset(s);
+		fail_action(an_strerror(rc));
+		return;
+	}
+	an_relay_stream_redirect(s, handler, handler_arg);
+}
+
+static void circuit_relay_cb(struct an_host *h, struct an_host_conn *c, int err, void *arg)
+{
+	(void)h; (void)arg;
+	if (err < 0) {
+		fail_action(err == AN_EMISMATCH ? "peer ID mismatch" : an_strerror(err));
+		return;
+	}
+	int rc = an_relay_connect(c, &circuit_target, (int)(O.timeout * 1000), circuit_connect_cb, NULL,
+				  NULL, NULL);
+	if (rc < 0)
+		fail_action(an_strerror(rc));
+}
+
+/*
+ * Dial RELAYADDR/p2p/RELAY/p2p-circuit/p2p/TARGET: connect to the relay
+ * (or reuse a connection to it), CONNECT to TARGET, then Noise + yamux over
+ * the circuit; dial_cb reports the relayed connection.
+ */
+static int start_circuit_dial(const char *ma, const char *circuit)
+{
+	char relay[AN_HOST_ADDR_TEXT_MAX];
+	const char *target = circuit + strlen(CIRCUIT);
+	size_t n = (size_t)(circuit - ma);
+	if (n >= sizeof(relay) || strncmp(target, "/p2p/", 5) != 0 ||
+	    an_peerid_parse(target + 5, &circuit_target) < 0)
+		return AN_EMALFORMED;
+	memcpy(relay, ma, n);
+	relay[n] = '\0';
+	return an_host_dial(host, relay, (int)(O.timeout * 1000), circuit_relay_cb, NULL);
 }
 
 static void start_dial(const char *ma)
@@ -1004,7 +1199,9 @@ static void start_dial(const char *ma)
 	t_dial = now_ms();
 	ev_timer_set(&action_timer, O.timeout, 0);
 	ev_timer_start(loop, &action_timer);
-	int rc = an_host_dial(host, ma, (int)(O.timeout * 1000), dial_cb, NULL);
+	const char *circuit = strstr(ma, CIRCUIT);
+	int rc = circuit ? start_circuit_dial(ma, circuit)
+			 : an_host_dial(host, ma, (int)(O.timeout * 1000), dial_cb, NULL);
 	if (rc < 0)
 		fail_action(an_strerror(rc));
 }
@@ -1098,6 +1295,7 @@ int main(int argc, char **argv)
 		{"key", required_argument, NULL, 'k'},
 		{"listen", required_argument, NULL, 'l'},
 		{"dial", required_argument, NULL, 'd'},
+		{"reserve", required_argument, NULL, 'Z'},
 		{"ping", required_argument, NULL, 'p'},
 		{"identify", no_argument, NULL, 'i'},
 		{"echo", required_argument, NULL, 'e'},
@@ -1139,6 +1337,7 @@ int main(int argc, char **argv)
 				O.listen[O.n_listen++] = optarg;
 			break;
 		case 'd': O.dial = optarg; break;
+		case 'Z': O.reserve = optarg; break;
 		case 'p': O.ping = (long)parse_num(optarg, "--ping"); break;
 		case 'i': O.identify = true; break;
 		case 'e': O.echo = parse_num(optarg, "--echo"); break;
@@ -1229,6 +1428,8 @@ int main(int argc, char **argv)
 	double hard = (O.serve_for_set ? O.serve_for : (O.dial ? 0 : 60)) + (O.dial ? 8 * O.timeout + 30 : 10);
 	ev_timer_init(&hard_timer, hard_deadline, hard, 0);
 	ev_timer_start(loop, &hard_timer);
+	if (O.reserve)
+		start_reserve();
 	if (O.dial && O.dial[0] == '@') {
 		ev_timer_init(&dial_file_timer, dial_file_cb, 0.02, 0.02);
 		ev_timer_start(loop, &dial_file_timer);
@@ -1247,6 +1448,9 @@ int main(int argc, char **argv)
 	}
 	if (dialed)
 		an_host_conn_unref(dialed);
+	if (relay_conn)
+		an_host_conn_unref(relay_conn);
+	ev_timer_stop(loop, &refresh_timer);
 	an_host_free(host);
 	an_privkey_free(key);
 	an_buf_free(&kad_value);

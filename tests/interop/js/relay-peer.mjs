@@ -3,11 +3,18 @@
 // stderr.
 //
 //   --key FILE           PrivateKey protobuf (created if absent)
+//   --relay              be a relay: js-libp2p's circuitRelayServer on a TCP
+//                        listener (127.0.0.1, port 0); prints
+//                        {"event":"listening","peerId","addrs"}
+//   --relay-unlimited    with --relay: no default limit on reservations
+//                        (applyDefaultLimit false), so circuits are not limited
 //   --reserve RELAYADDR  listen on RELAYADDR/p2p-circuit (reserve a slot on the
 //                        relay); prints {"event":"reserved","addrs":[...]} with the
 //                        node's /p2p-circuit addresses, then serves echo
 //   --dial ADDR          dial ADDR (a .../p2p-circuit/p2p/PEER address) and print
 //                        {"event":"connected","remoteAddr","limited"}
+//   --identify           the dialed peer's identify (the one js ran itself on the
+//                        new connection): {"event":"identify","peerId","protocols",...}
 //   --ping N             N pings on the dialed connection: {"event":"ping","rttMs"}
 //   --echo BYTES         BYTES of random data through the echo protocol,
 //                        {"event":"echo","bytes","recvBytes","ok"}; a failure is
@@ -17,7 +24,10 @@
 //   --hold SECS          after the actions, wait up to SECS for the dialed
 //                        connection to close: {"event":"closed","afterMs"} or
 //                        {"event":"open","afterMs"} (the relay's duration limit)
-//   --serve-for SECS     stay up (default 60 with --reserve, else 0)
+//   --serve-for SECS     stay up (default 60 with --reserve or --relay, else 0)
+//
+// Every identify js completes is printed as {"event":"peer-identify",
+// "direction","limited",...} (a relayed peer that js identified).
 //   --timeout SECS       deadline of each action (20)
 //
 // The echo protocol (/an/test/echo/1.0.0, peer.mjs) is registered with
@@ -32,14 +42,17 @@ import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { identify } from '@libp2p/identify'
 import { ping } from '@libp2p/ping'
-import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
+import { circuitRelayServer, circuitRelayTransport } from '@libp2p/circuit-relay-v2'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { HopMessage } from '../node_modules/@libp2p/circuit-relay-v2/dist/src/pb/index.js'
-import { emit, loadOrCreateKey, multiaddr, PROTO_ECHO, serveEcho, consume, sendAll } from './peer.mjs'
+import { emit, formatIdentify, loadOrCreateKey, multiaddr, PROTO_ECHO, serveEcho, consume, sendAll } from './peer.mjs'
 
 const { values: opts } = parseArgs({
   options: {
     key: { type: 'string' },
+    relay: { type: 'boolean', default: false },
+    'relay-unlimited': { type: 'boolean', default: false },
+    identify: { type: 'boolean', default: false },
     reserve: { type: 'string' },
     dial: { type: 'string' },
     ping: { type: 'string', default: '0' },
@@ -55,15 +68,42 @@ const warn = (msg) => process.stderr.write(`relay-peer.mjs: ${msg}\n`)
 const timeoutMs = Number(opts.timeout) * 1000
 const signal = () => AbortSignal.timeout(timeoutMs)
 
+const listen = []
+if (opts.reserve) listen.push(`${opts.reserve}/p2p-circuit`)
+if (opts.relay) listen.push('/ip4/127.0.0.1/tcp/0')
+const services = { identify: identify(), ping: ping() }
+if (opts.relay) {
+  services.relay = circuitRelayServer({
+    reservations: { applyDefaultLimit: !opts['relay-unlimited'] }
+  })
+}
 const node = await createLibp2p({
   privateKey: opts.key ? await loadOrCreateKey(opts.key) : undefined,
-  addresses: { listen: opts.reserve ? [`${opts.reserve}/p2p-circuit`] : [] },
+  addresses: { listen },
   transports: [tcp(), circuitRelayTransport()],
   connectionEncrypters: [noise()],
   streamMuxers: [yamux()],
   connectionManager: { inboundConnectionThreshold: 100_000 },
-  services: { identify: identify(), ping: ping() }
+  services
 })
+
+// Identify results by connection, as js gets them (it identifies every new
+// connection itself, relayed ones included: identify runs on limited ones).
+const idResults = new Map()
+const idWaiters = new Map()
+node.addEventListener('peer:identify', (evt) => {
+  const r = evt.detail
+  const id = r.connection?.id
+  idResults.set(id, r)
+  idWaiters.get(id)?.resolve(r)
+  emit({ event: 'peer-identify', direction: r.connection?.direction ?? null,
+    limited: r.connection?.limits != null, remoteAddr: r.connection?.remoteAddr?.toString() ?? null, ...formatIdentify(r) })
+})
+const identified = (connId) => {
+  if (idResults.has(connId)) return Promise.resolve(idResults.get(connId))
+  if (!idWaiters.has(connId)) idWaiters.set(connId, Promise.withResolvers())
+  return idWaiters.get(connId).promise
+}
 await node.handle(PROTO_ECHO, (stream) => { serveEcho(stream).catch(() => {}) },
   { runOnLimitedConnection: true })
 
@@ -119,12 +159,24 @@ async function hopConnect (conn, peer) {
 }
 
 try {
+  if (opts.relay) {
+    emit({ event: 'listening', peerId: node.peerId.toString(), addrs: node.getMultiaddrs().map(String).filter((a) => a.includes('/tcp/')) })
+  }
   if (opts.reserve) {
     emit({ event: 'reserved', peerId: node.peerId.toString(), addrs: await waitReserved() })
   }
   if (opts.dial) {
     const conn = await node.dial(multiaddr(opts.dial), { signal: signal() })
     emit({ event: 'connected', remoteAddr: conn.remoteAddr.toString(), limited: conn.limits != null })
+    if (opts.identify) {
+      let t
+      const timer = new Promise((resolve, reject) => { t = setTimeout(() => reject(new Error('no identify before the deadline')), timeoutMs) })
+      try {
+        emit({ event: 'identify', ...formatIdentify(await Promise.race([identified(conn.id), timer])) })
+      } finally {
+        clearTimeout(t)
+      }
+    }
     for (let i = 0; i < Number(opts.ping); i++) {
       const rtt = await node.services.ping.ping(conn.remotePeer, { signal: signal() })
       emit({ event: 'ping', seq: i + 1, rttMs: rtt })
@@ -155,7 +207,7 @@ try {
   failed = true
 }
 
-const serveFor = Number(opts['serve-for'] ?? (opts.reserve && !failed ? 60 : 0))
+const serveFor = Number(opts['serve-for'] ?? ((opts.reserve || opts.relay) && !failed ? 60 : 0))
 if (serveFor > 0) {
   await new Promise((resolve) => {
     const t = setTimeout(resolve, serveFor * 1000)
