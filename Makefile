@@ -123,6 +123,7 @@ check: all
 	tools/run-tests
 
 demo: programs
+	tools/install-deps demo
 	tools/demo
 
 # Scale and fault tests (100 daemons, kill 30%; bounded, about 3 minutes),
