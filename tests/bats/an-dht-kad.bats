@@ -5,63 +5,21 @@
 # Every daemon is killed in teardown; every wait is bounded.
 
 bats_require_minimum_version 1.5.0
+load ../lib/common
 
 N=8
 
-# wait_for FILE ERE SECONDS
-wait_for() {
-	local file=$1 re=$2 deadline=$((SECONDS + $3))
-	while [ "$SECONDS" -lt "$deadline" ]; do
-		grep -qE -- "$re" "$file" 2>/dev/null && return 0
-		sleep 0.05
-	done
-	echo "timed out waiting for /$re/ in $file" >&2
-	return 1
-}
-
-# start_node NAME [ARGS...]: a daemon in $NET/NAME; its address in $NET/NAME.addr
-start_node() {
-	local name=$1
-	shift
-	an-dht daemon -q -s "$NET/$name" "$@" >"$NET/$name.out" 2>"$NET/$name.err" &
-	echo $! >"$NET/$name.pid"
-	echo $! >>"$NET/pids"
-	wait_for "$NET/$name.out" '"event":"ready"' 10 || return 1
-	jq -r '.addrs[0]' "$NET/$name.out" >"$NET/$name.addr"
-}
-
-stop_node() {
-	local pid
-	pid=$(cat "$NET/$1.pid")
-	kill -TERM "$pid" 2>/dev/null || true
-	for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.05; done
-	kill -KILL "$pid" 2>/dev/null || true
-}
-
 setup_file() {
 	export NET=$BATS_FILE_TMPDIR/net
-	mkdir -p "$NET"
-	: >"$NET/pids"
+	run_dir "$NET"
 	export AN_STATE_DIR=$NET/nostate
-	start_node n0
-	export BOOT=$(cat "$NET/n0.addr")
-	for i in $(seq 1 $((N - 1))); do start_node "n$i" --bootstrap "$BOOT"; done
-	# every daemon bootstrapped (its table holds the others)
-	for i in $(seq 0 $((N - 1))); do
-		local deadline=$((SECONDS + 10))
-		until [ "$(an-dht peers -s "$NET/n$i" | wc -l)" -ge 2 ]; do
-			[ "$SECONDS" -lt "$deadline" ] || { echo "n$i did not bootstrap" >&2; return 1; }
-			sleep 0.1
-		done
-	done
+	start_network "$N" -q
 	an-keygen -k "$NET/site.key" >"$NET/site.id"
 	export PH=$(jq -r .peerHash "$NET/site.id")
 }
 
 teardown_file() {
-	local pid
-	while read -r pid; do kill "$pid" 2>/dev/null || true; done <"$NET/pids"
-	while read -r pid; do wait "$pid" 2>/dev/null || true; done <"$NET/pids"
+	stop_all
 }
 
 setup() {
@@ -154,12 +112,12 @@ sign_root() {
 
 @test "a restarted node keeps what it stored" {
 	sign_root keep1 >"$T/r.json"
-	start_node keep --bootstrap "$BOOT"
+	start_node keep -q --bootstrap "$BOOT"
 	an-dht put -s "$NET/keep" <"$T/r.json" >/dev/null
 	stop_node keep
 	# alone now: no bootstrap, only its own store (and stale snapshot peers)
 	mv "$NET/keep/routing.snap" "$T/" 2>/dev/null || true
-	start_node keep
+	start_node keep -q
 	run --separate-stderr an-dht get -s "$NET/keep" -t 3s "$PH@keep1"
 	[ "$status" -eq 0 ]
 	[ "$(jq -r .signature <<<"$output")" = "$(jq -r .signature "$T/r.json")" ]
@@ -180,7 +138,7 @@ sign_root() {
 @test "a daemon republishes its own records on a shortened interval" {
 	sign_root rep2 >"$T/r.json"
 	AN_KAD_REPUBLISH_INTERVAL=1s AN_KAD_MAINTAIN_INTERVAL=500ms \
-		start_node owner -k "$NET/site.key" --bootstrap "$BOOT"
+		start_node owner -q -k "$NET/site.key" --bootstrap "$BOOT"
 	an-dht put -s "$NET/owner" <"$T/r.json" >/dev/null
 	deadline=$((SECONDS + 15))
 	until [ "$(an-dht get -s "$NET/n6" "$PH@rep2" | jq -r .ttl.timesRepublished)" -ge 1 ] 2>/dev/null; do

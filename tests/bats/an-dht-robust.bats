@@ -6,44 +6,13 @@
 # wait is bounded.
 
 bats_require_minimum_version 1.5.0
-
-# wait_for FILE ERE SECONDS
-wait_for() {
-	local file=$1 re=$2 deadline=$((SECONDS + $3))
-	while [ "$SECONDS" -lt "$deadline" ]; do
-		grep -qE -- "$re" "$file" 2>/dev/null && return 0
-		sleep 0.05
-	done
-	echo "timed out waiting for /$re/ in $file" >&2
-	return 1
-}
-
-# start_node NAME [ARGS...]: a daemon in $NET/NAME; its address (with /p2p/)
-# in $NET/NAME.addr, its peer ID in $NET/NAME.id
-start_node() {
-	local name=$1
-	shift
-	an-dht daemon -s "$NET/$name" "$@" >"$NET/$name.out" 2>>"$NET/$name.err" &
-	echo $! >"$NET/$name.pid"
-	echo $! >>"$NET/pids"
-	wait_for "$NET/$name.out" '"event":"ready"' 10 || return 1
-	jq -r '.addrs[0]' "$NET/$name.out" >"$NET/$name.addr"
-	jq -r '.peerId' "$NET/$name.out" >"$NET/$name.id"
-}
-
-stop_node() {
-	local pid
-	pid=$(cat "$NET/$1.pid")
-	kill -TERM "$pid" 2>/dev/null || true
-	for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.05; done
-	kill -KILL "$pid" 2>/dev/null || true
-}
+load ../lib/common
 
 # in_table NODE PEER_ID SECONDS: poll NODE's routing table for PEER_ID
 in_table() {
 	local deadline=$((SECONDS + $3))
 	while [ "$SECONDS" -lt "$deadline" ]; do
-		timeout 10 an-dht peers -t 5s -s "$NET/$1" | grep -qF -- "$2" && return 0
+		node_peers "$1" | grep -qF -- "$2" && return 0
 		sleep 0.2
 	done
 	return 1
@@ -51,17 +20,14 @@ in_table() {
 
 setup() {
 	export NET=$BATS_TEST_TMPDIR/net
-	mkdir -p "$NET"
-	: >"$NET/pids"
+	run_dir "$NET"
 	export AN_STATE_DIR=$NET/nostate
 	# no help from the refresh: only the bootstrap retry can find the peer
 	export AN_KAD_REFRESH_INTERVAL=600s
 }
 
 teardown() {
-	local pid
-	while read -r pid; do kill -KILL "$pid" 2>/dev/null || true; done <"$NET/pids"
-	while read -r pid; do wait "$pid" 2>/dev/null || true; done <"$NET/pids"
+	stop_all KILL
 }
 
 @test "a daemon started before its bootstrap peer joins it once the peer comes up" {

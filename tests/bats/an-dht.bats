@@ -6,44 +6,22 @@
 
 bats_require_minimum_version 1.5.0
 
+load ../lib/common
+
 setup() {
 	T=$BATS_TEST_TMPDIR
-	: >"$T/pids"
+	run_dir "$T"
 	export AN_STATE_DIR="$T/nostate" # never a running daemon by accident
 }
 
 teardown() {
-	local pid
-	while read -r pid; do
-		kill "$pid" 2>/dev/null || true
-	done <"$T/pids"
-	while read -r pid; do
-		wait "$pid" 2>/dev/null || true
-	done <"$T/pids"
+	stop_all
 }
 
-# wait_for FILE ERE SECONDS: poll until a line of FILE matches, or fail.
-wait_for() {
-	local file=$1 re=$2 deadline=$((SECONDS + $3))
-	while [ "$SECONDS" -lt "$deadline" ]; do
-		grep -qE -- "$re" "$file" 2>/dev/null && return 0
-		sleep 0.05
-	done
-	echo "timed out waiting for /$re/ in $file:" >&2
-	cat "$file" "${file%.out}.err" >&2 2>/dev/null
-	return 1
-}
-
-# start_daemon NAME [ARGS...]: sets ADDR (first address, with /p2p/), PEER, PID.
+# start_daemon NAME [ARGS...]: start_node; sets ADDR (first address, with /p2p/), PEER, PID.
 start_daemon() {
-	local name=$1
-	shift
-	an-dht daemon -s "$T/$name" "$@" >"$T/$name.out" 2>"$T/$name.err" &
-	PID=$!
-	echo "$PID" >>"$T/pids"
-	wait_for "$T/$name.out" '"event":"ready"' 10
-	ADDR=$(jq -r '.addrs[0]' "$T/$name.out")
-	PEER=$(jq -r '.peerId' "$T/$name.out")
+	start_node "$@" || return 1
+	ADDR=$NODE_ADDR PEER=$NODE_PEER PID=$NODE_PID
 }
 
 @test "daemon prints one ready line with its peer ID and /p2p/ addresses" {

@@ -7,25 +7,7 @@
 # Only 127.0.0.1; every wait bounded; every process killed in teardown_file.
 
 bats_require_minimum_version 1.5.0
-
-wait_for() {
-	local file=$1 re=$2 deadline=$((SECONDS + $3))
-	while [ "$SECONDS" -lt "$deadline" ]; do
-		grep -qE -- "$re" "$file" 2>/dev/null && return 0
-		sleep 0.05
-	done
-	echo "timed out waiting for /$re/ in $file:" >&2
-	cat "$file" "${file%.out}.err" >&2 2>/dev/null
-	return 1
-}
-
-# bg NAME CMD...: a background process, output in $NET/NAME.{out,err}.
-bg() {
-	local name=$1
-	shift
-	"$@" >"$NET/$name.out" 2>"$NET/$name.err" &
-	echo $! >>"$NET/pids"
-}
+load ../lib/common
 
 # serve NAME KEY FQDN ARGS...: an-serve, waits for its ready line.
 serve() {
@@ -35,22 +17,13 @@ serve() {
 	wait_for "$NET/$name.out" '"published":true' 30
 }
 
-free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
 setup_file() {
 	export NET=$BATS_FILE_TMPDIR/net
-	mkdir -p "$NET"
-	: >"$NET/pids"
+	run_dir "$NET"
 	export AN_STATE_DIR=$NET/nostate
-	bg n0 an-dht daemon -q -s "$NET/n0"
-	wait_for "$NET/n0.out" '"event":"ready"' 10 || return 1
-	export BOOT=$(jq -r '.addrs[0]' "$NET/n0.out")
-	for i in 1 2; do
-		bg "n$i" an-dht daemon -q -s "$NET/n$i" --bootstrap "$BOOT"
-		wait_for "$NET/n$i.out" '"event":"ready"' 10 || return 1
-	done
+	start_node n0 -q || return 1
+	export BOOT=$NODE_ADDR
+	for i in 1 2; do start_node "n$i" -q --bootstrap "$BOOT" || return 1; done
 	# the site: root, a subdomain with its own directory, a proxied subdomain
 	mkdir -p "$NET/www/img" "$NET/api" "$NET/up"
 	printf '<h1>root</h1>\n' >"$NET/www/index.html"
@@ -100,9 +73,7 @@ http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()' "$ep
 }
 
 teardown_file() {
-	local pid
-	while read -r pid; do kill "$pid" 2>/dev/null || true; done <"$NET/pids"
-	while read -r pid; do wait "$pid" 2>/dev/null || true; done <"$NET/pids"
+	stop_all
 }
 
 setup() {

@@ -6,44 +6,16 @@
 # waits; every process started here is killed in teardown.
 
 bats_require_minimum_version 1.5.0
+load ../lib/common
 
 N=4
 
-wait_for() {
-	local file=$1 re=$2 deadline=$((SECONDS + $3))
-	while [ "$SECONDS" -lt "$deadline" ]; do
-		grep -qE -- "$re" "$file" 2>/dev/null && return 0
-		sleep 0.05
-	done
-	echo "timed out waiting for /$re/ in $file" >&2
-	return 1
-}
-
-start_node() {
-	local name=$1
-	shift
-	an-dht daemon -q -s "$NET/$name" "$@" >"$NET/$name.out" 2>"$NET/$name.err" &
-	echo $! >>"$NET/pids"
-	wait_for "$NET/$name.out" '"event":"ready"' 10 || return 1
-	jq -r '.addrs[0]' "$NET/$name.out" >"$NET/$name.addr"
-}
-
 setup_file() {
 	export NET=$BATS_FILE_TMPDIR/net
-	mkdir -p "$NET"
-	: >"$NET/pids"
+	run_dir "$NET"
 	export AN_STATE_DIR=$NET/nostate
 	unset AN_BOOTSTRAP
-	start_node n0
-	export BOOT=$(cat "$NET/n0.addr")
-	for i in $(seq 1 $((N - 1))); do start_node "n$i" --bootstrap "$BOOT"; done
-	for i in $(seq 0 $((N - 1))); do
-		local deadline=$((SECONDS + 10))
-		until [ "$(an-dht peers -s "$NET/n$i" | wc -l)" -ge 2 ]; do
-			[ "$SECONDS" -lt "$deadline" ] || { echo "n$i did not bootstrap" >&2; return 1; }
-			sleep 0.1
-		done
-	done
+	start_network "$N" -q
 	mkdir -p "$NET/site/docs" "$NET/api"
 	echo '<h1>home</h1>' >"$NET/site/index.html"
 	echo 'hello' >"$NET/site/hello.txt"
@@ -51,9 +23,7 @@ setup_file() {
 }
 
 teardown_file() {
-	local pid
-	while read -r pid; do kill "$pid" 2>/dev/null || true; done <"$NET/pids"
-	while read -r pid; do wait "$pid" 2>/dev/null || true; done <"$NET/pids"
+	stop_all
 }
 
 setup() {

@@ -8,40 +8,16 @@
 # bounded; every process killed in teardown_file.
 
 bats_require_minimum_version 1.5.0
-
-wait_for() {
-	local file=$1 re=$2 deadline=$((SECONDS + $3))
-	while [ "$SECONDS" -lt "$deadline" ]; do
-		grep -qE -- "$re" "$file" 2>/dev/null && return 0
-		sleep 0.05
-	done
-	echo "timed out waiting for /$re/ in $file:" >&2
-	cat "$file" "${file%.out}.err" >&2 2>/dev/null
-	return 1
-}
-
-bg() {
-	local name=$1
-	shift
-	"$@" >"$NET/$name.out" 2>"$NET/$name.err" &
-	echo $! >>"$NET/pids"
-}
-
-free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
+load ../lib/common
 
 setup_file() {
 	export AN_TOP=${AN_TOP:-$(cd "$BATS_TEST_DIRNAME/../.." && pwd)}
 	export NET=$BATS_FILE_TMPDIR/net
-	mkdir -p "$NET"
-	: >"$NET/pids"
+	run_dir "$NET"
 	export AN_STATE_DIR=$NET/nostate
-	bg n0 an-dht daemon -q -s "$NET/n0"
-	wait_for "$NET/n0.out" '"event":"ready"' 10 || return 1
-	export BOOT=$(jq -r '.addrs[0]' "$NET/n0.out")
-	bg n1 an-dht daemon -q -s "$NET/n1" --bootstrap "$BOOT"
-	wait_for "$NET/n1.out" '"event":"ready"' 10 || return 1
+	start_node n0 -q || return 1
+	export BOOT=$NODE_ADDR
+	start_node n1 -q --bootstrap "$BOOT" || return 1
 	mkdir -p "$NET/api"
 	printf '<h1>api</h1>\n' >"$NET/api/index.html"
 	an-keygen -k "$NET/site.key" >"$NET/site.id"
@@ -74,9 +50,7 @@ while time.time() < end:
 }
 
 teardown_file() {
-	local pid
-	while read -r pid; do kill "$pid" 2>/dev/null || true; done <"$NET/pids"
-	while read -r pid; do wait "$pid" 2>/dev/null || true; done <"$NET/pids"
+	stop_all
 }
 
 setup() {
