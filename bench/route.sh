@@ -8,7 +8,15 @@
 #                >= 0.5.  Printed beside it: the ChaCha20-Poly1305 + loopback
 #                TCP ceiling (bench/ceiling, when AN_BENCH_BIN has it), the
 #                most any Noise transport can carry here, since curl+nginx
-#                move plaintext with sendfile.
+#                move plaintext with sendfile.  Beside them, load-robust
+#                evidence of where the time goes: the CPU seconds (user+sys)
+#                of an-serve and of an-dial for one fetch (the fewest of the
+#                runs), and - when AN_BENCH_BIN has throughput and an-testpeer
+#                is found - the C-C transport alone (bench/throughput.c into
+#                an-testpeer's discard protocol, same size and runs) with its
+#                two sides' CPU seconds, and the ceiling's (both threads).
+#                A shared machine's load halves wall-clock figures; CPU
+#                seconds a fetch barely move with it.
 #   concurrent   CONC (200) fetches of a 64 KiB page at once, from one client
 #                (one an-dial gateway with CONC parallel curl transfers
 #                through it) and from CLIENTS (20) clients (20 gateways,
@@ -19,7 +27,8 @@
 # when every target is met, 1 when one is missed, 4 when a step failed.
 #
 #   PATH with an-keygen, an-dht, an-serve, an-dial; nginx and curl installed
-#   (tools/install-deps bench); AN_BENCH_BIN with ceiling (optional).
+#   (tools/install-deps bench); AN_BENCH_BIN with ceiling and throughput
+#   (optional), AN_TESTPEER (default: next to an-dht, ../tests/tools/an-testpeer).
 set -u
 size_mb=${SIZE_MB:-256} runs=${RUNS:-3} conc=${CONC:-200} clients=${CLIENTS:-20}
 deadline=$((SECONDS + 600))
@@ -101,6 +110,7 @@ an-serve -q -k "$tmp/site.key" --name bench.site -s "$tmp/serve" --bootstrap "$b
 	>"$tmp/serve.out" 2>"$tmp/serve.err" &
 pids+=($!)
 wait_for "$tmp/serve.out" '"peerHash"' 20 || die "an-serve did not start: $(cat "$tmp/serve.err")"
+serve_pid=${pids[-1]}
 url="an://$(jq -r .peerHash "$tmp/serve.out")@bench.site"
 dial() { an-dial -s --state-dir "$tmp/client" "$@"; }
 # Warm: the first fetch resolves (and pins) the name through the daemon.
@@ -108,33 +118,80 @@ dial -o /dev/null "$url/page.bin" || die "an-dial $url/page.bin failed"
 
 # --- throughput
 bytes=$((size_mb << 20))
-curl_bps=() dial_bps=()
+tck=$(getconf CLK_TCK)
+# cpu_of PID: user+sys clock ticks of a running process
+cpu_of() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+# timed CMD...: run CMD, its user+sys CPU seconds into $tmp/cpu (bash's time)
+timed() {
+	local TIMEFORMAT='%3U %3S' rc
+	{ time "$@" 2>"$tmp/timed.err"; } 2>"$tmp/time.out"
+	rc=$?
+	awk '{ print $1 + $2 }' "$tmp/time.out" >"$tmp/cpu"
+	cat "$tmp/timed.err" >&2
+	return $rc
+}
+curl_bps=() dial_bps=() serve_cpu=() dial_cpu=()
 for _ in $(seq "$runs"); do
 	[ "$SECONDS" -lt "$deadline" ] || die "out of time"
 	t=$(curl -sf -o /dev/null -w '%{time_total}' "http://127.0.0.1:$nport/big.bin") || die "curl failed"
 	curl_bps+=("$(awk -v b="$bytes" -v t="$t" 'BEGIN { printf "%.0f", b * 8 / t }')")
+	c0=$(cpu_of "$serve_pid")
 	t0=$(now)
-	dial -o /dev/null "$url/big.bin" || die "an-dial $url/big.bin failed"
+	timed an-dial -s --state-dir "$tmp/client" -o /dev/null "$url/big.bin" || die "an-dial $url/big.bin failed"
 	t1=$(now)
+	c1=$(cpu_of "$serve_pid")
 	dial_bps+=("$(awk -v b="$bytes" -v a="$t0" -v z="$t1" 'BEGIN { printf "%.0f", b * 8 / (z - a) }')")
+	dial_cpu+=("$(cat "$tmp/cpu")")
+	serve_cpu+=("$(awk -v a="$c0" -v z="$c1" -v t="$tck" 'BEGIN { printf "%.3f", (z - a) / t }')")
 done
 # Same bytes: the checksum of one an-dial fetch against the file.
 [ "$(dial "$url/big.bin" | sha256sum)" = "$(sha256sum <"$tmp/www/big.bin")" ] ||
 	die "an-dial delivered other bytes than the file"
 cb=$(printf '%s\n' "${curl_bps[@]}" | best)
 db=$(printf '%s\n' "${dial_bps[@]}" | best)
-ceil=0
+scpu=$(printf '%s\n' "${serve_cpu[@]}" | sort -n | head -1)
+dcpu=$(printf '%s\n' "${dial_cpu[@]}" | sort -n | head -1)
+ceil=0 ceil_cpu=0
 if [ -x "${AN_BENCH_BIN:-}/ceiling" ]; then
+	timed "$AN_BENCH_BIN/ceiling" --mib "$size_mb" --runs 1 >/dev/null || die "ceiling failed"
+	ceil_cpu=$(cat "$tmp/cpu")
 	ceil=$("$AN_BENCH_BIN/ceiling" --mib "$size_mb" --runs "$runs" | sed -E 's/.*"gbpsBest":([0-9.]+).*/\1/')
 fi
+# The C-C transport alone: the same bytes over one Noise+yamux stream, no
+# route layer, no files (throughput sends a fixed block into a discard).
+tp=0 tp_cpu=0
+testpeer=${AN_TESTPEER:-$(dirname "$(command -v an-dht)")/../tests/tools/an-testpeer}
+if [ -x "${AN_BENCH_BIN:-}/throughput" ] && [ -x "$testpeer" ]; then
+	"$testpeer" --listen /ip4/127.0.0.1/tcp/0 --serve-for 600 --quiet >"$tmp/tp.out" 2>"$tmp/tp.err" &
+	pids+=($!)
+	tp_pid=$!
+	wait_for "$tmp/tp.out" '"addrs"' 10 || die "an-testpeer did not start: $(cat "$tmp/tp.err")"
+	tp_ma=$(jq -r '.addrs[0]' "$tmp/tp.out")
+	tp_cpu=999
+	for _ in $(seq "$runs"); do
+		c0=$(cpu_of "$tp_pid")
+		timed "$AN_BENCH_BIN/throughput" --target "$tp_ma" --mib "$size_mb" --runs 1 >"$tmp/tp.json" ||
+			die "throughput failed"
+		c1=$(cpu_of "$tp_pid")
+		g=$(sed -E 's/.*"gbpsBest":([0-9.]+).*/\1/' "$tmp/tp.json")
+		tp=$(awk -v a="$tp" -v g="$g" 'BEGIN { print (g > a ? g : a) }')
+		tp_cpu=$(awk -v m="$tp_cpu" -v s="$(cat "$tmp/cpu")" -v a="$c0" -v z="$c1" -v t="$tck" \
+			'BEGIN { c = s + (z - a) / t; printf "%.3f", (c < m ? c : m) }')
+	done
+fi
 status=0
-awk -v c="$cb" -v d="$db" -v g="$ceil" -v mb="$size_mb" -v runs="$runs" 'BEGIN {
+awk -v c="$cb" -v d="$db" -v g="$ceil" -v mb="$size_mb" -v runs="$runs" -v sc="$scpu" -v dc="$dcpu" \
+	-v gc="$ceil_cpu" -v tp="$tp" -v tc="$tp_cpu" 'BEGIN {
 	r = d / c
 	printf "{\"bench\":\"route_throughput\",\"size_mib\":%d,\"runs\":%d,\"curl_nginx_bps\":%.0f,\"an_dial_bps\":%.0f,\"ratio\":%.3f,\"target\":0.5", mb, runs, c, d, r
-	if (g > 0) printf ",\"ceiling_bps\":%.0f,\"ceiling_ratio\":%.3f", g * 1e9, d / (g * 1e9)
+	printf ",\"serve_cpu_s\":%.3f,\"dial_cpu_s\":%.3f", sc, dc
+	if (g > 0) printf ",\"ceiling_bps\":%.0f,\"ceiling_ratio\":%.3f,\"ceiling_cpu_s\":%.3f", g * 1e9, d / (g * 1e9), gc
+	if (tp > 0) printf ",\"transport_bps\":%.0f,\"transport_cpu_s\":%.3f", tp * 1e9, tc
 	printf "}\n"
 	printf "throughput  curl+nginx %6.2f Gbit/s  an-dial+an-serve %6.2f Gbit/s  ratio %.2f (target >= 0.5)\n", c / 1e9, d / 1e9, r > "/dev/stderr"
-	if (g > 0) printf "            ChaCha20-Poly1305+TCP ceiling %6.2f Gbit/s: an-dial at %.2f of it\n", g, d / (g * 1e9) > "/dev/stderr"
+	printf "            cpu a fetch: an-serve %.2f s + an-dial %.2f s = %.2f s\n", sc, dc, sc + dc > "/dev/stderr"
+	if (tp > 0) printf "            C-C transport alone %6.2f Gbit/s, cpu %.2f s (both sides)\n", tp, tc > "/dev/stderr"
+	if (g > 0) printf "            ChaCha20-Poly1305+TCP ceiling %6.2f Gbit/s, cpu %.2f s (both threads): an-dial at %.2f of it\n", g, gc, d / (g * 1e9) > "/dev/stderr"
 	exit (r >= 0.5 ? 0 : 1) }' || status=1
 
 # --- concurrency through gateways
