@@ -6,27 +6,7 @@
 # started here is killed in teardown.
 
 bats_require_minimum_version 1.5.0
-
-wait_for() {
-	local file=$1 re=$2 deadline=$((SECONDS + $3))
-	while [ "$SECONDS" -lt "$deadline" ]; do
-		grep -qE -- "$re" "$file" 2>/dev/null && return 0
-		sleep 0.05
-	done
-	echo "timed out waiting for /$re/ in $file" >&2
-	return 1
-}
-
-# Wait for process $1 to exit (at most $2 seconds); its status in $status.
-wait_exit() {
-	local pid=$1 deadline=$((SECONDS + $2))
-	while kill -0 "$pid" 2>/dev/null; do
-		[ "$SECONDS" -lt "$deadline" ] || { echo "process $pid still running" >&2; return 1; }
-		sleep 0.05
-	done
-	status=0
-	wait "$pid" || status=$?
-}
+load ../lib/common
 
 start_relay() {
 	an-relay -k "$T/relay.sec" "$@" >"$T/out" 2>"$T/err" &
@@ -37,7 +17,7 @@ start_relay() {
 
 setup() {
 	T=$BATS_TEST_TMPDIR
-	: >"$T/pids"
+	run_dir "$T"
 	an-keygen -k "$T/relay.sec" >"$T/relay.json"
 	PEER=$(jq -r .peerId "$T/relay.json")
 	export AN_STATE_DIR=$T/nostate
@@ -45,9 +25,7 @@ setup() {
 }
 
 teardown() {
-	local pid
-	while read -r pid; do kill "$pid" 2>/dev/null || true; done <"$T/pids"
-	while read -r pid; do wait "$pid" 2>/dev/null || true; done <"$T/pids"
+	stop_all
 }
 
 @test "--help prints the usage and every limit option" {
@@ -175,11 +153,9 @@ teardown() {
 	[ "$status" -eq 0 ]
 	jq -e '.protocols | index("/an/kad/1.0.0")' <<<"$output" >/dev/null
 	jq -e '.protocols | index("/libp2p/circuit/relay/0.2.0/hop")' <<<"$output" >/dev/null
-	an-dht daemon -q -s "$T/d" --bootstrap "$addr" >"$T/d.out" 2>"$T/d.err" &
-	echo $! >>"$T/pids"
-	wait_for "$T/d.out" '"event":"ready"' 10
+	start_node d -q --bootstrap "$addr"
 	local deadline=$((SECONDS + 10))
-	until an-dht peers -s "$T/d" | grep -q "$PEER"; do
+	until node_peers d | grep -q "$PEER"; do
 		[ "$SECONDS" -lt "$deadline" ] || { echo "the relay is not in the daemon's table"; return 1; }
 		sleep 0.1
 	done
