@@ -13,6 +13,8 @@
 # (--serve-for, --timeout, timeout(1)) and killed in teardown.
 
 bats_require_minimum_version 1.5.0
+load ../lib/common
+load ../lib/interop
 
 setup_file() {
 	export AN_TOP=${AN_TOP:-$(cd "$BATS_TEST_DIRNAME/../.." && pwd)}
@@ -26,72 +28,11 @@ setup_file() {
 setup() {
 	PEER="$AN_TOP/tests/interop/js/peer.mjs"
 	T=$BATS_TEST_TMPDIR
-	: >"$T/pids"
+	run_dir "$T"
 }
 
 teardown() {
-	local pid
-	while read -r pid; do
-		kill "$pid" 2>/dev/null || true
-	done <"$T/pids"
-	while read -r pid; do
-		wait "$pid" 2>/dev/null || true
-	done <"$T/pids"
-}
-
-# wait_for FILE ERE SECONDS: poll until a line of FILE matches, or fail.
-wait_for() {
-	local file=$1 re=$2 deadline=$((SECONDS + $3))
-	while [ "$SECONDS" -lt "$deadline" ]; do
-		grep -qE -- "$re" "$file" 2>/dev/null && return 0
-		sleep 0.05
-	done
-	echo "timed out waiting for /$re/ in $file:" >&2
-	cat "$file" "${file%.out}.err" >&2 2>/dev/null
-	return 1
-}
-
-# peer_cmd IMPL NAME: the command line of a peer (js or c) with its key file.
-# js peers announce agent "js-NAME"; the C peer announces its own agent.
-peer_cmd() {
-	case $1 in
-	js) echo node "$PEER" --key "$T/$2.key" --agent "js-$2" ;;
-	c) echo "$AN_TESTPEER" --key "$T/$2.key" ;;
-	esac
-}
-
-# start_peer IMPL NAME ARGS...: a peer in the background, output in $T/NAME.out.
-start_peer() {
-	local impl=$1 name=$2
-	shift 2
-	# shellcheck disable=SC2046
-	$(peer_cmd "$impl" "$name") "$@" >"$T/$name.out" 2>"$T/$name.err" &
-	echo $! >>"$T/pids"
-}
-
-# start_listener IMPL NAME [ARGS...]: listen on 127.0.0.1:0 and wait;
-# sets LISTEN_ADDR (with /p2p/) and LISTEN_ID.
-start_listener() {
-	local impl=$1 name=$2
-	shift 2
-	start_peer "$impl" "$name" --listen /ip4/127.0.0.1/tcp/0 --serve-for 120 "$@"
-	wait_for "$T/$name.out" '"event":"listening"' 20
-	LISTEN_ADDR=$(jq -r 'select(.event == "listening") | .addrs[0]' "$T/$name.out")
-	LISTEN_ID=$(jq -r 'select(.event == "listening") | .peerId' "$T/$name.out")
-}
-
-# dial IMPL ARGS...: the dialer (named "dialer") in the foreground, bounded.
-dial() {
-	local impl=$1
-	shift
-	# shellcheck disable=SC2046
-	run --separate-stderr timeout 120 $(peer_cmd "$impl" dialer) \
-		--listen /ip4/127.0.0.1/tcp/0 --timeout 60 --dial "$LISTEN_ADDR" "$@"
-}
-
-# ev EVENT FILTER: FILTER applied to the first $output line whose event is EVENT.
-ev() {
-	jq -rs --arg e "$1" "[.[] | select(.event == \$e)][0] | $2" <<<"$output"
+	stop_all
 }
 
 # ---- one function per case; DIALER and LISTENER are "js" or "c"
@@ -277,13 +218,12 @@ check_simultaneous_dial() {
 }
 
 @test "an-dht daemon: js dials it, identifies it and pings it" {
-	an-dht daemon -k "$T/daemon.key" -s "$T/state" --listen /ip4/127.0.0.1/tcp/0 >"$T/d.out" 2>"$T/d.err" &
-	echo $! >>"$T/pids"
-	wait_for "$T/d.out" '"event":"ready"' 20
-	LISTEN_ADDR=$(jq -r 'select(.event == "ready") | .addrs[0]' "$T/d.out")
+	spawn_node d -k "$T/daemon.key" --listen /ip4/127.0.0.1/tcp/0
+	node_ready d 20
+	LISTEN_ADDR=$NODE_ADDR
 	dial js --identify --ping 10
 	[ "$status" -eq 0 ]
-	[ "$(ev identify .peerId)" = "$(jq -r 'select(.event == "ready") | .peerId' "$T/d.out")" ]
+	[ "$(ev identify .peerId)" = "$NODE_PEER" ]
 	[ "$(ev identify '.protocols | index("/ipfs/ping/1.0.0") != null')" = true ]
 	[ "$(ev ping-summary .ok)" -eq 10 ]
 }

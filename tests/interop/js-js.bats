@@ -10,6 +10,8 @@
 # --serve-for / --timeout and killed in teardown.
 
 bats_require_minimum_version 1.5.0
+load ../lib/common
+load ../lib/interop
 
 setup_file() {
 	export AN_TOP=${AN_TOP:-$(cd "$BATS_TEST_DIRNAME/../.." && pwd)}
@@ -19,64 +21,17 @@ setup_file() {
 setup() {
 	PEER="$AN_TOP/tests/interop/js/peer.mjs"
 	T=$BATS_TEST_TMPDIR
-	: >"$T/pids"
+	run_dir "$T"
+	DIAL_TIMEOUT=40 DIAL_LIMIT=90
 }
 
 teardown() {
-	local pid
-	while read -r pid; do
-		kill "$pid" 2>/dev/null || true
-	done <"$T/pids"
-	while read -r pid; do
-		wait "$pid" 2>/dev/null || true
-	done <"$T/pids"
-}
-
-# wait_for FILE ERE SECONDS: poll until a line of FILE matches, or fail.
-wait_for() {
-	local file=$1 re=$2 deadline=$((SECONDS + $3))
-	while [ "$SECONDS" -lt "$deadline" ]; do
-		grep -qE -- "$re" "$file" 2>/dev/null && return 0
-		sleep 0.05
-	done
-	echo "timed out waiting for /$re/ in $file:" >&2
-	cat "$file" "${file%.out}.err" >&2 2>/dev/null
-	return 1
-}
-
-# start_peer NAME ARGS...: a js peer in the background, output in $T/NAME.out.
-start_peer() {
-	local name=$1
-	shift
-	node "$PEER" --key "$T/$name.key" --agent "js-$name" "$@" >"$T/$name.out" 2>"$T/$name.err" &
-	echo $! >>"$T/pids"
-}
-
-# start_listener NAME [ARGS...]: listen on 127.0.0.1:0, wait until it does;
-# sets LISTEN_ADDR (with /p2p/) and LISTEN_ID.
-start_listener() {
-	local name=$1
-	shift
-	start_peer "$name" --listen /ip4/127.0.0.1/tcp/0 --serve-for 120 "$@"
-	wait_for "$T/$name.out" '"event":"listening"' 20
-	LISTEN_ADDR=$(jq -r 'select(.event == "listening") | .addrs[0]' "$T/$name.out")
-	LISTEN_ID=$(jq -r 'select(.event == "listening") | .peerId' "$T/$name.out")
-}
-
-# dial ARGS...: run the js dialer in the foreground (bounded by --timeout).
-dial() {
-	run --separate-stderr timeout 90 node "$PEER" --key "$T/dialer.key" --agent js-dialer \
-		--listen /ip4/127.0.0.1/tcp/0 --timeout 40 --dial "$LISTEN_ADDR" "$@"
-}
-
-# ev EVENT FILTER: FILTER applied to the first $output line whose event is EVENT.
-ev() {
-	jq -rs --arg e "$1" "[.[] | select(.event == \$e)][0] | $2" <<<"$output"
+	stop_all
 }
 
 @test "js dials js: the handshake authenticates both peer IDs" {
-	start_listener a
-	dial --ping 1
+	start_listener js a
+	dial js --ping 1
 	[ "$status" -eq 0 ]
 	[ "$(ev connected .remotePeer)" = "$LISTEN_ID" ]
 	dialer_id=$(ev connected .peerId)
@@ -85,18 +40,18 @@ ev() {
 }
 
 @test "js dials js: a dial to the wrong /p2p/ peer ID fails" {
-	start_listener a
-	start_listener b
+	start_listener js a
+	start_listener js b
 	wrong=${LISTEN_ADDR%/p2p/*}/p2p/$(jq -r 'select(.event == "listening") | .peerId' "$T/a.out")
 	LISTEN_ADDR=$wrong
-	dial --ping 1 --timeout 10
+	dial js --ping 1 --timeout 10
 	[ "$status" -eq 4 ]
 	[ "$(ev error .action)" = dial ]
 }
 
 @test "js dials js: the dialer's identify shows the listener's protocols, addresses and agent" {
-	start_listener a
-	dial --identify
+	start_listener js a
+	dial js --identify
 	[ "$status" -eq 0 ]
 	[ "$(ev identify .peerId)" = "$LISTEN_ID" ]
 	[ "$(ev identify .agentVersion)" = js-a ]
@@ -108,8 +63,8 @@ ev() {
 }
 
 @test "js dials js: the listener's identify shows the dialer's protocols, addresses and agent" {
-	start_listener a
-	dial --identify
+	start_listener js a
+	dial js --identify
 	[ "$status" -eq 0 ]
 	wait_for "$T/a.out" '"event":"peer-identify"' 10
 	id=$(jq -c 'select(.event == "peer-identify")' "$T/a.out" | head -1)
@@ -120,16 +75,16 @@ ev() {
 }
 
 @test "js dials js: 100 pings all answered" {
-	start_listener a
-	dial --ping 100
+	start_listener js a
+	dial js --ping 100
 	[ "$status" -eq 0 ]
 	[ "$(grep -c '"event":"ping",' <<<"$output")" -eq 100 ]
 	[ "$(ev ping-summary .ok)" -eq 100 ]
 }
 
 @test "js dials js: a 64 MiB stream is echoed back with the same sha256" {
-	start_listener a
-	dial --echo 67108864
+	start_listener js a
+	dial js --echo 67108864
 	[ "$status" -eq 0 ]
 	[ "$(ev echo .recvBytes)" -eq 67108864 ]
 	[ "$(ev echo .sentSha256)" = "$(ev echo .recvSha256)" ]
@@ -137,8 +92,8 @@ ev() {
 }
 
 @test "js dials js: 200 concurrent echo streams on one connection" {
-	start_listener a --quiet
-	dial --streams 200
+	start_listener js a --quiet
+	dial js --streams 200
 	[ "$status" -eq 0 ]
 	[ "$(ev streams .ok)" -eq 200 ]
 	[ "$(ev streams .failed)" -eq 0 ]
@@ -146,8 +101,8 @@ ev() {
 }
 
 @test "js dials js: after a half-close the dialer still reads the whole echo" {
-	start_listener a
-	dial --half-close
+	start_listener js a
+	dial js --half-close
 	[ "$status" -eq 0 ]
 	[ "$(ev half-close .writeStatusAfterClose)" = closed ]
 	[ "$(ev half-close .recvAfterClose)" -eq 65536 ]
@@ -155,8 +110,8 @@ ev() {
 }
 
 @test "js dials js: a reset from the dialer reaches the listener and the connection survives" {
-	start_listener a
-	dial --reset
+	start_listener js a
+	dial js --reset
 	[ "$status" -eq 0 ]
 	[ "$(ev reset .connectionStatus)" = open ]
 	[ "$(ev reset .echoAfter)" = true ]
@@ -165,8 +120,8 @@ ev() {
 }
 
 @test "js dials js: a reset from the listener reaches the dialer and the connection survives" {
-	start_listener a
-	dial --remote-reset
+	start_listener js a
+	dial js --remote-reset
 	[ "$status" -eq 0 ]
 	[ "$(ev remote-reset .sawReset)" = true ]
 	[ "$(ev remote-reset .echoAfter)" = true ]
@@ -175,8 +130,8 @@ ev() {
 
 @test "js and js dial each other at once: both connections work" {
 	# Each waits for the other's address in a file, then dials at once.
-	start_peer a --listen /ip4/127.0.0.1/tcp/0 --dial "@$T/b.addr" --ping 3 --identify --serve-for 10
-	start_peer b --listen /ip4/127.0.0.1/tcp/0 --dial "@$T/a.addr" --ping 3 --identify --serve-for 10
+	start_peer js a --listen /ip4/127.0.0.1/tcp/0 --dial "@$T/b.addr" --ping 3 --identify --serve-for 10
+	start_peer js b --listen /ip4/127.0.0.1/tcp/0 --dial "@$T/a.addr" --ping 3 --identify --serve-for 10
 	wait_for "$T/a.out" '"event":"listening"' 20
 	wait_for "$T/b.out" '"event":"listening"' 20
 	jq -r 'select(.event == "listening") | .addrs[0]' "$T/a.out" >"$T/a.tmp"
@@ -194,7 +149,7 @@ ev() {
 }
 
 @test "js peer: --key keeps the same peer ID across runs" {
-	start_listener a --serve-for 1
+	start_listener js a --serve-for 1
 	first=$LISTEN_ID
 	run timeout 30 node "$PEER" --key "$T/a.key" --listen /ip4/127.0.0.1/tcp/0 --serve-for 1
 	[ "$status" -eq 0 ]
@@ -202,19 +157,19 @@ ev() {
 }
 
 @test "js peer: --dht serves kad on /an/kad/1.0.0" {
-	start_listener a --dht
-	dial --identify
+	start_listener js a --dht
+	dial js --identify
 	[ "$status" -eq 0 ]
 	[ "$(ev identify '.protocols | index("/an/kad/1.0.0") != null')" = true ]
 	[ "$(ev identify '.protocols | index("/ipfs/kad/1.0.0") != null')" = false ]
 }
 
 @test "js peer: --dht stores an /an/ record put by one peer and serves it to another" {
-	start_listener a --dht
+	start_listener js a --dht
 	node "$AN_TOP/tests/interop/js/dht-sign.mjs" -k "$T/pub.key" --name example >"$T/rec.json"
 	local key
 	key=/an/$(jq -r '.lookup | ltrimstr("an://")' "$T/rec.json")
-	dial --dht --dht-put "$key" --dht-value "$T/rec.json"
+	dial js --dht --dht-put "$key" --dht-value "$T/rec.json"
 	[ "$status" -eq 0 ]
 	[ "$(ev dht-put '.storedAt[0]')" = "$LISTEN_ID" ]
 	run --separate-stderr timeout 90 node "$PEER" --timeout 40 --dial "$LISTEN_ADDR" \
@@ -224,9 +179,9 @@ ev() {
 }
 
 @test "js peer: --dht rejects an /an/ value the an validator refuses" {
-	start_listener a --dht
+	start_listener js a --dht
 	printf 'not json' >"$T/bad.json"
-	dial --dht --dht-put /an/aaaaaaaaaaaaaaaa@example --dht-value "$T/bad.json"
+	dial js --dht --dht-put /an/aaaaaaaaaaaaaaaa@example --dht-value "$T/bad.json"
 	[ "$status" -eq 1 ]
 	[ "$(ev dht-put '.storedAt | length')" -eq 0 ]
 }
