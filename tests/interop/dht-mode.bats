@@ -7,18 +7,9 @@
 # bounded and every process killed in teardown.
 
 bats_require_minimum_version 1.5.0
+load ../lib/common
 
 JS=$AN_TOP/tests/interop/js
-
-wait_for() {
-	local file=$1 re=$2 deadline=$((SECONDS + $3))
-	while [ "$SECONDS" -lt "$deadline" ]; do
-		grep -qE -- "$re" "$file" 2>/dev/null && return 0
-		sleep 0.05
-	done
-	echo "timed out waiting for /$re/ in $file" >&2
-	return 1
-}
 
 # in_table PEER_ID WANT(0|1) SECONDS: poll the C node's table until PEER_ID
 # is (1) or is not (0) in it
@@ -26,7 +17,7 @@ in_table() {
 	local deadline=$((SECONDS + $3)) have
 	while [ "$SECONDS" -lt "$deadline" ]; do
 		have=0
-		timeout 10 an-dht peers -t 5s -s "$NET/c" | grep -qF -- "$1" && have=1
+		node_peers c | grep -qF -- "$1" && have=1
 		[ "$have" -eq "$2" ] && return 0
 		sleep 0.2
 	done
@@ -39,15 +30,15 @@ setup_file() {
 
 setup() {
 	export NET=$BATS_TEST_TMPDIR/net
-	mkdir -p "$NET"
+	run_dir "$NET"
 	export AN_STATE_DIR=$NET/nostate
-	an-dht daemon -q -s "$NET/c" >"$NET/c.out" 2>"$NET/c.err" &
-	echo $! >"$NET/c.pid"
-	wait_for "$NET/c.out" '"event":"ready"' 10
+	start_node c -q
 	mkfifo "$NET/cmd"
-	node "$JS/dht-mode.mjs" --dial "$(jq -r '.addrs[0]' "$NET/c.out")" --deadline 60 \
+	# not bg: the fifo must be opened by the node, not by this shell (the
+	# open blocks until the writer below opens it)
+	node "$JS/dht-mode.mjs" --dial "$NODE_ADDR" --deadline 60 \
 		<"$NET/cmd" >"$NET/js.out" 2>"$NET/js.err" &
-	echo $! >"$NET/js.pid"
+	echo $! >>"$NET/pids"
 	exec 8>"$NET/cmd" # keeps the fifo open: the js node reads commands from it
 	wait_for "$NET/js.out" '"event":"connected"' 30
 	JSID=$(jq -r 'select(.event == "connected") | .peerId' "$NET/js.out")
@@ -55,8 +46,7 @@ setup() {
 
 teardown() {
 	exec 8>&- || true
-	kill -KILL "$(cat "$NET/js.pid")" "$(cat "$NET/c.pid")" 2>/dev/null || true
-	wait 2>/dev/null || true
+	stop_all KILL
 }
 
 @test "a js peer in client mode stays out of the C node's table" {

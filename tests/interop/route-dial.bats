@@ -9,44 +9,30 @@
 # teardown_file), only 127.0.0.1, every an-dial bounded by -t and timeout(1).
 
 bats_require_minimum_version 1.5.0
+load ../lib/common
 
 setup_file() {
 	export AN_TOP=${AN_TOP:-$(cd "$BATS_TEST_DIRNAME/../.." && pwd)}
 	"$AN_TOP/tests/interop/setup" || return 1
 	command -v an-dial >/dev/null || { echo "an-dial is not on PATH" >&2; return 1; }
 	export D=$BATS_FILE_TMPDIR
+	run_dir "$D"
 	mkdir -p "$D/root/img" "$D/api" "$D/other"
 	printf '<h1>root</h1>\n' >"$D/root/index.html"
 	printf '<h1>api</h1>\n' >"$D/api/index.html"
 	head -c 5242880 /dev/urandom >"$D/root/img/big.bin"
 	printf 'outside\n' >"$D/secret.txt"
-	node "$AN_TOP/tests/interop/js/route-serve.mjs" --key "$D/js.key" \
-		--listen /ip4/127.0.0.1/tcp/0 --serve-for 600 \
-		--site "mysite=$D/root" --site "api.mysite=$D/api" >"$D/js.out" 2>"$D/js.err" &
-	echo $! >"$D/js.pid"
-	local deadline=$((SECONDS + 30))
-	until grep -q '"event":"listening"' "$D/js.out" 2>/dev/null; do
-		[ "$SECONDS" -lt "$deadline" ] || { cat "$D/js.err" >&2; return 1; }
-		sleep 0.1
-	done
+	bg js node "$AN_TOP/tests/interop/js/route-serve.mjs" --key "$D/js.key" \
+		--listen /ip4/127.0.0.1/tcp/0 --serve-for 600 --site "mysite=$D/root" --site "api.mysite=$D/api"
+	wait_for "$D/js.out" '"event":"listening"' 30 || return 1
 	# a second js node: another key, for the wrong-peer cases
-	node "$AN_TOP/tests/interop/js/route-serve.mjs" --key "$D/other.key" \
-		--listen /ip4/127.0.0.1/tcp/0 --serve-for 600 \
-		--site "mysite=$D/other" >"$D/other.out" 2>"$D/other.err" &
-	echo $! >"$D/other.pid"
-	deadline=$((SECONDS + 30))
-	until grep -q '"event":"listening"' "$D/other.out" 2>/dev/null; do
-		[ "$SECONDS" -lt "$deadline" ] || { cat "$D/other.err" >&2; return 1; }
-		sleep 0.1
-	done
+	bg other node "$AN_TOP/tests/interop/js/route-serve.mjs" --key "$D/other.key" \
+		--listen /ip4/127.0.0.1/tcp/0 --serve-for 600 --site "mysite=$D/other"
+	wait_for "$D/other.out" '"event":"listening"' 30 || return 1
 }
 
 teardown_file() {
-	local p
-	for p in js other; do
-		[ -f "$D/$p.pid" ] && kill "$(cat "$D/$p.pid")" 2>/dev/null
-	done
-	return 0
+	stop_all
 }
 
 setup() {

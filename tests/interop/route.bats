@@ -11,6 +11,7 @@
 # in teardown_file), only 127.0.0.1, every client bounded by --timeout.
 
 bats_require_minimum_version 1.5.0
+load ../lib/common
 
 sha() { sha256sum "$1" | cut -d' ' -f1; }
 
@@ -19,6 +20,7 @@ setup_file() {
 	"$AN_TOP/tests/interop/setup" || return 1
 	command -v an-serve >/dev/null || { echo "an-serve is not on PATH" >&2; return 1; }
 	export D=$BATS_FILE_TMPDIR
+	run_dir "$D"
 	mkdir -p "$D/root/docs" "$D/api" "$D/up"
 	printf '<h1>root</h1>\n' >"$D/root/index.html"
 	printf 'small file\n' >"$D/root/small.txt"
@@ -29,13 +31,8 @@ setup_file() {
 	ln -s ../secret.txt "$D/root/escape.txt"
 	printf 'from upstream\n' >"$D/up/u.txt"
 	head -c 10485760 /dev/urandom >"$D/up/big.bin"
-	(cd "$D/up" && exec python3 -u -m http.server 0 --bind 127.0.0.1 >"$D/py.out" 2>"$D/py.err") &
-	echo $! >"$D/py.pid"
-	local deadline=$((SECONDS + 15))
-	until grep -q 'port [0-9]' "$D/py.out" 2>/dev/null; do
-		[ "$SECONDS" -lt "$deadline" ] || { cat "$D/py.err" >&2; return 1; }
-		sleep 0.1
-	done
+	bg py python3 -u -m http.server 0 --bind 127.0.0.1 --directory "$D/up"
+	wait_for "$D/py.out" 'port [0-9]' 15 || return 1
 	export UPORT=$(sed -nE 's/.* port ([0-9]+) .*/\1/p' "$D/py.out" | head -1)
 	# an upstream that describes the request it got (JSON), and sleeps on /slow
 	cat >"$D/echo.py" <<'PY'
@@ -61,33 +58,19 @@ s = http.server.ThreadingHTTPServer(('127.0.0.1', 0), H)
 print('port', s.server_address[1], flush=True)
 s.serve_forever()
 PY
-	python3 -u "$D/echo.py" >"$D/echo.out" 2>"$D/echo.err" &
-	echo $! >"$D/echo.pid"
-	deadline=$((SECONDS + 15))
-	until grep -q '^port [0-9]' "$D/echo.out" 2>/dev/null; do
-		[ "$SECONDS" -lt "$deadline" ] || { cat "$D/echo.err" >&2; return 1; }
-		sleep 0.1
-	done
+	bg echo python3 -u "$D/echo.py"
+	wait_for "$D/echo.out" '^port [0-9]' 15 || return 1
 	export EPORT=$(sed -nE 's/^port ([0-9]+)/\1/p' "$D/echo.out")
 	an-keygen -k "$D/site.key" >"$D/site.id"
-	an-serve -k "$D/site.key" --name mysite -s "$D/state" --sub "api=$D/api" \
+	bg serve an-serve -k "$D/site.key" --name mysite -s "$D/state" --sub "api=$D/api" \
 		--sub "app=http://127.0.0.1:$UPORT" --sub "dead=http://127.0.0.1:1" \
-		--sub "echo=http://127.0.0.1:$EPORT" --upstream-timeout 2s --access-log "$D/access.log" "$D/root" >"$D/serve.out" 2>"$D/serve.err" &
-	echo $! >"$D/serve.pid"
-	deadline=$((SECONDS + 20))
-	until grep -q '"event":"ready"' "$D/serve.out" 2>/dev/null; do
-		[ "$SECONDS" -lt "$deadline" ] || { cat "$D/serve.err" >&2; return 1; }
-		sleep 0.1
-	done
+		--sub "echo=http://127.0.0.1:$EPORT" --upstream-timeout 2s --access-log "$D/access.log" "$D/root"
+	wait_for "$D/serve.out" '"event":"ready"' 20 || return 1
 	export ADDR=$(jq -r '.addrs[0]' "$D/serve.out")
 }
 
 teardown_file() {
-	local p
-	for p in serve py echo; do
-		[ -f "$D/$p.pid" ] && kill "$(cat "$D/$p.pid")" 2>/dev/null
-	done
-	return 0
+	stop_all
 }
 
 # get HOST [route-get options]: one request, its JSON line in $output
