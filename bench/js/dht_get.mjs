@@ -14,7 +14,9 @@
 // line number from 0), through targets drawn at random, --parallel at a
 // time.  One connection per socket, kept open; requests on one connection
 // are sequential, so a sample is one request's round trip.
-// Prints one JSON line: {"op","label","n","ok","failed","p50Ms","p99Ms","meanMs","minMs","maxMs"}.
+// Prints one JSON line: {"op","label","n","ok","failed","p50Ms","p99Ms","meanMs",
+// "minMs","maxMs","wallS"}, plus "storedMean" (puts: peers that acknowledged
+// each put) and "errors" (failure reasons, counted) when there are any.
 // Exit status: 0 every request succeeded, 1 some failed, 2 usage, 4 error.
 
 import { connect } from 'node:net'
@@ -109,13 +111,24 @@ async function one (op, t, key, value) {
     : (op === 'put' ? { cmd: 'put', record: JSON.parse(value), timeoutMs } : { cmd: 'get', key, timeoutMs })
   const t0 = process.hrtime.bigint()
   let ok = false
+  let error = null
+  let stored = null
   try {
     const r = JSON.parse(await request(t, req))
-    if (t.kind === 'js') ok = r.ok === true
-    else if (op === 'get') ok = r.ok === true && Array.isArray(r.results) && r.results.length > 0
-    else ok = r.ok === true && (r.results ?? []).some((x) => (x.stored ?? 0) >= 1)
-  } catch {}
-  return { ok, ms: Number(process.hrtime.bigint() - t0) / 1e6 }
+    if (t.kind === 'js') {
+      ok = r.ok === true
+      if (op === 'put') stored = (r.storedAt ?? []).length
+    } else if (op === 'get') {
+      ok = r.ok === true && Array.isArray(r.results) && r.results.length > 0
+    } else {
+      stored = Math.max(0, ...(r.results ?? []).map((x) => x.stored ?? 0))
+      ok = r.ok === true && stored >= 1
+    }
+    if (!ok) error = String(r.error ?? r.message ?? (r.ok ? 'no value' : 'failed'))
+  } catch (err) {
+    error = err.message
+  }
+  return { ok, ms: Number(process.hrtime.bigint() - t0) / 1e6, error, stored }
 }
 
 const pick = () => targets[Math.floor(rand() * targets.length)]
@@ -128,17 +141,28 @@ if (a.op === 'get') {
 }
 
 const samples = []
+const errors = {}
+const storedCounts = []
 let failed = 0
 let next = 0
+const began = process.hrtime.bigint()
 await Promise.all(Array.from({ length: Math.max(1, Number(a.parallel)) }, async () => {
   while (next < jobs.length) {
     const j = jobs[next++]
     const r = await one(a.op, j.t, j.key, j.value)
     if (j.warm) continue
-    if (r.ok) samples.push(r.ms)
-    else failed++
+    if (r.stored != null) storedCounts.push(r.stored)
+    if (r.ok) {
+      samples.push(r.ms)
+    } else {
+      failed++
+      // the first words of the reason, so a few kinds of failure show
+      const why = r.error.slice(0, 60)
+      errors[why] = (errors[why] ?? 0) + 1
+    }
   }
 }))
+const wallS = Number(process.hrtime.bigint() - began) / 1e9
 for (const c of conns.values()) c.sock.destroy()
 
 samples.sort((x, y) => x - y)
@@ -154,6 +178,9 @@ process.stdout.write(JSON.stringify({
   p99Ms: r3(q(0.99)),
   meanMs: r3(samples.length ? samples.reduce((x, y) => x + y, 0) / samples.length : null),
   minMs: r3(samples[0] ?? null),
-  maxMs: r3(samples[samples.length - 1] ?? null)
+  maxMs: r3(samples[samples.length - 1] ?? null),
+  wallS: r3(wallS),
+  ...(storedCounts.length ? { storedMean: r3(storedCounts.reduce((x, y) => x + y, 0) / storedCounts.length) } : {}),
+  ...(failed ? { errors } : {})
 }) + '\n')
 process.exit(failed ? 1 : 0)

@@ -6,20 +6,26 @@
 // control socket.
 //
 //   node dht-net.mjs --nodes N --key-dir DIR --socket PATH [--bootstrap MA]...
-//                    [--serve-for SECS] [--first I]
+//                    [--serve-for SECS] [--first I] [--dial-timeout SECS]
+//                    [--no-conn-monitor]
 //   node dht-net.mjs --call PATH 'REQUEST'      one request, prints the reply
 //
 // The network prints {"event":"ready","nodes":[{"peerId","addr","keyFile"}]}
 // once every node listens and has dialed the bootstrap peers; node i's key
 // is DIR/js<I+i>.key (created if absent, so tests can sign with it), I the
 // --first index (0): several processes can share one key directory and so
-// spread one js network over several cores.  Requests name nodes 0..N-1.  It stops
-// after --serve-for seconds (default 300) or on SIGTERM.
+// spread one js network over several cores (bench/dht.sh runs one node a
+// process, as js nodes are deployed).  Each bootstrap dial has --dial-timeout
+// seconds (20); --no-conn-monitor turns off js-libp2p's connection monitor
+// (a ping stream on every connection every 10 s).  Requests name nodes
+// 0..N-1.  It stops after --serve-for seconds (default 300) or on SIGTERM.
 //
 // Requests (one JSON line; one JSON line back):
 //   {"cmd":"status"}                     {"ok":true,"nodes":[{"peerId","rt"}]}
-//   {"cmd":"put","node":I,"key":K,"value":S}
+//   {"cmd":"put","node":I,"key":K,"value":S,"timeoutMs":N}
 //                                        {"ok":B,"storedAt":[ID],"error":S|null}
+//                                        (at the deadline: the peers that
+//                                        acknowledged so far)
 //   {"cmd":"get","node":I,"key":K,"timeoutMs":N}
 //                                        {"ok":B,"value":S|null,"error":S|null}
 //   {"cmd":"getall","keys":[K],"nodes":[I],"timeoutMs":N,"parallel":P}
@@ -50,6 +56,8 @@ try {
       bootstrap: { type: 'string', multiple: true },
       'serve-for': { type: 'string' },
       first: { type: 'string' },
+      'no-conn-monitor': { type: 'boolean' },
+      'dial-timeout': { type: 'string' },
       call: { type: 'string' }
     },
     allowPositionals: true
@@ -113,14 +121,20 @@ async function serve (opt) {
         agent: `js-net-${first + i}`,
         quiet: true
       })
+      // js-libp2p's connection monitor pings every connection every 10 s;
+      // in a full mesh of N nodes on one host that is N*(N-1)/5 ping streams
+      // a second (--no-conn-monitor: off, for benchmarks that must run 100
+      // nodes on two cores; kad-dht's own liveness checks stay on)
+      if (opt['no-conn-monitor']) node.components?.connectionMonitor?.stop()
       nodes.push(node)
       stores.push(datastore)
       out.push({ peerId: node.peerId.toString(), addr: node.getMultiaddrs()[0].toString(), keyFile })
     }
     // Every node dials every bootstrap peer; admission to the routing tables
     // then runs identify + ping (digest K3, K5).
+    const dialMs = Number(opt['dial-timeout'] ?? 20) * 1000
     await Promise.all(nodes.flatMap((node) => (opt.bootstrap ?? []).map((ma) =>
-      node.dial(multiaddr(ma), { signal: AbortSignal.timeout(20_000) }))))
+      node.dial(multiaddr(ma), { signal: AbortSignal.timeout(dialMs) }))))
   } catch (err) {
     process.stderr.write(`dht-net.mjs: start: ${err.message}\n`)
     process.exit(4)
@@ -147,9 +161,18 @@ async function serve (opt) {
     put: async (r) => {
       const peers = new Set()
       const errors = []
-      for await (const ev of pick(r.node).services.dht.put(enc.encode(r.key), enc.encode(r.value), { signal: AbortSignal.timeout(r.timeoutMs ?? 20_000) })) {
-        if (ev.name === 'PEER_RESPONSE' && ev.messageName === 'PUT_VALUE') peers.add(ev.from.toString())
-        if (ev.name === 'QUERY_ERROR') errors.push(String(ev.error?.message ?? ev.error))
+      // kad-dht's put runs its closest-peers query to the end (or to the
+      // signal) before the last PUT_VALUE answers; at the deadline it throws
+      // an AbortError although some peers may already hold the record, so
+      // the reply says where it got to instead of dropping that.
+      try {
+        for await (const ev of pick(r.node).services.dht.put(enc.encode(r.key), enc.encode(r.value), { signal: AbortSignal.timeout(r.timeoutMs ?? 20_000) })) {
+          if (ev.name === 'PEER_RESPONSE' && ev.messageName === 'PUT_VALUE') peers.add(ev.from.toString())
+          if (ev.name === 'QUERY_ERROR') errors.push(String(ev.error?.message ?? ev.error))
+        }
+      } catch (err) {
+        if (peers.size === 0) throw err
+        errors.unshift(`stopped at the deadline: ${err.message}`)
       }
       return { ok: peers.size > 0, storedAt: [...peers], error: errors[0] ?? null }
     },
