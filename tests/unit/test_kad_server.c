@@ -3,27 +3,16 @@
 #include <stdlib.h>
 
 #include "check.h"
+#include "fixtures.h"
 #include "dht/distance.h"
 #include "dht/kad_server.h"
 #include "util/error.h"
 
 static uint64_t rng_state = 0x853c49e6748fea9bull;
 
-static uint64_t rng(void)
-{
-	rng_state ^= rng_state >> 12;
-	rng_state ^= rng_state << 25;
-	rng_state ^= rng_state >> 27;
-	return rng_state * 0x2545f4914f6cdd1dull;
-}
-
 static void random_peer(struct an_peerid *id)
 {
-	uint8_t b[34] = { 0x12, 0x20 };
-	for (int i = 2; i < 34; i++)
-		b[i] = (uint8_t)rng();
-	if (an_peerid_from_bytes(b, sizeof(b), id) != 0)
-		abort();
+	fx_random_peer(&rng_state, id);
 }
 
 /* The fake store: one record, a few providers, and call counters. */

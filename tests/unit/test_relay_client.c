@@ -24,6 +24,7 @@
 #include <time.h>
 
 #include "check.h"
+#include "fixtures.h"
 
 static struct an_privkey *kr, *ka, *kb;
 
@@ -33,28 +34,12 @@ struct world {
 	struct an_relay_server *relay;
 	struct an_host_conn *ca, *cb;
 	struct an_relay_stop_service stop;
-	ev_timer deadline;
-	bool timed_out;
 };
 
-static void deadline_cb(struct ev_loop *loop, ev_timer *w, int revents)
-{
-	(void)revents;
-	struct world *wd = (struct world *)((char *)w - offsetof(struct world, deadline));
-	wd->timed_out = true;
-	ev_break(loop, EVBREAK_ALL);
-}
-
+/* Run the loop until *flag or seconds pass. */
 static bool run_until(struct world *w, const bool *flag, double seconds)
 {
-	w->timed_out = false;
-	ev_timer_stop(w->loop, &w->deadline);
-	ev_timer_set(&w->deadline, seconds, 0);
-	ev_timer_start(w->loop, &w->deadline);
-	while (!*flag && !w->timed_out)
-		ev_run(w->loop, EVRUN_ONCE);
-	ev_timer_stop(w->loop, &w->deadline);
-	return *flag;
+	return fx_run_until(w->loop, flag, seconds);
 }
 
 static void dial_cb(struct an_host *h, struct an_host_conn *c, int err, void *arg)
@@ -119,7 +104,6 @@ static int world_new(struct world *w, const struct an_relay_config *cfg, bool re
 	memset(w, 0, sizeof(*w));
 	memset(&target, 0, sizeof(target));
 	w->loop = ev_loop_new(0);
-	ev_timer_init(&w->deadline, deadline_cb, 10, 0);
 	if (an_host_new(w->loop, &cr, &w->r) < 0 || an_host_new(w->loop, &ca, &w->a) < 0 ||
 	    an_host_new(w->loop, &cb, &w->b) < 0)
 		return -1;

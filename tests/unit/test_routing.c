@@ -3,6 +3,7 @@
 #include <stdlib.h>
 
 #include "check.h"
+#include "fixtures.h"
 #include "dht/distance.h"
 #include "dht/routing.h"
 #include "util/error.h"
@@ -11,21 +12,12 @@ static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
 
 static uint64_t rng(void)
 {
-	/* xorshift64*: deterministic test data */
-	rng_state ^= rng_state >> 12;
-	rng_state ^= rng_state << 25;
-	rng_state ^= rng_state >> 27;
-	return rng_state * 0x2545f4914f6cdd1dull;
+	return fx_rng(&rng_state);
 }
 
-/* A random sha2-256 multihash peer ID. */
 static void random_peer(struct an_peerid *id)
 {
-	uint8_t b[34] = { 0x12, 0x20 };
-	for (int i = 2; i < 34; i++)
-		b[i] = (uint8_t)rng();
-	if (an_peerid_from_bytes(b, sizeof(b), id) != 0)
-		abort();
+	fx_random_peer(&rng_state, id);
 }
 
 /* A random peer that falls into bucket `bucket` of rt. */

@@ -1,5 +1,6 @@
 /* Unit tests for libcommon/dht/store: the LMDB record, provider and pin store. */
 #include "check.h"
+#include "fixtures.h"
 
 #include "crypto/key.h"
 #include "crypto/peerid.h"
@@ -25,26 +26,6 @@ static struct an_peerid peer_x, peer_y;
 
 /* ---- helpers ---- */
 
-static json_t *sign_at(struct an_privkey *k, const char *type, const char *name, const json_t *root,
-		       int64_t now, uint64_t seq, int64_t valid_secs)
-{
-	static const char *addrs[] = {"/ip4/198.51.100.7/tcp/4001"};
-	struct an_record_sign_opts o = {.now = now, .name = name, .type = type, .root = root,
-					.has_seq = true, .seq = seq, .valid_secs = valid_secs};
-	struct an_record_error e;
-	json_t *rec = json_object();
-	if (!strcmp(type, "root") || !strcmp(type, "A")) {
-		o.addrs = addrs;
-		o.naddrs = 1;
-	}
-	if (an_record_sign(rec, k, &o, &e)) {
-		printf("# sign %s %s: %s: %s\n", type, name, e.field, e.message);
-		json_decref(rec);
-		return NULL;
-	}
-	return rec;
-}
-
 /* A signed record, its key and value, ready to put. */
 struct rec {
 	json_t *json;
@@ -59,7 +40,7 @@ static void rec_make(struct rec *r, struct an_privkey *k, const char *type, cons
 	char ph[17];
 	char fqdn[AN_RECORD_FQDN_MAX + 1];
 	snprintf(fqdn, sizeof fqdn, "%s", name);
-	r->json = sign_at(k, type, name, root, now, seq, valid_secs);
+	r->json = fx_sign_at(k, type, name, root, now, seq, valid_secs);
 	an_privkey_public(k, &pub);
 	an_peerid_from_pubkey(&pub, &id);
 	an_peerhash(&id, ph);

@@ -1,5 +1,6 @@
 /* Unit tests for libcommon/dht/validate: the /an/ and /pk/ validators and the selector. */
 #include "check.h"
+#include "fixtures.h"
 
 #include "crypto/key.h"
 #include "crypto/peerid.h"
@@ -16,32 +17,9 @@
 
 static struct an_privkey *key_a, *key_b;
 
-/* A signed record at now with seq, valid for valid_secs (0: default), or NULL. */
-static json_t *sign_at(struct an_privkey *k, const char *type, const char *name, const json_t *root,
-		       int64_t now, uint64_t seq, int64_t valid_secs)
-{
-	static const char *addrs[] = {"/ip4/198.51.100.7/tcp/4001"};
-	struct an_record_sign_opts o = {.now = now, .name = name, .type = type, .root = root,
-					.has_seq = true, .seq = seq, .valid_secs = valid_secs};
-	struct an_record_error e;
-	json_t *rec = json_object();
-	if (!strcmp(type, "root") || !strcmp(type, "A")) {
-		o.addrs = addrs;
-		o.naddrs = 1;
-	}
-	if (!strcmp(type, "TXT"))
-		o.text = "hello";
-	if (an_record_sign(rec, k, &o, &e)) {
-		printf("# sign %s %s: %s: %s\n", type, name, e.field, e.message);
-		json_decref(rec);
-		return NULL;
-	}
-	return rec;
-}
-
 static json_t *sign_new(struct an_privkey *k, const char *type, const char *name, const json_t *root)
 {
-	return sign_at(k, type, name, root, NOW, 0, 0);
+	return fx_sign_at(k, type, name, root, NOW, 0, 0);
 }
 
 /* The canonical bytes of rec into b (initialised here). */
@@ -83,7 +61,7 @@ static void test_valid_root_record(void)
 	struct an_validate_ctx ctx = {.now = NOW};
 	struct an_validate_info info;
 	struct an_record_error e;
-	json_t *r = sign_at(key_a, "root", "mysite", NULL, NOW, 7, 0);
+	json_t *r = fx_sign_at(key_a, "root", "mysite", NULL, NOW, 7, 0);
 	CHECK_EQ_INT(check_rec(&ctx, key_a, "mysite", r, &info, &e), 0);
 	CHECK_EQ_INT(info.ns, AN_NS_AN);
 	CHECK(info.is_root);
@@ -343,7 +321,7 @@ static void test_subdomain_root_from_store(void)
 static void test_subdomain_expiry_bounded_by_root(void)
 {
 	/* Root valid 1 h, subdomain 48 h: the pair is valid 1 h. */
-	json_t *root = sign_at(key_a, "root", "mysite", NULL, NOW, 0, 3600);
+	json_t *root = fx_sign_at(key_a, "root", "mysite", NULL, NOW, 0, 3600);
 	json_t *sub = sign_new(key_a, "A", "api.mysite", root);
 	struct an_validate_ctx ctx = {.now = NOW, .root = root};
 	struct an_validate_info info;
@@ -362,7 +340,7 @@ static void test_subdomain_root_resigned(void)
 	/* The held root was re-signed since: the subdomain's reference is stale. */
 	json_t *root = sign_new(key_a, "root", "mysite", NULL);
 	json_t *sub = sign_new(key_a, "A", "api.mysite", root);
-	json_t *root2 = sign_at(key_a, "root", "mysite", NULL, NOW + 5, 1, 0);
+	json_t *root2 = fx_sign_at(key_a, "root", "mysite", NULL, NOW + 5, 1, 0);
 	struct an_validate_ctx ctx = {.now = NOW + 10, .root = root2};
 	struct an_record_error e;
 	CHECK_EQ_INT(check_rec(&ctx, key_a, "api.mysite", sub, NULL, &e), AN_EROOT);
@@ -388,10 +366,10 @@ static int cmp(const json_t *a, const json_t *b)
 
 static void test_compare_seq_then_expiry(void)
 {
-	json_t *s1 = sign_at(key_a, "root", "mysite", NULL, NOW, 1, 0);
-	json_t *s2 = sign_at(key_a, "root", "mysite", NULL, NOW, 2, 0);
-	json_t *s2_later = sign_at(key_a, "root", "mysite", NULL, NOW + 60, 2, 0);
-	json_t *s1_much_later = sign_at(key_a, "root", "mysite", NULL, NOW, 1, 10 * 86400);
+	json_t *s1 = fx_sign_at(key_a, "root", "mysite", NULL, NOW, 1, 0);
+	json_t *s2 = fx_sign_at(key_a, "root", "mysite", NULL, NOW, 2, 0);
+	json_t *s2_later = fx_sign_at(key_a, "root", "mysite", NULL, NOW + 60, 2, 0);
+	json_t *s1_much_later = fx_sign_at(key_a, "root", "mysite", NULL, NOW, 1, 10 * 86400);
 	CHECK(cmp(s2, s1) > 0);
 	CHECK(cmp(s1, s2) < 0);
 	/* A lower seq loses even with a later validity. */
@@ -408,10 +386,10 @@ static void test_compare_seq_then_expiry(void)
 static void test_select(void)
 {
 	json_t *recs[4] = {
-		sign_at(key_a, "root", "mysite", NULL, NOW, 3, 0),
-		sign_at(key_a, "root", "mysite", NULL, NOW, 5, 0),
-		sign_at(key_a, "root", "mysite", NULL, NOW + 30, 5, 0),
-		sign_at(key_a, "root", "mysite", NULL, NOW, 4, 0),
+		fx_sign_at(key_a, "root", "mysite", NULL, NOW, 3, 0),
+		fx_sign_at(key_a, "root", "mysite", NULL, NOW, 5, 0),
+		fx_sign_at(key_a, "root", "mysite", NULL, NOW + 30, 5, 0),
+		fx_sign_at(key_a, "root", "mysite", NULL, NOW, 4, 0),
 	};
 	struct an_buf key, vals[5];
 	struct an_validate_value v[5];
@@ -443,8 +421,8 @@ static void test_select(void)
 static void test_lookup_adapters(void)
 {
 	struct an_validate_ctx ctx = {.now = NOW};
-	json_t *r1 = sign_at(key_a, "root", "mysite", NULL, NOW, 1, 0);
-	json_t *r2 = sign_at(key_a, "root", "mysite", NULL, NOW, 2, 0);
+	json_t *r1 = fx_sign_at(key_a, "root", "mysite", NULL, NOW, 1, 0);
+	json_t *r2 = fx_sign_at(key_a, "root", "mysite", NULL, NOW, 2, 0);
 	struct an_buf key, v1, v2;
 	key_of(key_a, "mysite", &key);
 	value_of(r1, &v1);
