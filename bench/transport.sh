@@ -22,6 +22,8 @@
 #   AN_TESTPEER (default: next to an-dht, ../tests/tools/an-testpeer).
 #   CONN_N (200) / JS_CONN_N (50) samples, MIB (256) per throughput run,
 #   RUNS (3) throughput runs, CONNS (100) idle connections, SETTLE (5) s.
+#   PAIRS=N: only C throughput against the ceiling, N pairs back to back
+#   (one line each, then the median ratio); no js, no node needed.
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 bin=${AN_BENCH_BIN:-$top/build/bench}
@@ -37,8 +39,12 @@ testpeer=${AN_TESTPEER:-$(dirname "$andht")/../tests/tools/an-testpeer}
 for b in conn_ping throughput ceiling; do
 	[ -x "$bin/$b" ] || die "no $bin/$b (make benches)"
 done
-command -v node >/dev/null || die "node not found (tests/interop/setup)"
-"$top/tests/interop/setup" >&2 || die "tests/interop/setup failed"
+pairs=${PAIRS:-0}
+case $pairs in '' | *[!0-9]*) die "PAIRS must be a count" ;; esac
+if [ "$pairs" -eq 0 ]; then
+	command -v node >/dev/null || die "node not found (tests/interop/setup)"
+	"$top/tests/interop/setup" >&2 || die "tests/interop/setup failed"
+fi
 
 tmp=$(mktemp -d /tmp/an-bench-transport.XXXXXX)
 # The processes still running: a listener (node_pid) and a timeout(1) step
@@ -121,6 +127,29 @@ report() {
 	grep -q '"result":"MISS"' <<<"$line" && misses=$((misses + 1))
 	return 0
 }
+
+# ---- PAIRS mode: C throughput and the ceiling, back to back, N times -------
+# The wall-clock ratio of one pair moves with whatever else loads the
+# machine; several pairs and their median show how far.
+if [ "$pairs" -gt 0 ]; then
+	printf '%-18s %-5s %10s %10s %-8s %9s  %-8s %s\n' measure unit C ref refName ratio target result >"$tmp/table"
+	start_node c-listener "$testpeer" --listen /ip4/127.0.0.1/tcp/0 --serve-for 3600 --quiet
+	ratios=''
+	for i in $(seq "$pairs"); do
+		step c_tp "c-throughput-$i" "$bin/throughput" --target "$node_ma" --mib "$mib" --runs "$runs"
+		step ceil "ceiling-$i" "$bin/ceiling" --mib "$mib" --runs "$runs"
+		report throughput_ceiling Gbps "$(field gbps "$c_tp")" "$(field gbps "$ceil")" ceiling c/ref 0.85 \
+			"$c_tp" "$ceil" "pair $i of $pairs"
+		ratios="$ratios $(awk -v c="$(field gbps "$c_tp")" -v r="$(field gbps "$ceil")" 'BEGIN { printf "%.3f", c / r }')"
+	done
+	stop_node
+	cat "$tmp/table" >&2
+	median=$(tr ' ' '\n' <<<"$ratios" | sed '/^$/d' | sort -n | awk '{ v[NR] = $1 } END {
+		print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }')
+	echo "transport.sh: C/ceiling over $pairs pairs:$ratios; median $median" >&2
+	awk -v m="$median" 'BEGIN { exit !(m >= 0.85) }'
+	exit $?
+fi
 
 # ---- a. connection setup + first ping --------------------------------------
 start_node c-listener "$testpeer" --listen /ip4/127.0.0.1/tcp/0 --serve-for 600 --quiet
