@@ -1,5 +1,6 @@
 /* an-dht: the Alternet node - daemon, and the tools that use it (ping, id). */
 #include "cli.h"
+#include "node.h"
 
 #include "an-dht/dht.h"
 #include "crypto/key.h"
@@ -268,18 +269,10 @@ static void parse(int argc, char **argv, const struct subcommand *sc, struct dht
 		case 'h':
 			cli_usage(sc->usage, AN_EXIT_OK);
 		case OPT_LISTEN:
-			if (o->n_listen == DHT_MAX_LISTEN) {
-				cli_warn("too many --listen addresses");
-				cli_usage(sc->usage, AN_EXIT_USAGE);
-			}
-			o->listen[o->n_listen++] = optarg;
+			cli_opt_append(o->listen, &o->n_listen, DHT_MAX_LISTEN, optarg, "--listen addresses", sc->usage);
 			break;
 		case OPT_ANNOUNCE:
-			if (o->n_announce == AN_HOST_MAX_ANNOUNCE) {
-				cli_warn("too many --announce addresses");
-				cli_usage(sc->usage, AN_EXIT_USAGE);
-			}
-			o->announce[o->n_announce++] = optarg;
+			cli_opt_append(o->announce, &o->n_announce, AN_HOST_MAX_ANNOUNCE, optarg, "--announce addresses", sc->usage);
 			break;
 		case OPT_MAX_CONNS:
 			o->limits.max_conns = (size_t)parse_count(optarg, "--max-conns", 1000000);
@@ -300,18 +293,10 @@ static void parse(int argc, char **argv, const struct subcommand *sc, struct dht
 			o->limits.handshake_timeout_ms = parse_ms(optarg, "handshake timeout");
 			break;
 		case OPT_BOOTSTRAP:
-			if (o->n_bootstrap == DHT_MAX_BOOTSTRAP) {
-				cli_warn("too many --bootstrap addresses");
-				cli_usage(sc->usage, AN_EXIT_USAGE);
-			}
-			o->bootstrap[o->n_bootstrap++] = optarg;
+			cli_opt_append(o->bootstrap, &o->n_bootstrap, DHT_MAX_BOOTSTRAP, optarg, "--bootstrap addresses", sc->usage);
 			break;
 		case OPT_PROTOCOL:
-			if (optarg[0] != '/') {
-				cli_warn("invalid protocol ID '%s'", optarg);
-				cli_usage(sc->usage, AN_EXIT_USAGE);
-			}
-			o->protocol = optarg;
+			o->protocol = cli_protocol_opt(optarg, sc->usage);
 			break;
 		case OPT_CLIENT:
 			o->client = true;
@@ -327,17 +312,7 @@ static void parse(int argc, char **argv, const struct subcommand *sc, struct dht
 
 const char *dht_state_dir(const struct dht_opts *o)
 {
-	static char buf[4096];
-	const char *e;
-	if (o->statedir)
-		return o->statedir;
-	if ((e = getenv("AN_STATE_DIR")) && *e)
-		return e;
-	if ((e = getenv("XDG_STATE_HOME")) && *e)
-		snprintf(buf, sizeof(buf), "%s/alternet", e);
-	else
-		snprintf(buf, sizeof(buf), "%s/.local/state/alternet", getenv("HOME") ? getenv("HOME") : "");
-	return buf;
+	return an_node_state_dir(o->statedir);
 }
 
 int dht_host_new(struct ev_loop *loop, const struct dht_opts *o, struct an_privkey **key,

@@ -204,18 +204,10 @@ int main(int argc, char **argv)
 			o.repin = true;
 			break;
 		case OPT_BOOTSTRAP:
-			if (o.n_bootstrap == MAX_BOOTSTRAP) {
-				cli_warn("too many --bootstrap addresses");
-				cli_usage(USAGE, AN_EXIT_USAGE);
-			}
-			o.bootstrap[o.n_bootstrap++] = optarg;
+			cli_opt_append(o.bootstrap, &o.n_bootstrap, MAX_BOOTSTRAP, optarg, "--bootstrap addresses", USAGE);
 			break;
 		case OPT_PROTOCOL:
-			if (optarg[0] != '/') {
-				cli_warn("invalid protocol ID '%s'", optarg);
-				cli_usage(USAGE, AN_EXIT_USAGE);
-			}
-			o.protocol = optarg;
+			o.protocol = cli_protocol_opt(optarg, USAGE);
 			break;
 		case 'h':
 			cli_usage(USAGE, AN_EXIT_OK);

@@ -603,35 +603,19 @@ int main(int argc, char **argv)
 			o.subs[o.n_subs++] = optarg;
 			break;
 		case OPT_LISTEN:
-			if (o.n_listen == MAX_LISTEN) {
-				cli_warn("too many --listen addresses");
-				cli_usage(USAGE, AN_EXIT_USAGE);
-			}
-			o.listen[o.n_listen++] = optarg;
+			cli_opt_append(o.listen, &o.n_listen, MAX_LISTEN, optarg, "--listen addresses", USAGE);
 			break;
 		case OPT_ANNOUNCE:
-			if (o.n_announce == AN_HOST_MAX_ANNOUNCE) {
-				cli_warn("too many --announce addresses");
-				cli_usage(USAGE, AN_EXIT_USAGE);
-			}
-			o.announce[o.n_announce++] = optarg;
+			cli_opt_append(o.announce, &o.n_announce, AN_HOST_MAX_ANNOUNCE, optarg, "--announce addresses", USAGE);
 			break;
 		case 's':
 			o.statedir = optarg;
 			break;
 		case OPT_BOOTSTRAP:
-			if (o.n_bootstrap == AN_NODE_MAX_BOOTSTRAP) {
-				cli_warn("too many --bootstrap addresses");
-				cli_usage(USAGE, AN_EXIT_USAGE);
-			}
-			o.bootstrap[o.n_bootstrap++] = optarg;
+			cli_opt_append(o.bootstrap, &o.n_bootstrap, AN_NODE_MAX_BOOTSTRAP, optarg, "--bootstrap addresses", USAGE);
 			break;
 		case OPT_PROTOCOL:
-			if (optarg[0] != '/') {
-				cli_warn("invalid protocol ID '%s'", optarg);
-				cli_usage(USAGE, AN_EXIT_USAGE);
-			}
-			o.protocol = optarg;
+			o.protocol = cli_protocol_opt(optarg, USAGE);
 			break;
 		case OPT_REPUBLISH:
 			o.republish_ms = duration_opt("republish interval", optarg, 1000);

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "node.h"
 #include "control/control.h"
 #include "crypto/peerid.h"
 #include "transport/identify.h"
@@ -163,26 +164,6 @@ static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 	an_host_shutdown(d->host, SHUTDOWN_GRACE_MS);
 }
 
-/* mkdir -p with mode 0700 for the directories we create. */
-static int make_dirs(const char *path)
-{
-	char buf[4096];
-	if (strlen(path) >= sizeof(buf))
-		return -ENAMETOOLONG;
-	strcpy(buf, path);
-	for (char *p = buf + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = 0;
-		if (mkdir(buf, 0700) < 0 && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	if (mkdir(buf, 0700) < 0 && errno != EEXIST)
-		return -errno;
-	return 0;
-}
-
 int dht_cmd_daemon(struct dht_opts *o)
 {
 	struct daemon d = {0};
@@ -193,7 +174,7 @@ int dht_cmd_daemon(struct dht_opts *o)
 	if (o->n_args != 0)
 		return AN_EXIT_USAGE;
 	const char *dir = dht_state_dir(o);
-	rc = make_dirs(dir);
+	rc = an_node_make_dir(dir);
 	if (rc < 0) {
 		cli_warn("unable to create state directory '%s': %s", dir, an_strerror(rc));
 		return cli_exit_status(rc);

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "node.h"
 #include "control/control.h"
 #include "crypto/peerid.h"
 #include "dht/kad_node.h"
@@ -315,25 +316,6 @@ static int boot_list(const struct dht_opts *o, const char *dir, char ***list, si
 	return rc;
 }
 
-static int make_dir(const char *path)
-{
-	char buf[4096];
-	if (strlen(path) >= sizeof(buf))
-		return -ENAMETOOLONG;
-	strcpy(buf, path);
-	for (char *p = buf + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = 0;
-		if (mkdir(buf, 0700) < 0 && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	if (mkdir(buf, 0700) < 0 && errno != EEXIST)
-		return -errno;
-	return 0;
-}
-
 /* ---- the daemon side ---- */
 
 struct dht_kad {
@@ -518,7 +500,7 @@ static int run_in_process(struct dht_opts *o, json_t **reqs, size_t nreq)
 	int rc, worst = 0;
 	bool booted = false;
 
-	rc = make_dir(dir);
+	rc = an_node_make_dir(dir);
 	if (rc < 0) {
 		cli_warn("unable to create state directory '%s': %s", dir, an_strerror(rc));
 		return rc;

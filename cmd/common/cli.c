@@ -80,6 +80,25 @@ void cli_bad_option(int c, char *const argv[], const char *usage_text)
 	cli_usage(usage_text, AN_EXIT_USAGE);
 }
 
+void cli_opt_append(const char **list, int *n, int max, const char *arg, const char *what,
+		    const char *usage_text)
+{
+	if (*n >= max) {
+		cli_warn("too many %s", what);
+		cli_usage(usage_text, AN_EXIT_USAGE);
+	}
+	list[(*n)++] = arg;
+}
+
+const char *cli_protocol_opt(const char *arg, const char *usage_text)
+{
+	if (arg[0] != '/') {
+		cli_warn("invalid protocol ID '%s'", arg);
+		cli_usage(usage_text, AN_EXIT_USAGE);
+	}
+	return arg;
+}
+
 int cli_print_json(const json_t *v)
 {
 	char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);

@@ -44,6 +44,21 @@ _Noreturn void cli_usage(const char *text, int status);
  */
 _Noreturn void cli_bad_option(int c, char *const argv[], const char *usage_text);
 
+/*
+ * For a repeatable option: append arg (borrowed, usually optarg) to list,
+ * which holds *n of at most max entries.  When list is full: "too many
+ * WHAT" (what: e.g. "--listen addresses"), the usage on stderr, exit
+ * AN_EXIT_USAGE.
+ */
+void cli_opt_append(const char **list, int *n, int max, const char *arg, const char *what,
+		    const char *usage_text);
+
+/*
+ * A --protocol value: arg when it starts with '/' (a protocol ID), else
+ * "invalid protocol ID", the usage on stderr, exit AN_EXIT_USAGE.
+ */
+const char *cli_protocol_opt(const char *arg, const char *usage_text);
+
 /* Write v as one compact JSON line to stdout.  Returns 0 or -errno. */
 int cli_print_json(const json_t *v);
 
