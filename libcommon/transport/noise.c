@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 
 #include <sodium.h>
 
@@ -27,7 +28,39 @@ struct cipher {
 	bool has_key;
 };
 
-/* The whole struct lives in sodium_malloc() memory: it holds every secret. */
+/*
+ * Handshake state, in its own sodium_malloc() block (guard pages, mlocked):
+ * it holds the static and ephemeral secrets and the chaining key.  Freed
+ * (zeroed by sodium_free) as soon as the handshake ends or fails, so an
+ * established session keeps none of it.
+ */
+struct handshake {
+	/* SymmetricState (h stays in struct an_noise: it outlives the handshake) */
+	struct cipher hs;   /* handshake CipherState */
+	uint8_t ck[HASH_LEN];
+
+	uint8_t s_sk[DH_LEN], s_pk[DH_LEN];
+	uint8_t e_sk[DH_LEN], e_pk[DH_LEN];
+	uint8_t rs[DH_LEN], re[DH_LEN];
+
+	uint8_t prologue[PROLOGUE_MAX];
+	size_t prologue_len;
+
+	bool has_expected;
+	struct an_peerid expected;
+	char muxers[AN_NOISE_MUXERS_MAX][AN_NOISE_MUXER_ID_MAX + 1];
+	size_t n_muxers;
+};
+
+/* The two CipherStates of Split(): all an established session needs. */
+struct keys {
+	struct cipher tx, rx;
+};
+
+/*
+ * Ordinary heap: nothing secret.  The handshake hash h is a transcript hash
+ * of public messages (channel binding), not key material.
+ */
 struct an_noise {
 	enum an_noise_role role;
 	enum noise_state state;
@@ -36,25 +69,11 @@ struct an_noise {
 	bool started;
 	unsigned msg;       /* handshake messages processed so far (0..3) */
 
-	/* SymmetricState */
-	struct cipher hs;   /* handshake CipherState */
-	uint8_t ck[HASH_LEN];
 	uint8_t h[HASH_LEN];
-
-	uint8_t s_sk[DH_LEN], s_pk[DH_LEN];
-	uint8_t e_sk[DH_LEN], e_pk[DH_LEN];
-	uint8_t rs[DH_LEN], re[DH_LEN];
-
-	struct cipher tx, rx; /* after Split() */
-
-	uint8_t prologue[PROLOGUE_MAX];
-	size_t prologue_len;
+	struct handshake *x; /* sodium_malloc; NULL once established or failed */
+	struct keys *keys;   /* a slot of the key slabs below; NULL once failed */
 
 	const struct an_privkey *identity; /* borrowed until established */
-	bool has_expected;
-	struct an_peerid expected;
-	char muxers[AN_NOISE_MUXERS_MAX][AN_NOISE_MUXER_ID_MAX + 1];
-	size_t n_muxers;
 
 	struct an_pubkey remote_key;
 	struct an_peerid remote_peer;
@@ -63,12 +82,102 @@ struct an_noise {
 	char reason[AN_NOISE_REASON_MAX];
 };
 
+/*
+ * Transport keys of every session of the process, in shared slabs of
+ * SLAB_SLOTS fixed slots.  A sodium_malloc() block per session costs three
+ * resident pages (the size page, the canary and data page, 12 KB with the
+ * old whole-state block) whatever its size; a daemon with 100 connections
+ * paid 1.2 MB for 9 KB of keys.  One slab is one sodium_malloc() block whose
+ * data fits in one page (SLAB_SLOTS * 96 bytes + the 16-byte canary <= 4096),
+ * so ~40 sessions cost two resident pages, still mlocked, guarded and zeroed
+ * on free.  A slot is wiped when released; an empty slab is unmapped.  The
+ * lock is there because libcommon does not forbid hosts in two threads.
+ */
+#define SLAB_SLOTS 40
+
+struct slab {
+	struct keys *slots; /* sodium_malloc(SLAB_SLOTS * sizeof(struct keys)) */
+	uint64_t used;      /* bit i: slots[i] is taken */
+	unsigned n_used;
+	struct slab *next;
+};
+
+static struct slab *slabs;
+static pthread_mutex_t slab_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* A zeroed slot, or NULL (out of memory).  sodium_init() must have run. */
+static struct keys *keys_alloc(void)
+{
+	struct keys *k = NULL;
+	struct slab *s;
+
+	pthread_mutex_lock(&slab_lock);
+	for (s = slabs; s && s->n_used == SLAB_SLOTS; s = s->next)
+		;
+	if (!s) {
+		if (!(s = calloc(1, sizeof *s)))
+			goto out;
+		if (!(s->slots = sodium_malloc(SLAB_SLOTS * sizeof(struct keys)))) {
+			free(s);
+			goto out;
+		}
+		s->next = slabs;
+		slabs = s;
+	}
+	for (unsigned i = 0; i < SLAB_SLOTS; i++) {
+		if (!(s->used & (UINT64_C(1) << i))) {
+			s->used |= UINT64_C(1) << i;
+			s->n_used++;
+			k = &s->slots[i];
+			break;
+		}
+	}
+out:
+	pthread_mutex_unlock(&slab_lock);
+	if (k)
+		memset(k, 0, sizeof *k);
+	return k;
+}
+
+/* NULL-safe: wipe k and give its slot back. */
+static void keys_free(struct keys *k)
+{
+	struct slab **pp, *s;
+
+	if (!k)
+		return;
+	sodium_memzero(k, sizeof *k);
+	pthread_mutex_lock(&slab_lock);
+	for (pp = &slabs; (s = *pp); pp = &s->next) {
+		if ((uintptr_t)k >= (uintptr_t)s->slots &&
+		    (uintptr_t)k < (uintptr_t)(s->slots + SLAB_SLOTS)) {
+			s->used &= ~(UINT64_C(1) << (k - s->slots));
+			if (--s->n_used == 0) {
+				*pp = s->next;
+				sodium_free(s->slots);
+				free(s);
+			}
+			break;
+		}
+	}
+	pthread_mutex_unlock(&slab_lock);
+}
+
+/* Free the handshake block (sodium_free zeroes it).  NULL-safe on n->x. */
+static void drop_handshake(struct an_noise *n)
+{
+	if (n->x) {
+		sodium_free(n->x);
+		n->x = NULL;
+	}
+}
+
 static void wipe_handshake_secrets(struct an_noise *n)
 {
-	sodium_memzero(n->s_sk, sizeof n->s_sk);
-	sodium_memzero(n->e_sk, sizeof n->e_sk);
-	sodium_memzero(&n->hs, sizeof n->hs);
-	sodium_memzero(n->ck, sizeof n->ck);
+	sodium_memzero(n->x->s_sk, sizeof n->x->s_sk);
+	sodium_memzero(n->x->e_sk, sizeof n->x->e_sk);
+	sodium_memzero(&n->x->hs, sizeof n->x->hs);
+	sodium_memzero(n->x->ck, sizeof n->x->ck);
 }
 
 static int fail(struct an_noise *n, int err, const char *why)
@@ -78,9 +187,9 @@ static int fail(struct an_noise *n, int err, const char *why)
 		n->error = err;
 		snprintf(n->reason, sizeof n->reason, "%s", why);
 		/* A failed session is dead: drop every key now, not at free. */
-		wipe_handshake_secrets(n);
-		sodium_memzero(&n->tx, sizeof n->tx);
-		sodium_memzero(&n->rx, sizeof n->rx);
+		drop_handshake(n);
+		keys_free(n->keys);
+		n->keys = NULL;
 	}
 	return n->error;
 }
@@ -109,30 +218,39 @@ int an_noise_new(const struct an_noise_config *cfg, struct an_noise **out)
 	}
 	if (sodium_init() < 0)
 		return -ENOMEM;
-	n = sodium_malloc(sizeof *n);
-	if (!n)
+	if (!(n = calloc(1, sizeof *n)))
 		return -ENOMEM;
-	memset(n, 0, sizeof *n);
+	n->x = sodium_malloc(sizeof *n->x);
+	/* The transport keys' slot is taken now so that Split() cannot fail. */
+	n->keys = keys_alloc();
+	if (!n->x || !n->keys) {
+		an_noise_free(n);
+		return -ENOMEM;
+	}
+	memset(n->x, 0, sizeof *n->x);
 	n->role = cfg->role;
 	n->identity = cfg->identity;
 	if (cfg->expected_remote) {
-		n->has_expected = true;
-		n->expected = *cfg->expected_remote;
+		n->x->has_expected = true;
+		n->x->expected = *cfg->expected_remote;
 	}
 	for (size_t i = 0; i < cfg->n_muxers; i++)
-		memcpy(n->muxers[i], cfg->muxers[i], strlen(cfg->muxers[i]) + 1);
-	n->n_muxers = cfg->n_muxers;
+		memcpy(n->x->muxers[i], cfg->muxers[i], strlen(cfg->muxers[i]) + 1);
+	n->x->n_muxers = cfg->n_muxers;
 	/* Static key per connection (the spec allows per-process; we keep no state). */
-	crypto_box_keypair(n->s_pk, n->s_sk);
-	crypto_box_keypair(n->e_pk, n->e_sk);
+	crypto_box_keypair(n->x->s_pk, n->x->s_sk);
+	crypto_box_keypair(n->x->e_pk, n->x->e_sk);
 	*out = n;
 	return 0;
 }
 
 void an_noise_free(struct an_noise *n)
 {
-	if (n)
-		sodium_free(n); /* zeroes the memory before unmapping it */
+	if (!n)
+		return;
+	drop_handshake(n); /* sodium_free zeroes the memory before unmapping it */
+	keys_free(n->keys);
+	free(n);
 }
 
 /* ---- Noise primitives (Noise spec sections 4 and 5) ---- */
@@ -174,11 +292,11 @@ static void mix_hash(struct an_noise *n, const uint8_t *p, size_t len)
 static void mix_key(struct an_noise *n, const uint8_t ikm[DH_LEN])
 {
 	uint8_t ck[HASH_LEN];
-	hkdf2(n->ck, ikm, DH_LEN, ck, n->hs.k);
-	memcpy(n->ck, ck, HASH_LEN);
+	hkdf2(n->x->ck, ikm, DH_LEN, ck, n->x->hs.k);
+	memcpy(n->x->ck, ck, HASH_LEN);
 	sodium_memzero(ck, sizeof ck);
-	n->hs.n = 0;
-	n->hs.has_key = true;
+	n->x->hs.n = 0;
+	n->x->hs.has_key = true;
 }
 
 static void nonce12(uint64_t v, uint8_t out[12])
@@ -226,13 +344,13 @@ static int cipher_decrypt(struct cipher *c, const uint8_t *ad, size_t adlen, con
 static int encrypt_and_hash(struct an_noise *n, const uint8_t *p, size_t len, struct an_buf *msg)
 {
 	uint8_t *dst;
-	size_t clen = len + (n->hs.has_key ? AN_NOISE_TAG_LEN : 0);
+	size_t clen = len + (n->x->hs.has_key ? AN_NOISE_TAG_LEN : 0);
 	int rc = an_buf_reserve(msg, clen, &dst);
 
 	if (rc < 0)
 		return rc;
-	if (n->hs.has_key) {
-		if ((rc = cipher_encrypt(&n->hs, n->h, HASH_LEN, p, len, dst)) < 0)
+	if (n->x->hs.has_key) {
+		if ((rc = cipher_encrypt(&n->x->hs, n->h, HASH_LEN, p, len, dst)) < 0)
 			return rc;
 	} else if (len) {
 		memcpy(dst, p, len);
@@ -250,13 +368,13 @@ static int decrypt_and_hash(struct an_noise *n, const uint8_t *ct, size_t len, s
 	size_t plen;
 	int rc;
 
-	if (n->hs.has_key && len < AN_NOISE_TAG_LEN)
+	if (n->x->hs.has_key && len < AN_NOISE_TAG_LEN)
 		return AN_EPROTO;
-	plen = n->hs.has_key ? len - AN_NOISE_TAG_LEN : len;
+	plen = n->x->hs.has_key ? len - AN_NOISE_TAG_LEN : len;
 	if ((rc = an_buf_reserve(plain, plen, &dst)) < 0)
 		return rc;
-	if (n->hs.has_key) {
-		if ((rc = cipher_decrypt(&n->hs, n->h, HASH_LEN, ct, len, dst)) < 0)
+	if (n->x->hs.has_key) {
+		if ((rc = cipher_decrypt(&n->x->hs, n->h, HASH_LEN, ct, len, dst)) < 0)
 			return rc;
 	} else if (len) {
 		memcpy(dst, ct, len);
@@ -286,9 +404,9 @@ static void ensure_initialized(struct an_noise *n)
 	if (n->initialized)
 		return;
 	memcpy(n->h, protocol_name, HASH_LEN);
-	memcpy(n->ck, n->h, HASH_LEN);
+	memcpy(n->x->ck, n->h, HASH_LEN);
 	/* MixHash(prologue) even when it is empty (js and rust do). */
-	mix_hash(n, n->prologue, n->prologue_len);
+	mix_hash(n, n->x->prologue, n->x->prologue_len);
 	n->initialized = true;
 }
 
@@ -298,13 +416,15 @@ static void split(struct an_noise *n)
 	uint8_t k1[HASH_LEN], k2[HASH_LEN];
 	static const uint8_t empty[1];
 
-	hkdf2(n->ck, empty, 0, k1, k2);
-	memcpy(n->role == AN_NOISE_INITIATOR ? n->tx.k : n->rx.k, k1, 32);
-	memcpy(n->role == AN_NOISE_INITIATOR ? n->rx.k : n->tx.k, k2, 32);
-	n->tx.n = n->rx.n = 0;
-	n->tx.has_key = n->rx.has_key = true;
+	hkdf2(n->x->ck, empty, 0, k1, k2);
+	memcpy(n->role == AN_NOISE_INITIATOR ? n->keys->tx.k : n->keys->rx.k, k1, 32);
+	memcpy(n->role == AN_NOISE_INITIATOR ? n->keys->rx.k : n->keys->tx.k, k2, 32);
+	n->keys->tx.n = n->keys->rx.n = 0;
+	n->keys->tx.has_key = n->keys->rx.has_key = true;
 	sodium_memzero(k1, sizeof k1);
 	sodium_memzero(k2, sizeof k2);
+	/* The block itself goes when the caller is done with rs and the muxer
+	   list (the responder still checks the payload of message 3). */
 	wipe_handshake_secrets(n);
 	n->identity = NULL;
 	n->state = ST_ESTABLISHED;
@@ -327,22 +447,22 @@ static int write_message(struct an_noise *n, const uint8_t *payload, size_t len,
 
 	switch (n->msg) {
 	case 0: /* -> e */
-		if ((rc = an_buf_append(msg, n->e_pk, DH_LEN)) < 0)
+		if ((rc = an_buf_append(msg, n->x->e_pk, DH_LEN)) < 0)
 			return rc;
-		mix_hash(n, n->e_pk, DH_LEN);
+		mix_hash(n, n->x->e_pk, DH_LEN);
 		break;
 	case 1: /* <- e, ee, s, es */
-		if ((rc = an_buf_append(msg, n->e_pk, DH_LEN)) < 0)
+		if ((rc = an_buf_append(msg, n->x->e_pk, DH_LEN)) < 0)
 			return rc;
-		mix_hash(n, n->e_pk, DH_LEN);
-		if ((rc = mix_dh(n, n->e_sk, n->re)) < 0 ||
-		    (rc = encrypt_and_hash(n, n->s_pk, DH_LEN, msg)) < 0 ||
-		    (rc = mix_dh(n, n->s_sk, n->re)) < 0)
+		mix_hash(n, n->x->e_pk, DH_LEN);
+		if ((rc = mix_dh(n, n->x->e_sk, n->x->re)) < 0 ||
+		    (rc = encrypt_and_hash(n, n->x->s_pk, DH_LEN, msg)) < 0 ||
+		    (rc = mix_dh(n, n->x->s_sk, n->x->re)) < 0)
 			return rc;
 		break;
 	case 2: /* -> s, se */
-		if ((rc = encrypt_and_hash(n, n->s_pk, DH_LEN, msg)) < 0 ||
-		    (rc = mix_dh(n, n->s_sk, n->re)) < 0)
+		if ((rc = encrypt_and_hash(n, n->x->s_pk, DH_LEN, msg)) < 0 ||
+		    (rc = mix_dh(n, n->x->s_sk, n->x->re)) < 0)
 			return rc;
 		break;
 	default:
@@ -366,27 +486,27 @@ static int read_message(struct an_noise *n, const uint8_t *m, size_t len, struct
 	case 0: /* -> e */
 		if (len < DH_LEN)
 			return AN_EPROTO;
-		memcpy(n->re, m, DH_LEN);
-		mix_hash(n, n->re, DH_LEN);
+		memcpy(n->x->re, m, DH_LEN);
+		mix_hash(n, n->x->re, DH_LEN);
 		m += DH_LEN, len -= DH_LEN;
 		break;
 	case 1: /* <- e, ee, s, es */
 		if (len < 2 * DH_LEN + AN_NOISE_TAG_LEN)
 			return AN_EPROTO;
-		memcpy(n->re, m, DH_LEN);
-		mix_hash(n, n->re, DH_LEN);
+		memcpy(n->x->re, m, DH_LEN);
+		mix_hash(n, n->x->re, DH_LEN);
 		m += DH_LEN, len -= DH_LEN;
-		if ((rc = mix_dh(n, n->e_sk, n->re)) < 0)
+		if ((rc = mix_dh(n, n->x->e_sk, n->x->re)) < 0)
 			return rc;
 		an_buf_init(&s, DH_LEN);
 		rc = decrypt_and_hash(n, m, DH_LEN + AN_NOISE_TAG_LEN, &s);
 		if (rc == 0)
-			memcpy(n->rs, s.data, DH_LEN);
+			memcpy(n->x->rs, s.data, DH_LEN);
 		an_buf_free(&s);
 		if (rc < 0)
 			return rc;
 		m += DH_LEN + AN_NOISE_TAG_LEN, len -= DH_LEN + AN_NOISE_TAG_LEN;
-		if ((rc = mix_dh(n, n->e_sk, n->rs)) < 0)
+		if ((rc = mix_dh(n, n->x->e_sk, n->x->rs)) < 0)
 			return rc;
 		break;
 	case 2: /* -> s, se */
@@ -395,12 +515,12 @@ static int read_message(struct an_noise *n, const uint8_t *m, size_t len, struct
 		an_buf_init(&s, DH_LEN);
 		rc = decrypt_and_hash(n, m, DH_LEN + AN_NOISE_TAG_LEN, &s);
 		if (rc == 0)
-			memcpy(n->rs, s.data, DH_LEN);
+			memcpy(n->x->rs, s.data, DH_LEN);
 		an_buf_free(&s);
 		if (rc < 0)
 			return rc;
 		m += DH_LEN + AN_NOISE_TAG_LEN, len -= DH_LEN + AN_NOISE_TAG_LEN;
-		if ((rc = mix_dh(n, n->e_sk, n->rs)) < 0)
+		if ((rc = mix_dh(n, n->x->e_sk, n->x->rs)) < 0)
 			return rc;
 		break;
 	default:
@@ -518,8 +638,8 @@ static bool remote_lists(const struct an_noise_payload *pl, const char *s)
 
 static int local_index(const struct an_noise *n, const uint8_t *p, size_t len)
 {
-	for (size_t i = 0; i < n->n_muxers; i++)
-		if (strlen(n->muxers[i]) == len && memcmp(n->muxers[i], p, len) == 0)
+	for (size_t i = 0; i < n->x->n_muxers; i++)
+		if (strlen(n->x->muxers[i]) == len && memcmp(n->x->muxers[i], p, len) == 0)
 			return (int)i;
 	return -1;
 }
@@ -532,11 +652,11 @@ static int pick_muxer(struct an_noise *n, const struct an_noise_payload *pl)
 {
 	int pick = -1;
 
-	if (n->n_muxers == 0 || pl->n_muxers == 0)
+	if (n->x->n_muxers == 0 || pl->n_muxers == 0)
 		return 0;
 	if (n->role == AN_NOISE_INITIATOR) {
-		for (size_t i = 0; i < n->n_muxers && pick < 0; i++)
-			if (remote_lists(pl, n->muxers[i]))
+		for (size_t i = 0; i < n->x->n_muxers && pick < 0; i++)
+			if (remote_lists(pl, n->x->muxers[i]))
 				pick = (int)i;
 	} else {
 		struct an_pb_reader r;
@@ -548,7 +668,7 @@ static int pick_muxer(struct an_noise *n, const struct an_noise_payload *pl)
 	}
 	if (pick < 0)
 		return fail(n, AN_ENOPROTO, "early muxer negotiation found no common muxer");
-	memcpy(n->muxer, n->muxers[pick], strlen(n->muxers[pick]) + 1);
+	memcpy(n->muxer, n->x->muxers[pick], strlen(n->x->muxers[pick]) + 1);
 	n->has_muxer = true;
 	return 0;
 }
@@ -563,14 +683,14 @@ static int accept_payload(struct an_noise *n, const uint8_t *p, size_t len)
 		return fail(n, rc, "remote identity key type not supported");
 	if (rc < 0)
 		return fail(n, AN_EPROTO, "malformed handshake payload");
-	rc = an_noise_payload_verify(&pl, n->rs);
+	rc = an_noise_payload_verify(&pl, n->x->rs);
 	if (rc == AN_EKEYTYPE)
 		return fail(n, rc, "remote identity key cannot verify signatures");
 	if (rc < 0)
 		return fail(n, AN_EBADSIG, "identity signature over the static key does not verify");
 	if ((rc = an_peerid_from_pubkey(&pl.key, &n->remote_peer)) < 0)
 		return fail(n, AN_EPROTO, "cannot derive the remote peer ID");
-	if (n->has_expected && !an_peerid_equal(&n->expected, &n->remote_peer))
+	if (n->x->has_expected && !an_peerid_equal(&n->x->expected, &n->remote_peer))
 		return fail(n, AN_EMISMATCH, "remote peer is not the one dialed");
 	n->remote_key = pl.key;
 	return pick_muxer(n, &pl);
@@ -604,9 +724,9 @@ static int send_handshake(struct an_noise *n, struct an_buf *out)
 	an_buf_init(&payload, AN_NOISE_MSG_MAX);
 	if (n->msg > 0) { /* message 1 carries no payload */
 		const char *list[AN_NOISE_MUXERS_MAX];
-		for (size_t i = 0; i < n->n_muxers; i++)
-			list[i] = n->muxers[i];
-		if ((rc = an_noise_payload_encode(n->identity, n->s_pk, list, n->n_muxers,
+		for (size_t i = 0; i < n->x->n_muxers; i++)
+			list[i] = n->x->muxers[i];
+		if ((rc = an_noise_payload_encode(n->identity, n->x->s_pk, list, n->x->n_muxers,
 						  &payload)) < 0)
 			goto out;
 	}
@@ -689,7 +809,10 @@ int an_noise_recv(struct an_noise *n, const uint8_t *in, size_t len, size_t *use
 	*used = pos;
 	if (rc < 0)
 		return rc;
-	return n->state == ST_ESTABLISHED ? 1 : 0;
+	if (n->state != ST_ESTABLISHED)
+		return 0;
+	drop_handshake(n); /* keep only the transport keys */
+	return 1;
 }
 
 bool an_noise_established(const struct an_noise *n)
@@ -714,7 +837,7 @@ int an_noise_encrypt(struct an_noise *n, const uint8_t *p, size_t len, struct an
 	total = len + frames * (2 + AN_NOISE_TAG_LEN);
 	if (total < len || out->len > out->max || total > out->max - out->len)
 		return AN_ETOOBIG;
-	if (n->tx.n > UINT64_MAX - frames) /* nonces n .. n+frames-1 must stay below 2^64-1 */
+	if (n->keys->tx.n > UINT64_MAX - frames) /* nonces n .. n+frames-1 must stay below 2^64-1 */
 		return fail(n, AN_ELIMIT, "send nonce limit reached");
 	if ((rc = an_buf_reserve(out, total, NULL)) < 0)
 		return rc;
@@ -725,7 +848,7 @@ int an_noise_encrypt(struct an_noise *n, const uint8_t *p, size_t len, struct an
 
 		dst[0] = (uint8_t)(mlen >> 8);
 		dst[1] = (uint8_t)mlen;
-		if ((rc = cipher_encrypt(&n->tx, NULL, 0, p, chunk, dst + 2)) < 0) {
+		if ((rc = cipher_encrypt(&n->keys->tx, NULL, 0, p, chunk, dst + 2)) < 0) {
 			out->len = before;
 			return fail(n, rc, "send nonce limit reached");
 		}
@@ -767,7 +890,7 @@ int an_noise_decrypt(struct an_noise *n, const uint8_t *in, size_t len, size_t *
 		}
 		if ((rc = an_buf_reserve(plain, plen, &dst)) < 0)
 			break;
-		rc = cipher_decrypt(&n->rx, NULL, 0, in + pos + 2, mlen, dst);
+		rc = cipher_decrypt(&n->keys->rx, NULL, 0, in + pos + 2, mlen, dst);
 		if (rc < 0) {
 			rc = fail(n, rc, rc == AN_ELIMIT ? "receive nonce limit reached"
 							 : "transport frame fails authentication");
@@ -819,24 +942,32 @@ int an_noise_set_keys_for_test(struct an_noise *n, const uint8_t *static_sk,
 	if (n->msg != 0 || n->state != ST_HANDSHAKE)
 		return -EINVAL;
 	if (static_sk) {
-		memcpy(n->s_sk, static_sk, DH_LEN);
-		crypto_scalarmult_base(n->s_pk, n->s_sk);
+		memcpy(n->x->s_sk, static_sk, DH_LEN);
+		crypto_scalarmult_base(n->x->s_pk, n->x->s_sk);
 	}
 	if (ephemeral_sk) {
-		memcpy(n->e_sk, ephemeral_sk, DH_LEN);
-		crypto_scalarmult_base(n->e_pk, n->e_sk);
+		memcpy(n->x->e_sk, ephemeral_sk, DH_LEN);
+		crypto_scalarmult_base(n->x->e_pk, n->x->e_sk);
 	}
 	return 0;
 }
 
 int an_noise_set_prologue_for_test(struct an_noise *n, const uint8_t *p, size_t len)
 {
-	if (n->initialized || len > PROLOGUE_MAX)
+	if (n->initialized || n->state != ST_HANDSHAKE || len > PROLOGUE_MAX)
 		return -EINVAL;
 	if (len)
-		memcpy(n->prologue, p, len);
-	n->prologue_len = len;
+		memcpy(n->x->prologue, p, len);
+	n->x->prologue_len = len;
 	return 0;
+}
+
+/* After a raw message: drop the handshake block once established, as an_noise_recv does. */
+static int raw_done(struct an_noise *n, int rc)
+{
+	if (rc == 0 && n->state == ST_ESTABLISHED)
+		drop_handshake(n);
+	return rc;
 }
 
 int an_noise_write_raw_for_test(struct an_noise *n, const uint8_t *payload, size_t len,
@@ -845,7 +976,7 @@ int an_noise_write_raw_for_test(struct an_noise *n, const uint8_t *payload, size
 	if (n->state != ST_HANDSHAKE || !we_write(n))
 		return -EINVAL;
 	ensure_initialized(n);
-	return write_message(n, payload, len, msg);
+	return raw_done(n, write_message(n, payload, len, msg));
 }
 
 int an_noise_read_raw_for_test(struct an_noise *n, const uint8_t *msg, size_t len,
@@ -854,11 +985,13 @@ int an_noise_read_raw_for_test(struct an_noise *n, const uint8_t *msg, size_t le
 	if (n->state != ST_HANDSHAKE || we_write(n))
 		return -EINVAL;
 	ensure_initialized(n);
-	return read_message(n, msg, len, payload);
+	return raw_done(n, read_message(n, msg, len, payload));
 }
 
 void an_noise_set_nonces_for_test(struct an_noise *n, uint64_t send, uint64_t recv)
 {
-	n->tx.n = send;
-	n->rx.n = recv;
+	if (!n->keys)
+		return;
+	n->keys->tx.n = send;
+	n->keys->rx.n = recv;
 }

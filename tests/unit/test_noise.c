@@ -1,5 +1,6 @@
 /* Unit tests for the libp2p Noise XX channel: cacophony vector, in-memory handshakes, failures. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -454,6 +455,58 @@ static void test_transport_round_trip_1mib(void)
 	side_free(&r);
 }
 
+/*
+ * Established sessions keep their transport keys in shared slabs of slots
+ * (noise.c); 100 pairs span several slabs.  Every pair must keep its own
+ * keys while others are freed and new ones take the freed slots.
+ */
+#define MANY 100
+static struct side many_i[MANY], many_r[MANY];
+
+/* i[k] seals a numbered message; 1 if rd opens it intact, 0 if it refuses. */
+static int many_message(int k, struct side *rd, struct an_buf *plain)
+{
+	char msg[16];
+	int n = snprintf(msg, sizeof msg, "pair %d", k);
+	size_t used;
+
+	an_buf_reset(&many_i[k].out);
+	an_buf_reset(plain);
+	if (an_noise_encrypt(many_i[k].n, (const uint8_t *)msg, (size_t)n, &many_i[k].out) < 0)
+		return -1;
+	if (an_noise_decrypt(rd->n, many_i[k].out.data, many_i[k].out.len, &used, plain) < 0)
+		return 0;
+	return plain->len == (size_t)n && memcmp(plain->data, msg, (size_t)n) == 0 ? 1 : -1;
+}
+
+static void test_many_sessions_keep_their_own_keys(void)
+{
+	struct an_buf plain;
+	int ok = 0, refused = 0;
+
+	an_buf_init(&plain, 1024);
+	for (int k = 0; k < MANY; k++)
+		CHECK_EQ_INT(pair(&many_i[k], &many_r[k]), 0);
+	for (int k = 0; k < MANY; k += 2) { /* free every other pair, then refill */
+		side_free(&many_i[k]);
+		side_free(&many_r[k]);
+	}
+	for (int k = 0; k < MANY; k += 2)
+		CHECK_EQ_INT(pair(&many_i[k], &many_r[k]), 0);
+	for (int k = 0; k < MANY; k++)
+		ok += many_message(k, &many_r[k], &plain) == 1;
+	/* same nonce (1) on both sides: only the keys differ */
+	for (int k = 0; k < MANY; k++)
+		refused += many_message(k, &many_r[(k + 1) % MANY], &plain) == 0;
+	CHECK_EQ_INT(ok, MANY);
+	CHECK_EQ_INT(refused, MANY);
+	for (int k = 0; k < MANY; k++) {
+		side_free(&many_i[k]);
+		side_free(&many_r[k]);
+	}
+	an_buf_free(&plain);
+}
+
 static void test_transport_responder_to_initiator(void)
 {
 	struct side i, r;
@@ -693,6 +746,7 @@ int main(void)
 	RUN(test_message3_and_transport_data_in_one_flight);
 	RUN(test_transport_round_trip_1mib);
 	RUN(test_transport_responder_to_initiator);
+	RUN(test_many_sessions_keep_their_own_keys);
 	RUN(test_transport_partial_frame_unconsumed);
 	RUN(test_transport_stops_when_plain_is_full);
 	RUN(test_transport_tampered_frame_fails);
