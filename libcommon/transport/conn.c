@@ -9,6 +9,9 @@
 #include "transport/noise.h"
 #include "util/error.h"
 
+/* Drained buffers larger than this are freed after a small read (below). */
+#define CONN_BUF_KEEP 4096
+
 static const char *const security_protos[] = {AN_NOISE_PROTOCOL};
 static const char *const muxer_protos[] = {AN_YAMUX_PROTOCOL};
 
@@ -185,6 +188,29 @@ int an_conn_input_buffer(struct an_conn *c, uint8_t **p, size_t *room)
 	return 0;
 }
 
+/*
+ * After a small input all processed: the connection is not in a bulk
+ * transfer, so free raw_in and, once drained, the other three buffers, which
+ * would otherwise keep their high-water allocation (64 KiB and more each
+ * after a burst) on an idle connection.  The next small input after a burst
+ * comes at the latest with the yamux keep-alive ping.  A bulk sender's small
+ * inputs are window updates, one per ~1 MiB sent, so re-allocating costs
+ * nothing measurable there.
+ */
+static void release_idle(struct an_conn *c)
+{
+	an_buf_free(&c->raw_in);
+	c->raw_in_off = 0;
+	c->read_want = AN_CONN_READ_MIN;
+	if (c->raw_out.len == c->raw_out_off) {
+		an_buf_reset(&c->raw_out);
+		c->raw_out_off = 0;
+		an_buf_shrink(&c->raw_out, CONN_BUF_KEEP);
+	}
+	an_buf_shrink(&c->plain_out, CONN_BUF_KEEP);
+	an_buf_shrink(&c->plain_in, CONN_BUF_KEEP);
+}
+
 int an_conn_input_commit(struct an_conn *c, size_t n, uint64_t now_ms)
 {
 	if (c->state == AN_CONN_FAILED)
@@ -201,12 +227,9 @@ int an_conn_input_commit(struct an_conn *c, size_t n, uint64_t now_ms)
 	}
 	int rc = process(c, now_ms);
 	/* A small read all processed: the connection is not in a bulk transfer,
-	   so give the buffer back (idle connections hold no input memory). */
-	if (small && c->raw_in.len == 0) {
-		an_buf_free(&c->raw_in);
-		c->raw_in_off = 0;
-		c->read_want = AN_CONN_READ_MIN;
-	}
+	   so give the buffers back (idle connections hold no input memory). */
+	if (small && c->raw_in.len == 0)
+		release_idle(c);
 	return rc;
 }
 
@@ -449,7 +472,15 @@ int an_conn_feed(struct an_conn *c, const uint8_t *in, size_t len, size_t *consu
 			return fail_layer(c, rc, "conn", NULL);
 		*consumed = len;
 	}
-	return process(c, now_ms);
+	int rc = process(c, now_ms);
+	if (len < AN_CONN_READ_MIN / 2 && c->raw_in.len == 0)
+		release_idle(c);
+	return rc;
+}
+
+size_t an_conn_buffer_bytes(const struct an_conn *c)
+{
+	return c->raw_in.alloc + c->plain_in.alloc + c->plain_out.alloc + c->raw_out.alloc;
 }
 
 int an_conn_next_event(struct an_conn *c, struct an_conn_event *ev)

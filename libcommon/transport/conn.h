@@ -134,6 +134,14 @@ void an_conn_output(const struct an_conn *c, const uint8_t **p, size_t *len);
 void an_conn_output_consume(struct an_conn *c, size_t n);
 
 /*
+ * Heap bytes the conn's byte buffers hold now (their allocations), for
+ * memory accounting and tests.  An idle connection frees them after a small
+ * input (less than AN_CONN_READ_MIN / 2 bytes, e.g. a keep-alive ping) that
+ * left them drained; until then they keep their high-water size.
+ */
+size_t an_conn_buffer_bytes(const struct an_conn *c);
+
+/*
  * True when the conn holds output it could not move into the output
  * buffer for lack of room (a full Noise message not yet sealed): once the
  * byte stream has taken the output, call an_conn_flush (and retry stream

@@ -81,6 +81,14 @@ void an_buf_reset(struct an_buf *b)
 		b->data[0] = 0;
 }
 
+int an_buf_shrink(struct an_buf *b, size_t keep)
+{
+	if (b->len != 0 || b->alloc <= keep)
+		return 0;
+	an_buf_free(b);
+	return 1;
+}
+
 uint8_t *an_buf_steal(struct an_buf *b, size_t *len)
 {
 	uint8_t *p = b->data;

@@ -41,6 +41,15 @@ void an_buf_consume(struct an_buf *b, size_t n);
 /* Set len to 0, keeping the allocation. */
 void an_buf_reset(struct an_buf *b);
 
+/*
+ * If b is empty and its allocation is larger than keep bytes, free the
+ * allocation (data becomes NULL, as after an_buf_init); else nothing.  For
+ * owners of long-lived buffers that drain: a connection that once carried a
+ * burst should not hold its high-water allocation while idle.  Returns
+ * whether it freed.
+ */
+int an_buf_shrink(struct an_buf *b, size_t keep);
+
 /* Hand the data over to the caller (who frees it with free()); b becomes empty. */
 uint8_t *an_buf_steal(struct an_buf *b, size_t *len);
 

@@ -181,6 +181,51 @@ static void test_transfer_in_pieces_arrives_intact(void)
 	pair_free(&p);
 }
 
+/*
+ * After 1 MiB a -> b the buffers of both sides are at their high-water size;
+ * one small message each way (as a keep-alive ping would be) leaves them
+ * drained, and then neither side holds more than a few KiB of buffers.
+ */
+static void test_idle_connection_gives_buffers_back(void)
+{
+	struct pair p;
+	uint32_t id;
+	const size_t total = 1u << 20;
+	size_t sent = 0, got = 0, peak_b = 0;
+	static uint8_t chunk[60000], buf[65536];
+	CHECK_EQ_INT(pair_new(&p), 0);
+	CHECK_EQ_INT(an_yamux_stream_open(an_conn_yamux(p.a), &id), 0);
+	for (int round = 0; round < 2000 && got < total; round++) {
+		size_t acc = 0, r;
+		struct an_conn_event ev;
+		if (sent < total) {
+			size_t n = total - sent < sizeof(chunk) ? total - sent : sizeof(chunk);
+			CHECK_EQ_INT(an_conn_stream_write(p.a, id, chunk, n, &acc), 0);
+			sent += acc;
+		}
+		if (an_conn_flush(p.a, 0) < 0)
+			break;
+		if (an_conn_buffer_bytes(p.a) > peak_b)
+			peak_b = an_conn_buffer_bytes(p.a);
+		if (pump(&p, 0) < 0)
+			break;
+		while (an_conn_next_event(p.b, &ev))
+			;
+		while (an_yamux_stream_read(an_conn_yamux(p.b), id, buf, sizeof(buf), &r, 0) == 0 && r)
+			got += r;
+	}
+	CHECK_EQ_INT(got, total);
+	CHECK(peak_b > 64 * 1024); /* the burst did grow them */
+	size_t acc = 0;
+	CHECK_EQ_INT(an_conn_stream_write(p.a, id, (const uint8_t *)"ping", 4, &acc), 0);
+	CHECK_EQ_INT(pump(&p, 0), 0);
+	CHECK_EQ_INT(an_conn_stream_write(p.b, id, (const uint8_t *)"pong", 4, &acc), 0);
+	CHECK_EQ_INT(pump(&p, 0), 0);
+	CHECK(an_conn_buffer_bytes(p.a) <= 4 * 4096);
+	CHECK(an_conn_buffer_bytes(p.b) <= 4 * 4096);
+	pair_free(&p);
+}
+
 /* A writer the output buffer stops: the full message waits, and says so until a flush after the drain. */
 static void test_output_blocked_until_flushed_after_drain(void)
 {
@@ -320,6 +365,7 @@ int main(void)
 	RUN(test_flush_seals_the_partly_filled_message);
 	RUN(test_transfer_in_pieces_arrives_intact);
 	RUN(test_output_blocked_until_flushed_after_drain);
+	RUN(test_idle_connection_gives_buffers_back);
 	RUN(test_input_commit_beyond_room_is_einval);
 	RUN(test_window_grows_when_rtt_is_below_1ms);
 	RUN(test_window_stays_for_a_slow_reader_below_1ms);
