@@ -286,3 +286,14 @@ relay_stats() {
 	[ "$status" -eq 4 ]
 	[ "$(jq -r 'select(.event == "error") | .message' <<<"$output")" = NO_RESERVATION ]
 }
+
+@test "C refreshes its reservation before it expires: reachable after several lifetimes" {
+	start_relay --reservation-ttl 3s
+	start_c_target
+	sleep 8 # well past the first reservation's expiry (bounded)
+	run --separate-stderr timeout 60 node "$JS" --dial "$CADDR" --ping 1 --timeout 20
+	[ "$status" -eq 0 ] || { echo "$output $stderr"; cat "$T/c.out"; return 1; }
+	[ "$(jq -s '[.[] | select(.event == "ping")] | length' <<<"$output")" -eq 1 ]
+	stats=$(relay_stats)
+	[ "$(jq -r .reservationsAccepted <<<"$stats")" -ge 3 ]
+}
