@@ -1,5 +1,6 @@
 /* an-relay: a Circuit Relay v2 relay node. */
 #include "cli.h"
+#include "nodeopts.h"
 #include "node.h"
 
 #include <errno.h>
@@ -177,22 +178,13 @@ static int run(struct opts *o)
 		cli_warn("unable to start the relay: %s", an_strerror(rc));
 		goto out;
 	}
-	for (int i = 0; i < (o->n_listen ? o->n_listen : 1); i++) {
-		const char *l = o->n_listen ? o->listen[i] : "/ip4/127.0.0.1/tcp/0";
-		rc = an_host_listen(rl.host, l);
-		if (rc < 0) {
-			cli_warn("unable to listen on '%s': %s", l, an_strerror(rc));
-			rc = -EADDRNOTAVAIL; /* a listen address is a system matter, even a malformed one */
-			goto out;
-		}
+	if (cli_host_listen_all(rl.host, o->listen, o->n_listen) < 0) {
+		rc = -EADDRNOTAVAIL; /* a listen address is a system matter, even a malformed one */
+		goto out;
 	}
-	for (int i = 0; i < o->n_announce; i++) {
-		rc = an_host_announce(rl.host, o->announce[i]);
-		if (rc < 0) {
-			cli_warn("invalid announce address '%s': %s", o->announce[i], an_strerror(rc));
-			rc = -EINVAL;
-			goto out;
-		}
+	if (cli_host_announce_all(rl.host, o->announce, o->n_announce) < 0) {
+		rc = -EINVAL;
+		goto out;
 	}
 	ev_signal_init(&rl.sigterm, signal_cb, SIGTERM);
 	ev_signal_init(&rl.sigint, signal_cb, SIGINT);

@@ -1,5 +1,6 @@
 /* an-serve: serve a directory or a local web server over /an/route/1.0.0 and publish its records. */
 #include "cli.h"
+#include "nodeopts.h"
 #include "node.h"
 
 #include <errno.h>
@@ -476,22 +477,14 @@ static int run(struct opts *o)
 		rc = add_sites(&sv);
 	if (rc < 0)
 		goto out;
-	for (int i = 0; i < (o->n_listen ? o->n_listen : 1); i++) {
-		const char *l = o->n_listen ? o->listen[i] : "/ip4/127.0.0.1/tcp/0";
-		rc = an_host_listen(sv.host, l);
-		if (rc < 0) {
-			cli_warn("unable to listen on '%s': %s", l, an_strerror(rc));
-			rc = rc == AN_EMALFORMED ? rc : -EADDRNOTAVAIL;
-			goto out;
-		}
+	rc = cli_host_listen_all(sv.host, o->listen, o->n_listen);
+	if (rc < 0) {
+		rc = rc == AN_EMALFORMED ? rc : -EADDRNOTAVAIL;
+		goto out;
 	}
-	for (int i = 0; i < o->n_announce; i++) {
-		rc = an_host_announce(sv.host, o->announce[i]);
-		if (rc < 0) {
-			cli_warn("invalid announce address '%s': %s", o->announce[i], an_strerror(rc));
-			goto out;
-		}
-	}
+	rc = cli_host_announce_all(sv.host, o->announce, o->n_announce);
+	if (rc < 0)
+		goto out;
 	ev_signal_init(&sv.sigterm, signal_cb, SIGTERM);
 	ev_signal_init(&sv.sigint, signal_cb, SIGINT);
 	sv.sigterm.data = sv.sigint.data = &sv;

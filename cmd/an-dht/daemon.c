@@ -14,6 +14,7 @@
 
 #include "cli.h"
 #include "node.h"
+#include "nodeopts.h"
 #include "control/control.h"
 #include "crypto/peerid.h"
 #include "transport/identify.h"
@@ -213,22 +214,11 @@ int dht_cmd_daemon(struct dht_opts *o)
 	}
 	an_host_config_log(d.host, log_msg, &d);
 	an_peerid_format(an_host_peer_id(d.host), d.peer, sizeof(d.peer));
-	if (o->n_listen == 0)
-		o->listen[o->n_listen++] = "/ip4/127.0.0.1/tcp/0";
-	for (int i = 0; i < o->n_listen; i++) {
-		rc = an_host_listen(d.host, o->listen[i]);
-		if (rc < 0) {
-			cli_warn("unable to listen on '%s': %s", o->listen[i], an_strerror(rc));
-			goto out;
-		}
-	}
-	for (int i = 0; i < o->n_announce; i++) {
-		rc = an_host_announce(d.host, o->announce[i]);
-		if (rc < 0) {
-			cli_warn("invalid announce address '%s': %s", o->announce[i], an_strerror(rc));
-			goto out;
-		}
-	}
+	rc = cli_host_listen_all(d.host, o->listen, o->n_listen);
+	if (rc == 0)
+		rc = cli_host_announce_all(d.host, o->announce, o->n_announce);
+	if (rc < 0)
+		goto out;
 	rc = dht_kad_start(d.host, o, dir, &d.kad);
 	if (rc < 0) {
 		cli_warn("unable to start the DHT in '%s': %s", dir, an_strerror(rc));
