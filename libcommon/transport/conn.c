@@ -9,8 +9,14 @@
 #include "transport/noise.h"
 #include "util/error.h"
 
-/* Drained buffers larger than this are freed after a small read (below). */
-#define CONN_BUF_KEEP 4096
+/*
+ * Drained buffers larger than this are freed after a small input (see
+ * release_idle).  0: all of them.  A DHT node's connections sit idle between
+ * small RPCs; 100 of them keeping even 2-4 KB a buffer cost ~0.3 MB, while
+ * growing a buffer again is a few reallocs an RPC, nothing next to its
+ * crypto and syscalls.
+ */
+#define CONN_BUF_KEEP 0
 
 static const char *const security_protos[] = {AN_NOISE_PROTOCOL};
 static const char *const muxer_protos[] = {AN_YAMUX_PROTOCOL};
@@ -24,15 +30,16 @@ struct an_conn {
 	struct an_peerid expected;
 	bool has_expected;
 	struct an_yamux_config ycfg;
-	struct an_mss mss;
+	/* multistream state, only while negotiating (1.2 KB): freed once yamux
+	   starts, so an established connection does not carry it */
+	struct an_mss *mss;
 	struct an_noise *noise;
 	struct an_yamux *yamux;
 	struct an_buf raw_in, plain_in, plain_out, raw_out;
 	size_t raw_out_off; /* raw_out[0..raw_out_off) has been taken by the byte stream */
 	size_t raw_in_off;  /* raw_in[0..raw_in_off) has been processed */
 	size_t read_want;   /* room an_conn_input_buffer offers (grows with bulk input) */
-	struct an_peerid peer;
-	struct an_pubkey rkey;
+	struct an_peerid peer; /* the remote key itself stays in noise (1.1 KB) */
 	bool ready_pending;
 	bool error_pending;
 	int err;
@@ -65,8 +72,12 @@ int an_conn_new(const struct an_conn_config *cfg, struct an_conn **out)
 	an_buf_init(&c->plain_in, AN_CONN_PLAIN_IN_MAX);
 	an_buf_init(&c->plain_out, AN_NOISE_PLAINTEXT_MAX);
 	an_buf_init(&c->raw_out, AN_CONN_RAW_OUT_MAX);
-	int rc = c->initiator ? an_mss_dialer_init(&c->mss, security_protos, 1)
-			      : an_mss_listener_init(&c->mss, security_protos, 1, NULL, NULL);
+	if (!(c->mss = calloc(1, sizeof(*c->mss)))) {
+		an_conn_free(c);
+		return -ENOMEM;
+	}
+	int rc = c->initiator ? an_mss_dialer_init(c->mss, security_protos, 1)
+			      : an_mss_listener_init(c->mss, security_protos, 1, NULL, NULL);
 	if (rc < 0) {
 		an_conn_free(c);
 		return rc;
@@ -81,6 +92,7 @@ void an_conn_free(struct an_conn *c)
 		return;
 	an_noise_free(c->noise);
 	an_yamux_free(c->yamux);
+	free(c->mss);
 	an_buf_free(&c->raw_in);
 	an_buf_free(&c->plain_in);
 	an_buf_free(&c->plain_out);
@@ -111,7 +123,7 @@ int an_conn_start(struct an_conn *c, uint64_t now_ms)
 	(void)now_ms;
 	if (!c->initiator)
 		return 0;
-	int rc = an_mss_start(&c->mss, &c->raw_out);
+	int rc = an_mss_start(c->mss, &c->raw_out);
 	if (rc < 0)
 		return fail_layer(c, rc, "multistream", NULL);
 	return 0;
@@ -328,6 +340,8 @@ static int start_yamux(struct an_conn *c)
 		return fail_layer(c, rc, "yamux", NULL);
 	c->state = AN_CONN_ESTABLISHED;
 	c->ready_pending = true;
+	free(c->mss);
+	c->mss = NULL;
 	return 0;
 }
 
@@ -338,7 +352,6 @@ static int noise_done(struct an_conn *c)
 	if (!p || !k)
 		return fail_layer(c, AN_EPROTO, "noise", "no remote identity");
 	c->peer = *p;
-	c->rkey = *k;
 	const char *mux = an_noise_muxer(c->noise);
 	if (mux) {
 		if (strcmp(mux, AN_YAMUX_PROTOCOL) != 0)
@@ -346,10 +359,10 @@ static int noise_done(struct an_conn *c)
 		return start_yamux(c);
 	}
 	c->state = AN_CONN_MSS_MUXER;
-	int rc = c->initiator ? an_mss_dialer_init(&c->mss, muxer_protos, 1)
-			      : an_mss_listener_init(&c->mss, muxer_protos, 1, NULL, NULL);
+	int rc = c->initiator ? an_mss_dialer_init(c->mss, muxer_protos, 1)
+			      : an_mss_listener_init(c->mss, muxer_protos, 1, NULL, NULL);
 	if (rc == 0 && c->initiator)
-		rc = an_mss_start(&c->mss, &c->plain_out);
+		rc = an_mss_start(c->mss, &c->plain_out);
 	if (rc < 0)
 		return fail_layer(c, rc, "multistream", NULL);
 	return encrypt_out(c);
@@ -363,10 +376,10 @@ static int process(struct an_conn *c, uint64_t now_ms)
 		int rc;
 		switch (c->state) {
 		case AN_CONN_MSS_SECURITY:
-			rc = an_mss_recv(&c->mss, in_data(c), in_len(c), &used, &c->raw_out);
+			rc = an_mss_recv(c->mss, in_data(c), in_len(c), &used, &c->raw_out);
 			in_consume(c, used);
 			if (rc < 0)
-				return fail_layer(c, rc, "multistream", an_mss_reason(&c->mss));
+				return fail_layer(c, rc, "multistream", an_mss_reason(c->mss));
 			if (rc == 0)
 				return 0;
 			{
@@ -405,11 +418,11 @@ static int process(struct an_conn *c, uint64_t now_ms)
 				return fail_layer(c, rc, "noise", an_noise_reason(c->noise));
 			moved = used > 0;
 			if (c->state == AN_CONN_MSS_MUXER) {
-				rc = an_mss_recv(&c->mss, c->plain_in.data, c->plain_in.len, &used,
+				rc = an_mss_recv(c->mss, c->plain_in.data, c->plain_in.len, &used,
 						 &c->plain_out);
 				an_buf_consume(&c->plain_in, used);
 				if (rc < 0)
-					return fail_layer(c, rc, "multistream", an_mss_reason(&c->mss));
+					return fail_layer(c, rc, "multistream", an_mss_reason(c->mss));
 				if (rc == 1)
 					rc = start_yamux(c);
 				if (rc < 0)
@@ -606,7 +619,7 @@ const struct an_peerid *an_conn_peer(const struct an_conn *c)
 
 const struct an_pubkey *an_conn_remote_key(const struct an_conn *c)
 {
-	return c->state == AN_CONN_ESTABLISHED ? &c->rkey : NULL;
+	return c->state == AN_CONN_ESTABLISHED ? an_noise_remote_key(c->noise) : NULL;
 }
 
 int an_conn_error(const struct an_conn *c, const char **reason)

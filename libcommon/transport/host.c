@@ -100,7 +100,7 @@ struct an_host_conn {
 	uint8_t remote_bin[64];
 	size_t remote_bin_len;
 	struct an_peerid peer;
-	uint8_t pubkey_pb[AN_PUBKEY_PB_MAX];
+	uint8_t *pubkey_pb; /* malloc'd at its size (36 bytes for Ed25519, not the 1.1 KB cap) */
 	size_t pubkey_len;
 	struct an_stream *streams;
 	struct dial_waiter *waiters; /* dials waiting for this connection */
@@ -291,6 +291,7 @@ static void conn_unref(struct an_host_conn *c)
 		return;
 	an_conn_free(c->conn);
 	an_buf_free(&c->carrier_in);
+	free(c->pubkey_pb);
 	free(c);
 }
 
@@ -1215,11 +1216,9 @@ static void conn_ready(struct an_host_conn *c)
 	const struct an_pubkey *k = an_conn_remote_key(c->conn);
 	struct an_buf b;
 	c->peer = *p;
-	an_buf_init(&b, sizeof(c->pubkey_pb));
-	if (an_pubkey_encode(k, &b) == 0) {
-		memcpy(c->pubkey_pb, b.data, b.len);
-		c->pubkey_len = b.len;
-	}
+	an_buf_init(&b, AN_PUBKEY_PB_MAX);
+	if (an_pubkey_encode(k, &b) == 0 && b.len > 0)
+		c->pubkey_pb = an_buf_steal(&b, &c->pubkey_len);
 	an_buf_free(&b);
 	c->established = true;
 	h->n_pending--;
