@@ -20,38 +20,13 @@
 # wait has a deadline; every client call has -t and timeout(1).
 
 bats_require_minimum_version 1.5.0
+load ../lib/common
 
 N=${DHT_SCALE_NODES:-100}
 NAMES=${DHT_SCALE_NAMES:-200}
 KILL=$((N * 30 / 100))
 REPL_S=${DHT_SCALE_REPLICATE_S:-60}
 PAR=4 # client calls at a time (2 shared cores)
-
-# wait_for FILE ERE SECONDS
-wait_for() {
-	local file=$1 re=$2 deadline=$((SECONDS + $3))
-	while [ "$SECONDS" -lt "$deadline" ]; do
-		grep -qE -- "$re" "$file" 2>/dev/null && return 0
-		sleep 0.05
-	done
-	echo "timed out waiting for /$re/ in $file" >&2
-	return 1
-}
-
-# spawn NAME [ARGS...]: a daemon in $NET/NAME, in the background
-spawn() {
-	local name=$1
-	shift
-	an-dht daemon -q -s "$NET/$name" "$@" >"$NET/$name.out" 2>"$NET/$name.err" &
-	echo $! >"$NET/$name.pid"
-	echo $! >>"$NET/pids"
-}
-
-# ready NAME: wait for NAME's ready line; its address in $NET/NAME.addr
-ready() {
-	wait_for "$NET/$1.out" '"event":"ready"' 20 || return 1
-	jq -r '.addrs[0]' "$NET/$1.out" >"$NET/$1.addr"
-}
 
 # seeds: --bootstrap options for the five seed nodes
 seeds() {
@@ -74,29 +49,23 @@ resolve_all() {
 
 setup_file() {
 	export NET=$BATS_FILE_TMPDIR/net
+	run_dir "$NET"
 	mkdir -p "$NET/rec"
-	: >"$NET/pids"
 	export AN_STATE_DIR=$NET/nostate
 	export AN_KAD_REPLICATE_INTERVAL=${REPL_S}s AN_KAD_MAINTAIN_INTERVAL=1s AN_KAD_REFRESH_INTERVAL=60s
-	local i b deadline
-	spawn n0
-	ready n0 || return 1
-	for i in 1 2 3 4; do spawn "n$i" --bootstrap "$(cat "$NET/n0.addr")"; done
-	for i in 1 2 3 4; do ready "n$i" || return 1; done
+	local i b
+	spawn_node n0 -q
+	node_ready n0 20 || return 1
+	for i in 1 2 3 4; do spawn_node "n$i" -q --bootstrap "$(cat "$NET/n0.addr")"; done
+	for i in 1 2 3 4; do node_ready "n$i" 20 || return 1; done
 	# the rest in batches of 24, each node dialing all five seeds
 	for ((b = 5; b < N; b += 24)); do
 		# shellcheck disable=SC2046 # seeds prints options to split
-		for ((i = b; i < b + 24 && i < N; i++)); do spawn "n$i" $(seeds); done
-		for ((i = b; i < b + 24 && i < N; i++)); do ready "n$i" || return 1; done
+		for ((i = b; i < b + 24 && i < N; i++)); do spawn_node "n$i" -q $(seeds); done
+		for ((i = b; i < b + 24 && i < N; i++)); do node_ready "n$i" 20 || return 1; done
 	done
 	# every daemon bootstrapped: its table holds at least two peers
-	deadline=$((SECONDS + 60))
-	for i in $(seq 0 $((N - 1))); do
-		until [ "$(timeout 10 an-dht peers -t 5s -s "$NET/n$i" | wc -l)" -ge 2 ]; do
-			[ "$SECONDS" -lt "$deadline" ] || { echo "n$i did not bootstrap" >&2; return 1; }
-			sleep 0.2
-		done
-	done
+	wait_network "$N" 2 60
 	seq 0 $((N - 1)) | sed 's/^/n/' >"$NET/alive"
 	an-keygen -k "$NET/site.key" >"$NET/site.id"
 	export PH=$(jq -r .peerHash "$NET/site.id")
@@ -108,9 +77,7 @@ setup_file() {
 }
 
 teardown_file() {
-	local pid
-	while read -r pid; do kill -KILL "$pid" 2>/dev/null || true; done <"$NET/pids"
-	while read -r pid; do wait "$pid" 2>/dev/null || true; done <"$NET/pids"
+	stop_all KILL
 }
 
 setup() {
@@ -183,8 +150,8 @@ setup() {
 	[ -s "$NET/victim.held" ] # it held some (k = 20 of 100 nodes store each name)
 	# alone: no bootstrap and no routing snapshot, so only its own store answers
 	mv "$NET/$v/routing.snap" "$T/" 2>/dev/null || true
-	spawn "$v"
-	ready "$v"
+	spawn_node "$v" -q
+	node_ready "$v" 20
 	# 4 at a time; "ok NAME" when the node returned the very record
 	xargs -P "$PAR" -n 1 sh -c '
 		timeout 20 an-dht get -t 3s -s "$NET/$0" "$PH@$1" >"$NET/got.$1" 2>/dev/null &&
