@@ -16,6 +16,7 @@
 # --timeout, timeout(1)) and killed in teardown.
 
 bats_require_minimum_version 1.5.0
+load ../lib/common
 
 setup_file() {
 	export AN_TOP=${AN_TOP:-$(cd "$BATS_TEST_DIRNAME/../.." && pwd)}
@@ -29,32 +30,18 @@ setup_file() {
 setup() {
 	JS="$AN_TOP/tests/interop/js/relay-peer.mjs"
 	T=$BATS_TEST_TMPDIR
-	: >"$T/pids"
+	run_dir "$T"
 	an-keygen -k "$T/relay.sec" >/dev/null
 }
 
 teardown() {
-	local pid
-	while read -r pid; do kill "$pid" 2>/dev/null || true; done <"$T/pids"
-	while read -r pid; do wait "$pid" 2>/dev/null || true; done <"$T/pids"
-}
-
-wait_for() {
-	local file=$1 re=$2 deadline=$((SECONDS + $3))
-	while [ "$SECONDS" -lt "$deadline" ]; do
-		grep -qE -- "$re" "$file" 2>/dev/null && return 0
-		sleep 0.05
-	done
-	echo "timed out waiting for /$re/ in $file:" >&2
-	cat "$file" "${file%.out}.err" >&2 2>/dev/null
-	return 1
+	stop_all
 }
 
 # start_relay [an-relay options]: RELAY (pid), RADDR (its /p2p address).
 start_relay() {
-	an-relay -q -k "$T/relay.sec" "$@" >"$T/relay.out" 2>"$T/relay.err" &
-	RELAY=$!
-	echo "$RELAY" >>"$T/pids"
+	bg relay an-relay -q -k "$T/relay.sec" "$@"
+	RELAY=$BG_PID
 	wait_for "$T/relay.out" '"event":"ready"' 10
 	RADDR=$(jq -r '.addrs[0]' "$T/relay.out")
 }
@@ -77,9 +64,8 @@ has() {
 # start_js_relay [relay-peer.mjs options]: a js-libp2p relay (circuitRelayServer);
 # RELAY (pid), RADDR (its /p2p address).
 start_js_relay() {
-	timeout 90 node "$JS" --relay --serve-for 60 "$@" >"$T/relay.out" 2>"$T/relay.err" &
-	RELAY=$!
-	echo "$RELAY" >>"$T/pids"
+	bg relay timeout 90 node "$JS" --relay --serve-for 60 "$@"
+	RELAY=$BG_PID
 	wait_for "$T/relay.out" '"event":"listening"' 30
 	RADDR=$(jq -r 'select(.event == "listening") | .addrs[0]' "$T/relay.out")
 	[ -n "$RADDR" ] && [ "$RADDR" != null ] || { cat "$T/relay.out" "$T/relay.err"; return 1; }
