@@ -78,7 +78,13 @@ struct an_noise_config {
 	size_t n_muxers;
 };
 
-struct an_noise; /* opaque; secrets in sodium_malloc() memory */
+/*
+ * Opaque.  Secrets live in sodium_malloc() memory: the handshake state in a
+ * block of its own, freed when the handshake ends or fails; an established
+ * session's two CipherStates in a slot of slabs shared by all sessions of
+ * the process (thread-safe), so a session costs ~100 bytes of locked memory.
+ */
+struct an_noise;
 
 /*
  * Defaults: initiator, no identity, no expected peer, muxers
