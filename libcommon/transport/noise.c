@@ -40,6 +40,8 @@ struct handshake {
 	uint8_t ck[HASH_LEN];
 
 	uint8_t s_sk[DH_LEN], s_pk[DH_LEN];
+	uint8_t s_sig[64];  /* the identity's signature over s_pk, when has_sig */
+	bool has_sig;
 	uint8_t e_sk[DH_LEN], e_pk[DH_LEN];
 	uint8_t rs[DH_LEN], re[DH_LEN];
 
@@ -163,6 +165,86 @@ static void keys_free(struct keys *k)
 	pthread_mutex_unlock(&slab_lock);
 }
 
+/*
+ * One static key per identity for the whole process.  noise-libp2p lets a
+ * node keep its static X25519 key across connections (js-libp2p keeps one
+ * per node); making one per connection cost an X25519 base-point
+ * multiplication and an identity signature on both sides of every
+ * handshake.  Entries are keyed by the identity's encoded public key, so a
+ * freed identity whose memory is reused cannot pick up another's key.  They
+ * live in one sodium_malloc() block (guarded, mlocked) for the life of the
+ * process, under slab_lock; the oldest entry gives way when all are taken
+ * (a process normally has one identity).
+ */
+#define STATIC_CACHE 4
+
+struct static_key {
+	uint8_t id[AN_PUBKEY_PB_MAX];
+	size_t id_len; /* 0: entry unused */
+	uint8_t sk[DH_LEN], pk[DH_LEN];
+	uint8_t sig[64];
+};
+
+static struct static_key *static_keys; /* sodium_malloc(STATIC_CACHE entries) */
+static unsigned static_next;           /* the entry to replace next */
+
+/*
+ * The static key pair of identity (made and signed on first use) into
+ * x->s_sk, s_pk and s_sig.  Negative (out of memory, a key that cannot
+ * sign): the caller makes a key of its own instead.
+ */
+static int static_key_get(const struct an_privkey *identity, struct handshake *x)
+{
+	struct an_pubkey pub;
+	struct an_buf id;
+	uint8_t msg[sizeof sig_prefix - 1 + DH_LEN];
+	struct static_key *e = NULL;
+	int rc;
+
+	an_buf_init(&id, AN_PUBKEY_PB_MAX);
+	an_privkey_public(identity, &pub);
+	if ((rc = an_pubkey_encode(&pub, &id)) < 0) {
+		an_buf_free(&id);
+		return rc;
+	}
+	pthread_mutex_lock(&slab_lock);
+	if (!static_keys) {
+		static_keys = sodium_malloc(STATIC_CACHE * sizeof *static_keys);
+		if (!static_keys) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		memset(static_keys, 0, STATIC_CACHE * sizeof *static_keys);
+	}
+	for (unsigned i = 0; i < STATIC_CACHE && !e; i++)
+		if (static_keys[i].id_len == id.len && memcmp(static_keys[i].id, id.data, id.len) == 0)
+			e = &static_keys[i];
+	if (!e) {
+		struct static_key *fresh = &static_keys[static_next];
+		sodium_memzero(fresh, sizeof *fresh);
+		crypto_box_keypair(fresh->pk, fresh->sk);
+		memcpy(msg, sig_prefix, sizeof sig_prefix - 1);
+		memcpy(msg + sizeof sig_prefix - 1, fresh->pk, DH_LEN);
+		if ((rc = an_privkey_sign(identity, msg, sizeof msg, fresh->sig)) < 0) {
+			sodium_memzero(fresh, sizeof *fresh);
+			goto out;
+		}
+		memcpy(fresh->id, id.data, id.len);
+		fresh->id_len = id.len;
+		static_next = (static_next + 1) % STATIC_CACHE;
+		e = fresh;
+	}
+	memcpy(x->s_sk, e->sk, DH_LEN);
+	memcpy(x->s_pk, e->pk, DH_LEN);
+	memcpy(x->s_sig, e->sig, sizeof x->s_sig);
+	x->has_sig = true;
+	rc = 0;
+out:
+	pthread_mutex_unlock(&slab_lock);
+	an_buf_free(&id);
+	return rc;
+}
+
 /* Free the handshake block (sodium_free zeroes it).  NULL-safe on n->x. */
 static void drop_handshake(struct an_noise *n)
 {
@@ -237,8 +319,9 @@ int an_noise_new(const struct an_noise_config *cfg, struct an_noise **out)
 	for (size_t i = 0; i < cfg->n_muxers; i++)
 		memcpy(n->x->muxers[i], cfg->muxers[i], strlen(cfg->muxers[i]) + 1);
 	n->x->n_muxers = cfg->n_muxers;
-	/* Static key per connection (the spec allows per-process; we keep no state). */
-	crypto_box_keypair(n->x->s_pk, n->x->s_sk);
+	/* The identity's static key, shared by its handshakes (static_key_get). */
+	if (static_key_get(cfg->identity, n->x) < 0)
+		crypto_box_keypair(n->x->s_pk, n->x->s_sk);
 	crypto_box_keypair(n->x->e_pk, n->x->e_sk);
 	*out = n;
 	return 0;
@@ -536,8 +619,10 @@ static int read_message(struct an_noise *n, const uint8_t *m, size_t len, struct
 
 /* ---- the libp2p handshake payload ---- */
 
-int an_noise_payload_encode(const struct an_privkey *id, const uint8_t static_pub[32],
-			    const char *const *muxers, size_t n, struct an_buf *out)
+/* The payload with sig, the identity's signature over the static key (NULL: sign now). */
+static int payload_encode(const struct an_privkey *id, const uint8_t static_pub[32],
+			  const uint8_t *given_sig, const char *const *muxers, size_t n,
+			  struct an_buf *out)
 {
 	struct an_pubkey pub;
 	struct an_buf key, ext;
@@ -549,10 +634,14 @@ int an_noise_payload_encode(const struct an_privkey *id, const uint8_t static_pu
 	an_privkey_public(id, &pub);
 	if ((rc = an_pubkey_encode(&pub, &key)) < 0)
 		goto out;
-	memcpy(msg, sig_prefix, sizeof sig_prefix - 1);
-	memcpy(msg + sizeof sig_prefix - 1, static_pub, DH_LEN);
-	if ((rc = an_privkey_sign(id, msg, sizeof msg, sig)) < 0)
-		goto out;
+	if (given_sig) {
+		memcpy(sig, given_sig, sizeof sig);
+	} else {
+		memcpy(msg, sig_prefix, sizeof sig_prefix - 1);
+		memcpy(msg + sizeof sig_prefix - 1, static_pub, DH_LEN);
+		if ((rc = an_privkey_sign(id, msg, sizeof msg, sig)) < 0)
+			goto out;
+	}
 	for (size_t i = 0; i < n; i++)
 		if ((rc = an_pb_put_string(&ext, 2, muxers[i])) < 0)
 			goto out;
@@ -565,6 +654,12 @@ out:
 	an_buf_free(&key);
 	an_buf_free(&ext);
 	return rc;
+}
+
+int an_noise_payload_encode(const struct an_privkey *id, const uint8_t static_pub[32],
+			    const char *const *muxers, size_t n, struct an_buf *out)
+{
+	return payload_encode(id, static_pub, NULL, muxers, n, out);
 }
 
 int an_noise_payload_decode(const uint8_t *p, size_t len, struct an_noise_payload *out)
@@ -726,8 +821,8 @@ static int send_handshake(struct an_noise *n, struct an_buf *out)
 		const char *list[AN_NOISE_MUXERS_MAX];
 		for (size_t i = 0; i < n->x->n_muxers; i++)
 			list[i] = n->x->muxers[i];
-		if ((rc = an_noise_payload_encode(n->identity, n->x->s_pk, list, n->x->n_muxers,
-						  &payload)) < 0)
+		if ((rc = payload_encode(n->identity, n->x->s_pk, n->x->has_sig ? n->x->s_sig : NULL,
+					 list, n->x->n_muxers, &payload)) < 0)
 			goto out;
 	}
 	if ((rc = write_message(n, payload.data, payload.len, &msg)) < 0)
@@ -944,6 +1039,7 @@ int an_noise_set_keys_for_test(struct an_noise *n, const uint8_t *static_sk,
 	if (static_sk) {
 		memcpy(n->x->s_sk, static_sk, DH_LEN);
 		crypto_scalarmult_base(n->x->s_pk, n->x->s_sk);
+		n->x->has_sig = false; /* the cached signature is for the shared key */
 	}
 	if (ephemeral_sk) {
 		memcpy(n->x->e_sk, ephemeral_sk, DH_LEN);
