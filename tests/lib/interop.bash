@@ -44,4 +44,15 @@ dial() {
 	peer_cmd "$impl" dialer || return 1
 	run --separate-stderr timeout "${DIAL_LIMIT:-120}" "${PEER_CMD[@]}" \
 		--listen /ip4/127.0.0.1/tcp/0 --timeout "${DIAL_TIMEOUT:-60}" --dial "$LISTEN_ADDR" "$@"
+	# bats shows what a test printed only when it fails: the dialer's exit
+	# status, its last lines and the listener's stderr explain a failure.
+	if [ "$status" -ne 0 ]; then
+		echo "dialer ($impl) exited $status; its last output lines:"
+		tail -n 5 <<<"$output"
+		echo "its stderr:"
+		tail -n 20 <<<"$stderr"
+		echo "listener stderr:"
+		tail -n 20 "$RUNDIR"/*.err 2>/dev/null || true
+	fi
+	return 0
 }
