@@ -389,36 +389,15 @@ static const struct an_stream_handler stream_handler = {
 	.on_writable = st_writable,
 };
 
-static void response_timeout(struct ev_loop *loop, ev_timer *w, int revents)
+/* The response and idle deadlines end the call with -ETIMEDOUT; the
+   deferred completion (abort, start errors) with its stored code. */
+static void timer_fired(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	(void)loop;
 	(void)revents;
-	struct an_route_call *call = (struct an_route_call *)((char *)w -
-		offsetof(struct an_route_call, response_timer));
+	struct an_route_call *call = w->data;
 	call_enter(call);
-	call_finish(call, -ETIMEDOUT);
-	call_leave(call);
-}
-
-static void idle_timeout(struct ev_loop *loop, ev_timer *w, int revents)
-{
-	(void)loop;
-	(void)revents;
-	struct an_route_call *call = (struct an_route_call *)((char *)w -
-		offsetof(struct an_route_call, idle_timer));
-	call_enter(call);
-	call_finish(call, -ETIMEDOUT);
-	call_leave(call);
-}
-
-static void deferred(struct ev_loop *loop, ev_timer *w, int revents)
-{
-	(void)loop;
-	(void)revents;
-	struct an_route_call *call = (struct an_route_call *)((char *)w -
-		offsetof(struct an_route_call, defer_timer));
-	call_enter(call);
-	call_finish(call, call->defer_err);
+	call_finish(call, w == &call->defer_timer ? call->defer_err : -ETIMEDOUT);
 	call_leave(call);
 }
 
@@ -458,9 +437,10 @@ int an_route_call_start(struct an_host_conn *conn, const struct an_route_call_op
 	 * deadline stays off so one clock decides */
 	an_route_reader_init(&call->rd, head_req, 0, o->hold_max, &reader_cb, call);
 	an_route_writer_init(&call->wr, o->framing, o->content_length);
-	ev_timer_init(&call->response_timer, response_timeout, resp_ms / 1000.0, 0.);
-	ev_timer_init(&call->idle_timer, idle_timeout, 0., call->idle_ms / 1000.0);
-	ev_timer_init(&call->defer_timer, deferred, 0., 0.);
+	ev_timer_init(&call->response_timer, timer_fired, resp_ms / 1000.0, 0.);
+	ev_timer_init(&call->idle_timer, timer_fired, 0., call->idle_ms / 1000.0);
+	ev_timer_init(&call->defer_timer, timer_fired, 0., 0.);
+	call->response_timer.data = call->idle_timer.data = call->defer_timer.data = call;
 	rc = an_host_stream_open(conn, AN_ROUTE_PROTOCOL, &stream_handler, call, &call->s);
 	if (rc < 0) {
 		an_route_reader_free(&call->rd);
