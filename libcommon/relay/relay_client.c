@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "relay/envelope.h"
+#include "relay/relay_stream.h"
 #include "util/buf.h"
 #include "util/error.h"
 
@@ -79,18 +80,6 @@ static struct pipe *pipe_new(struct an_host *h, enum mode mode, int timeout_ms)
 	ev_timer_init(&p->timer, timer_cb, (timeout_ms > 0 ? timeout_ms : 10000) / 1000.0, 0);
 	ev_timer_start(an_host_loop(h), &p->timer);
 	return p;
-}
-
-static int send_msg(struct an_stream *s, const struct an_relay_msg *m)
-{
-	struct an_buf b;
-	int rc;
-	an_buf_init(&b, AN_RELAY_MSG_MAX + 8);
-	rc = an_relay_msg_encode(m, &b);
-	if (rc == 0)
-		rc = an_stream_write(s, b.data, b.len);
-	an_buf_free(&b);
-	return rc;
 }
 
 /* Hand the stream over: later events go to the caller; leftover input first. */
@@ -285,7 +274,7 @@ static int hop_open(struct an_host_conn *c, struct pipe *p, const struct an_rela
 	}
 	p->s = s;
 	an_stream_set_user(s, p);
-	if ((rc = send_msg(s, m)) < 0) {
+	if ((rc = an_relay_stream_send(s, m)) < 0) {
 		p->reported = true; /* the caller learns it from rc */
 		an_stream_reset(s);   /* on_close frees p */
 		return rc;
@@ -347,7 +336,7 @@ static void stop_refuse(struct an_stream *s, uint32_t status)
 	an_relay_msg_init(&m, AN_RELAY_STOP, AN_STOP_STATUS);
 	m.has_status = true;
 	m.status = status;
-	if (send_msg(s, &m) == 0)
+	if (an_relay_stream_send(s, &m) == 0)
 		an_stream_close_write(s);
 	else
 		an_stream_reset(s);
@@ -406,7 +395,7 @@ static void stop_data(struct an_stream *s, const uint8_t *d, size_t n, void *arg
 	an_relay_msg_init(&ok, AN_RELAY_STOP, AN_STOP_STATUS);
 	ok.has_status = true;
 	ok.status = AN_RELAY_OK;
-	if (send_msg(s, &ok) < 0) {
+	if (an_relay_stream_send(s, &ok) < 0) {
 		an_stream_reset(s);
 		return;
 	}

@@ -19,6 +19,7 @@
 #include "encoding/multiaddr.h"
 #include "relay/circuit.h"
 #include "relay/envelope.h"
+#include "relay/relay_stream.h"
 #include "util/buf.h"
 #include "util/error.h"
 
@@ -242,18 +243,6 @@ static void set_limit(const struct an_relay_server *r, struct an_relay_limit *l)
 }
 
 /* Send m on s (0 or the write's error). */
-static int send_msg(struct an_stream *s, const struct an_relay_msg *m)
-{
-	struct an_buf b;
-	int rc;
-	an_buf_init(&b, AN_RELAY_MSG_MAX + 8);
-	rc = an_relay_msg_encode(m, &b);
-	if (rc == 0)
-		rc = an_stream_write(s, b.data, b.len);
-	an_buf_free(&b);
-	return rc;
-}
-
 /* Answer the hop request with a failure status and finish (state S_DONE). */
 static void refuse(struct circuit *c, uint32_t status, bool connect)
 {
@@ -270,7 +259,7 @@ static void refuse(struct circuit *c, uint32_t status, bool connect)
 	m.has_status = true;
 	m.status = status;
 	circ_hold(c);
-	if (send_msg(hop, &m) == 0 && c->hop)
+	if (an_relay_stream_send(hop, &m) == 0 && c->hop)
 		an_stream_close_write(c->hop);
 	circ_release(c);
 }
@@ -339,7 +328,7 @@ static void handle_reserve(struct circuit *c)
 	r->st.reservations_accepted++;
 	c->state = S_DONE;
 	circ_hold(c);
-	if (send_msg(c->hop, &m) == 0 && c->hop)
+	if (an_relay_stream_send(c->hop, &m) == 0 && c->hop)
 		an_stream_close_write(c->hop);
 	circ_release(c);
 	an_buf_free(&voucher);
@@ -443,7 +432,7 @@ static void splice(struct circuit *c, const uint8_t *rest, size_t rest_len)
 	timer_start(c, r->cfg.circuit_duration_s);
 	int rc;
 	circ_hold(c);
-	rc = c->hop ? send_msg(c->hop, &m) : AN_ECLOSED;
+	rc = c->hop ? an_relay_stream_send(c->hop, &m) : AN_ECLOSED;
 	if (!circ_release(c))
 		return;
 	if (rc < 0) {
@@ -598,7 +587,7 @@ static void stop_open(struct an_stream *s, void *arg)
 	m.peer.has_id = true;
 	m.peer.id = c->src;
 	set_limit(c->r, &m.limit);
-	if (send_msg(s, &m) < 0)
+	if (an_relay_stream_send(s, &m) < 0)
 		an_stream_reset(s);
 }
 
