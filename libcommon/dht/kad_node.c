@@ -200,6 +200,7 @@ struct kreq {
 	struct an_buf out, in;
 	bool want_resp;
 	bool dialing;
+	bool sending;  /* inside kreq_send: its callers free r, not on_close */
 	bool finished;
 	struct an_host_conn *conn;
 	struct an_stream *s;
@@ -212,7 +213,7 @@ struct kreq {
 static void kreq_maybe_free(struct kreq *r)
 {
 	struct an_kad_node *n = r->node;
-	if (r->dialing || r->s)
+	if (r->dialing || r->s || r->sending)
 		return;
 	ev_timer_stop(n->loop, &r->timer);
 	if (r->prev)
@@ -273,13 +274,10 @@ static void kreq_data(struct an_stream *s, const uint8_t *p, size_t len, void *a
 	an_stream_close_write(s);
 }
 
-static void kreq_open(struct an_stream *s, void *arg)
+/* Right after the open, not in on_open: the request follows the protocol
+   proposal in the same frame (lazy select, transport/host.c). */
+static void kreq_send(struct an_stream *s, struct kreq *r)
 {
-	struct kreq *r = arg;
-	if (r->finished) {
-		an_stream_reset(s);
-		return;
-	}
 	if (an_stream_write(s, r->out.data, r->out.len) < 0) {
 		kreq_finish(r, AN_ECLOSED, NULL);
 		an_stream_reset(s);
@@ -310,7 +308,6 @@ static void kreq_close(struct an_stream *s, int err, void *arg)
 }
 
 static const struct an_stream_handler kreq_handler = {
-	.on_open = kreq_open,
 	.on_data = kreq_data,
 	.on_eof = kreq_eof,
 	.on_close = kreq_close,
@@ -339,7 +336,13 @@ static void kreq_on_conn(struct kreq *r, struct an_host_conn *c)
 	if (rc < 0) {
 		r->s = NULL;
 		kreq_finish(r, rc, NULL);
+		return;
 	}
+	/* a failed send resets the stream, whose on_close must not free r
+	   under our callers (they call kreq_maybe_free) */
+	r->sending = true;
+	kreq_send(r->s, r);
+	r->sending = false;
 }
 
 static void kreq_dial_next(struct kreq *r);

@@ -118,6 +118,32 @@ static int fail_layer(struct an_conn *c, int err, const char *layer, const char 
 	return c->err;
 }
 
+/* Make the Noise session and, as initiator, put its first message out. */
+static int noise_begin(struct an_conn *c)
+{
+	struct an_noise_config nc;
+	an_noise_config_init(&nc);
+	nc.role = c->initiator ? AN_NOISE_INITIATOR : AN_NOISE_RESPONDER;
+	nc.identity = c->key;
+	nc.expected_remote = c->has_expected ? &c->expected : NULL;
+	if (!c->early_muxer)
+		nc.n_muxers = 0;
+	int rc = an_noise_new(&nc, &c->noise);
+	if (rc == 0)
+		rc = an_noise_start(c->noise, &c->raw_out);
+	if (rc < 0)
+		return fail_layer(c, rc, "noise", NULL);
+	return 0;
+}
+
+/*
+ * The dialer proposes one security protocol, so it sends Noise's first
+ * message in the same flight as the proposal, not a round trip later (what
+ * rust-libp2p's V1Lazy does; digest K10).  With a single proposal this is
+ * sound: the listener either echoes "/noise" and reads the message next, or
+ * answers "na" and the connection fails either way (the listener then reads
+ * our message as a malformed multistream line and fails too).
+ */
 int an_conn_start(struct an_conn *c, uint64_t now_ms)
 {
 	(void)now_ms;
@@ -126,7 +152,7 @@ int an_conn_start(struct an_conn *c, uint64_t now_ms)
 	int rc = an_mss_start(c->mss, &c->raw_out);
 	if (rc < 0)
 		return fail_layer(c, rc, "multistream", NULL);
-	return 0;
+	return noise_begin(c);
 }
 
 static int process(struct an_conn *c, uint64_t now_ms);
@@ -382,20 +408,9 @@ static int process(struct an_conn *c, uint64_t now_ms)
 				return fail_layer(c, rc, "multistream", an_mss_reason(c->mss));
 			if (rc == 0)
 				return 0;
-			{
-				struct an_noise_config nc;
-				an_noise_config_init(&nc);
-				nc.role = c->initiator ? AN_NOISE_INITIATOR : AN_NOISE_RESPONDER;
-				nc.identity = c->key;
-				nc.expected_remote = c->has_expected ? &c->expected : NULL;
-				if (!c->early_muxer)
-					nc.n_muxers = 0;
-				rc = an_noise_new(&nc, &c->noise);
-				if (rc == 0)
-					rc = an_noise_start(c->noise, &c->raw_out);
-				if (rc < 0)
-					return fail_layer(c, rc, "noise", NULL);
-			}
+			/* the dialer's session began with its proposal (an_conn_start) */
+			if (!c->noise && (rc = noise_begin(c)) < 0)
+				return rc;
 			c->state = AN_CONN_NOISE;
 			break;
 		case AN_CONN_NOISE:

@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 #include "encoding/multiaddr.h"
 #include "transport/conn.h"
 #include "transport/mss.h"
+#include "transport/noise.h"
 #include "util/error.h"
 
 #define READ_CHUNK 65536
@@ -111,6 +113,9 @@ struct an_host_conn {
 	bool carrier_draining;
 	ev_timer carrier_kick;    /* re-kick after output waited for room (as EV_WRITE) */
 	bool relayed;             /* made by an_host_conn_over_stream; never cleared */
+	/* In the host's flush queue (conn_kick): holds a reference while there. */
+	bool flush_queued;
+	struct an_host_conn *flush_next;
 };
 
 struct peer_entry {
@@ -146,6 +151,11 @@ struct an_host {
 	size_t n_peers;
 	bool shutting_down;
 	ev_timer shutdown_timer;
+	/* Connections with output to seal and send before the loop blocks
+	   (conn_kick); flush_watcher empties the queue each loop iteration. */
+	struct an_host_conn *flush_head, *flush_tail;
+	ev_prepare flush_watcher;
+	ev_idle flush_again; /* the queue outgrew one pass: do not block yet */
 	uint8_t scratch[READ_CHUNK];
 };
 
@@ -227,6 +237,9 @@ int an_host_maddr_format(const uint8_t *bin, size_t len, char *out, size_t cap)
 
 /* ---- host ---- */
 
+static void flush_cb(struct ev_loop *loop, ev_prepare *w, int revents);
+static void flush_again_cb(struct ev_loop *loop, ev_idle *w, int revents);
+
 int an_host_new(struct ev_loop *loop, const struct an_host_config *cfg, struct an_host **out)
 {
 	struct an_pubkey pk;
@@ -263,6 +276,11 @@ int an_host_new(struct ev_loop *loop, const struct an_host_config *cfg, struct a
 	h->log = cfg->log;
 	h->log_arg = cfg->log_arg;
 	ev_timer_init(&h->shutdown_timer, NULL, 0, 0);
+	ev_prepare_init(&h->flush_watcher, flush_cb);
+	ev_idle_init(&h->flush_again, flush_again_cb);
+	/* always on, but it must not keep the loop alive by itself */
+	ev_prepare_start(loop, &h->flush_watcher);
+	ev_unref(loop);
 	*out = h;
 	return 0;
 }
@@ -303,6 +321,8 @@ static void waiter_free(struct an_host *h, struct dial_waiter *w)
 	free(w);
 }
 
+static void flush_run(struct an_host *h, size_t max);
+
 void an_host_free(struct an_host *h)
 {
 	if (!h)
@@ -324,6 +344,10 @@ void an_host_free(struct an_host *h)
 	for (size_t i = 0; i < h->n_handlers; i++)
 		free(h->handlers[i].proto);
 	ev_timer_stop(h->loop, &h->shutdown_timer);
+	flush_run(h, SIZE_MAX); /* drops the queue's references */
+	ev_idle_stop(h->loop, &h->flush_again);
+	ev_ref(h->loop);
+	ev_prepare_stop(h->loop, &h->flush_watcher);
 	free(h->peers);
 	free(h->agent);
 	free(h);
@@ -603,10 +627,11 @@ static int out_append(struct an_stream *s, const uint8_t *p, size_t n)
 }
 
 /*
- * Push s->out into yamux; then a FIN if one is wanted and all is out.  Not
- * while negotiating: s->out then holds only multistream lines, and the
- * application's early bytes wait in s->pending for the agreement, so a FIN
- * here would cut them off.
+ * Push s->out into yamux; then a FIN if one is wanted and all is out.  The
+ * FIN not while negotiating: a deferred stream's early bytes wait in
+ * s->pending, and a listener that has not yet agreed reads a half-closed
+ * stream as a failed negotiation (js does); it goes once the protocol is
+ * agreed.
  */
 static int stream_flush(struct an_stream *s)
 {
@@ -641,7 +666,9 @@ int an_stream_write(struct an_stream *s, const uint8_t *p, size_t n)
 {
 	if (s->fin_wanted || !s->c->alive)
 		return AN_ECLOSED;
-	if (s->negotiating)
+	/* An outbound stream proposes one protocol, so its bytes follow the
+	   proposal at once (stream_start_outbound); a deferred one's wait. */
+	if (s->negotiating && (s->inbound || s->deferred))
 		return an_buf_append(&s->pending, p, n);
 	size_t acc = 0;
 	int rc = 0;
@@ -704,12 +731,7 @@ void an_stream_pause(struct an_stream *s, bool paused)
 	s->paused = paused;
 	if (paused || !s->read_blocked || !c->alive)
 		return;
-	/* The first kick's conn_handle_events resumes the reading; the window
-	   updates that reading queues in yamux go out with the second. */
-	c->refs++;
-	conn_kick(c);
-	conn_kick(c);
-	conn_unref(c);
+	conn_kick(c); /* its conn_handle_events resumes the reading */
 }
 
 const char *an_stream_protocol(const struct an_stream *s)
@@ -759,9 +781,22 @@ static int stream_start_outbound(struct an_host_conn *c, struct an_stream *s)
 		return rc;
 	s->id = id;
 	s->deferred = false;
+	/*
+	 * One proposal, and the application's first bytes right behind it in
+	 * the same frame (multistream "lazy" select, as rust-libp2p's V1Lazy
+	 * and js's single-protocol select do): a ping, a kad request or an
+	 * HTTP head costs one round trip, not two.  Sound with one proposal:
+	 * on "na" the stream fails either way, and the listener, reading our
+	 * bytes as a multistream line, fails it too.  A FIN still waits for
+	 * the agreement (stream_flush).
+	 */
 	rc = an_mss_dialer_init(&s->mss, s->proposal, 1);
 	if (rc == 0)
 		rc = an_mss_start(&s->mss, &s->out);
+	if (rc == 0 && s->pending.len) {
+		rc = out_append(s, s->pending.data, s->pending.len);
+		an_buf_reset(&s->pending);
+	}
 	if (rc == 0)
 		rc = stream_flush(s);
 	if (rc < 0)
@@ -1198,15 +1233,92 @@ static void conn_write(struct an_host_conn *c)
 	}
 }
 
-/* After any change: let yamux speak, move streams' queued bytes, write. */
-static void conn_kick(struct an_host_conn *c)
+/* Let yamux speak, move streams' queued bytes, write: now.  The second
+   flush seals what the handlers caused (window updates of resumed reading,
+   answers), so it leaves with the rest. */
+static void conn_kick_now(struct an_host_conn *c)
 {
 	if (!c->alive || c->connecting)
 		return;
 	an_conn_flush(c->conn, an_host_now_ms(c->host));
 	conn_handle_events(c);
-	if (c->alive)
-		conn_write(c);
+	if (!c->alive)
+		return;
+	an_conn_flush(c->conn, an_host_now_ms(c->host));
+	conn_write(c);
+}
+
+/*
+ * After any change: the same, once the current callbacks are done.  Output
+ * is sealed and sent once per loop iteration (flush_cb, an ev_prepare
+ * watcher: it runs before the loop blocks, after every callback of the
+ * iteration), so what one pass of the loop produces for a connection - the
+ * last handshake message and the first streams' frames, an identify answer
+ * and a pong, a window update and a reply - leaves in one Noise message and
+ * one send() instead of one each, and the peer wakes up once.  A full Noise
+ * message already waiting goes out at once: bulk output is not held back.
+ */
+static void conn_kick(struct an_host_conn *c)
+{
+	if (!c->alive || c->connecting)
+		return;
+	const uint8_t *p;
+	size_t len;
+	an_conn_output(c->conn, &p, &len);
+	if (len >= AN_NOISE_MSG_MAX) {
+		conn_kick_now(c);
+		return;
+	}
+	if (c->flush_queued)
+		return;
+	struct an_host *h = c->host;
+	c->flush_queued = true;
+	c->flush_next = NULL;
+	c->refs++;
+	if (h->flush_tail)
+		h->flush_tail->flush_next = c;
+	else
+		h->flush_head = c;
+	h->flush_tail = c;
+}
+
+/* Kick at most max queued connections (those queued meanwhile included). */
+static void flush_run(struct an_host *h, size_t max)
+{
+	for (size_t i = 0; i < max && h->flush_head; i++) {
+		struct an_host_conn *c = h->flush_head;
+		h->flush_head = c->flush_next;
+		if (!h->flush_head)
+			h->flush_tail = NULL;
+		c->flush_queued = false;
+		conn_kick_now(c);
+		conn_unref(c);
+	}
+}
+
+/* Bounds one pass; kicks can queue other connections (a relayed one's
+   carrier), so the queue may not be empty after it. */
+#define FLUSH_PASS_MAX 4096
+
+static void flush_cb(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+	(void)revents;
+	struct an_host *h = (struct an_host *)((char *)w - offsetof(struct an_host, flush_watcher));
+	flush_run(h, FLUSH_PASS_MAX);
+	if (h->flush_head) {
+		ev_idle_start(loop, &h->flush_again);
+		return;
+	}
+	/* Everything is sent and the loop is about to wait, likely for a peer
+	   that is now busy with what we sent: make the next handshake's
+	   ephemeral key now (one a pass, ~32 us) rather than when it starts. */
+	an_noise_prepare();
+}
+
+static void flush_again_cb(struct ev_loop *loop, ev_idle *w, int revents)
+{
+	(void)revents;
+	ev_idle_stop(loop, w); /* flush_cb runs before the next poll */
 }
 
 static void conn_ready(struct an_host_conn *c)

@@ -25,8 +25,11 @@
  * The deprecated simultaneous-open extension "/libp2p/simultaneous-connect"
  * is answered "na" like any protocol not supported (specs#573).
  *
- * Our dialer waits for the echo before the next layer speaks ("lazy" mode is
- * not offered: it is unsound when the listener answers "na").
+ * The callers propose one protocol at a time and let the next layer speak
+ * right behind the proposal ("lazy" select: transport/conn.c sends Noise's
+ * first message, transport/host.c a stream's first bytes).  With one
+ * proposal that is sound; with several it is not (go-multistream#20), and
+ * this module never sends anything but multistream lines itself.
  */
 #ifndef AN_TRANSPORT_MSS_H
 #define AN_TRANSPORT_MSS_H

@@ -43,6 +43,7 @@ struct handshake {
 	uint8_t s_sig[64];  /* the identity's signature over s_pk, when has_sig */
 	bool has_sig;
 	uint8_t e_sk[DH_LEN], e_pk[DH_LEN];
+	bool e_ready;       /* a spare's ephemeral pair, made ahead (handshake_take) */
 	uint8_t rs[DH_LEN], re[DH_LEN];
 
 	uint8_t prologue[PROLOGUE_MAX];
@@ -154,7 +155,9 @@ static void keys_free(struct keys *k)
 		if ((uintptr_t)k >= (uintptr_t)s->slots &&
 		    (uintptr_t)k < (uintptr_t)(s->slots + SLAB_SLOTS)) {
 			s->used &= ~(UINT64_C(1) << (k - s->slots));
-			if (--s->n_used == 0) {
+			/* the last slab stays: a process that makes one connection
+			   after another would map and unmap it every time */
+			if (--s->n_used == 0 && (pp != &slabs || s->next)) {
 				*pp = s->next;
 				sodium_free(s->slots);
 				free(s);
@@ -245,11 +248,83 @@ out:
 	return rc;
 }
 
-/* Free the handshake block (sodium_free zeroes it).  NULL-safe on n->x. */
+/*
+ * Spare handshake blocks.  A sodium_malloc() costs six system calls (mmap,
+ * three mprotect, madvise, mlock) and a sodium_free() four: every
+ * connection paid ten before its first message and ten after its last.  A
+ * finished handshake's block is wiped and kept here instead (at most
+ * SPARE_MAX), and an_noise_prepare() - which the host calls when its loop
+ * is about to wait - gives each spare a fresh ephemeral key pair, so the
+ * next handshake does not make one (an X25519 base-point multiplication,
+ * ~32 us here) while its peer waits.  A spare's pair is used by one
+ * handshake only and wiped with the block; it is as fresh as one made on
+ * the spot, only made earlier, and it sits in the same guarded, mlocked
+ * memory.  Under slab_lock, like the slabs.
+ */
+#define SPARE_MAX 4
+
+static struct handshake *spares[SPARE_MAX];
+static unsigned n_spares, n_unready;
+
+/* A zeroed block with an ephemeral pair in it, or NULL (out of memory). */
+static struct handshake *handshake_take(void)
+{
+	struct handshake *x = NULL;
+	pthread_mutex_lock(&slab_lock);
+	if (n_spares) {
+		x = spares[--n_spares];
+		if (!x->e_ready)
+			n_unready--;
+	}
+	pthread_mutex_unlock(&slab_lock);
+	if (!x) {
+		if (!(x = sodium_malloc(sizeof *x)))
+			return NULL;
+		memset(x, 0, sizeof *x);
+	}
+	if (!x->e_ready)
+		crypto_box_keypair(x->e_pk, x->e_sk);
+	x->e_ready = false; /* taken: never handed out again */
+	return x;
+}
+
+/* Wipe x and keep it as a spare, or free it when there are enough. */
+static void handshake_give(struct handshake *x)
+{
+	sodium_memzero(x, sizeof *x);
+	pthread_mutex_lock(&slab_lock);
+	if (n_spares < SPARE_MAX) {
+		spares[n_spares++] = x;
+		n_unready++;
+		x = NULL;
+	}
+	pthread_mutex_unlock(&slab_lock);
+	sodium_free(x); /* NULL-safe */
+}
+
+bool an_noise_prepare(void)
+{
+	struct handshake *x = NULL;
+	if (!__atomic_load_n(&n_unready, __ATOMIC_RELAXED))
+		return false;
+	pthread_mutex_lock(&slab_lock);
+	for (unsigned i = 0; i < n_spares && !x; i++)
+		if (!spares[i]->e_ready)
+			x = spares[i];
+	if (x) {
+		crypto_box_keypair(x->e_pk, x->e_sk);
+		x->e_ready = true;
+		n_unready--;
+	}
+	pthread_mutex_unlock(&slab_lock);
+	return x != NULL;
+}
+
+/* Give the handshake block back (wiped).  NULL-safe on n->x. */
 static void drop_handshake(struct an_noise *n)
 {
 	if (n->x) {
-		sodium_free(n->x);
+		handshake_give(n->x);
 		n->x = NULL;
 	}
 }
@@ -302,14 +377,13 @@ int an_noise_new(const struct an_noise_config *cfg, struct an_noise **out)
 		return -ENOMEM;
 	if (!(n = calloc(1, sizeof *n)))
 		return -ENOMEM;
-	n->x = sodium_malloc(sizeof *n->x);
+	n->x = handshake_take(); /* zeroed, with its ephemeral pair */
 	/* The transport keys' slot is taken now so that Split() cannot fail. */
 	n->keys = keys_alloc();
 	if (!n->x || !n->keys) {
 		an_noise_free(n);
 		return -ENOMEM;
 	}
-	memset(n->x, 0, sizeof *n->x);
 	n->role = cfg->role;
 	n->identity = cfg->identity;
 	if (cfg->expected_remote) {
@@ -322,7 +396,6 @@ int an_noise_new(const struct an_noise_config *cfg, struct an_noise **out)
 	/* The identity's static key, shared by its handshakes (static_key_get). */
 	if (static_key_get(cfg->identity, n->x) < 0)
 		crypto_box_keypair(n->x->s_pk, n->x->s_sk);
-	crypto_box_keypair(n->x->e_pk, n->x->e_sk);
 	*out = n;
 	return 0;
 }
@@ -331,7 +404,7 @@ void an_noise_free(struct an_noise *n)
 {
 	if (!n)
 		return;
-	drop_handshake(n); /* sodium_free zeroes the memory before unmapping it */
+	drop_handshake(n); /* wiped before it is kept or unmapped */
 	keys_free(n->keys);
 	free(n);
 }

@@ -94,7 +94,8 @@ void an_noise_config_init(struct an_noise_config *cfg);
 
 /*
  * New handshake for cfg (its pointers are read now; identity is kept
- * borrowed).  Generates the static and ephemeral X25519 keys.  *out is new;
+ * borrowed).  Takes the identity's static X25519 key (made once a process)
+ * and an ephemeral pair (made now, or ahead: an_noise_prepare).  *out is new;
  * free with an_noise_free().  -EINVAL on a missing identity or bad muxer
  * list (more than AN_NOISE_MUXERS_MAX, an ID empty or longer than
  * AN_NOISE_MUXER_ID_MAX), -ENOMEM.
@@ -103,6 +104,15 @@ int an_noise_new(const struct an_noise_config *cfg, struct an_noise **out);
 
 /* NULL-safe; wipes every key. */
 void an_noise_free(struct an_noise *n);
+
+/*
+ * Work done ahead for later handshakes, for an event loop to call when it
+ * is about to wait: makes the ephemeral key pair of one kept handshake
+ * block (finished handshakes leave up to 4 blocks, wiped, for the next
+ * ones).  Returns whether it did anything (call again while true, if the
+ * loop is still idle).  Cheap when there is nothing to do.  Thread-safe.
+ */
+bool an_noise_prepare(void);
 
 /*
  * Initiator: append framed message 1 to out.  Responder: nothing.

@@ -151,9 +151,10 @@ static void req_report(struct ping_req *q)
 	q->cb(q->arg, q->err, q->rtt);
 }
 
-static void client_open(struct an_stream *s, void *arg)
+/* Right after the open, not in on_open: the payload follows the protocol
+   proposal in the same frame (lazy select, host.c), one round trip. */
+static int client_send(struct an_stream *s, struct ping_req *q)
 {
-	struct ping_req *q = arg;
 	struct an_buf out;
 	an_buf_init(&out, AN_PING_SIZE);
 	int rc = an_ping_client_start(&q->client, an_host_now_ms(q->host), &out);
@@ -162,10 +163,7 @@ static void client_open(struct an_stream *s, void *arg)
 	an_buf_free(&out);
 	if (rc == 0)
 		rc = an_stream_close_write(s);
-	if (rc < 0) {
-		q->err = rc;
-		an_stream_reset(s);
-	}
+	return rc;
 }
 
 static void client_data(struct an_stream *s, const uint8_t *p, size_t n, void *arg)
@@ -203,7 +201,6 @@ static void client_close(struct an_stream *s, int err, void *arg)
 }
 
 static const struct an_stream_handler client_handler = {
-	.on_open = client_open,
 	.on_data = client_data,
 	.on_close = client_close,
 };
@@ -236,5 +233,10 @@ int an_ping_once(struct an_host_conn *c, int timeout_ms, an_ping_result_fn cb, v
 	q->host = an_host_conn_host(c);
 	ev_timer_init(&q->timer, client_timeout, (timeout_ms > 0 ? timeout_ms : AN_PING_TIMEOUT_MS) / 1000.0, 0);
 	ev_timer_start(an_host_loop(q->host), &q->timer);
-	return 0;
+	rc = client_send(s, q);
+	if (rc < 0) {
+		q->done = 1; /* the caller learns from rc: no report */
+		an_stream_reset(s); /* client_close frees q */
+	}
+	return rc;
 }

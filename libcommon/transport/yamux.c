@@ -437,11 +437,16 @@ static void apply_end_flags(struct an_yamux *y, struct stream *s, uint16_t flags
 	if (flags & AN_YAMUX_FLAG_RST) {
 		if (!s->reset) {
 			s->reset = 1;
-			drop_rbuf(s);
-			/* Nothing more goes to a stream the peer aborted. */
+			/* Nothing more goes to a stream the peer aborted.  What it
+			   sent before the RST stays readable until the RST event is
+			   taken (READABLE comes first): a "na" or an error response
+			   that travels in the same message as the RST still reaches
+			   the application. */
 			s->out_flags = 0;
 			s->pending_delta = 0;
-			s->ev &= EV_NEW;
+			s->ev &= s->rlen ? (EV_NEW | EV_READ) : EV_NEW;
+			if (!s->rlen)
+				drop_rbuf(s);
 			push_event(y, s, EV_RST);
 		}
 	} else if ((flags & AN_YAMUX_FLAG_FIN) && !s->fin_recv && !s->reset) {
@@ -715,6 +720,8 @@ int an_yamux_next_event(struct an_yamux *y, struct an_yamux_event *ev)
 				s->ev &= (uint8_t)~order[i].bit;
 				ev->type = order[i].type;
 				ev->stream_id = s->id;
+				if (order[i].bit == EV_RST)
+					drop_rbuf(s); /* unread data before the RST goes now */
 				break;
 			}
 		}
@@ -808,7 +815,7 @@ int an_yamux_stream_peek(const struct an_yamux *y, uint32_t id, const uint8_t **
 	*len = 0;
 	if (y->err)
 		return y->err;
-	if (!s || s->reset)
+	if (!s || (s->reset && !s->rlen)) /* data before a peer's RST: readable */
 		return AN_ECLOSED;
 	if (s->rlen) {
 		*data = s->rbuf + s->rhead;
@@ -831,7 +838,7 @@ static uint64_t rtt_floor(const struct an_yamux *y)
 /* Re-open the window once half of it was used (rust-yamux's threshold). */
 static void maybe_window_update(struct an_yamux *y, struct stream *s, uint64_t now_ms)
 {
-	if (s->fin_recv || s->uncredited < s->recv_window / 2)
+	if (s->fin_recv || s->reset || s->uncredited < s->recv_window / 2)
 		return;
 	/*
 	 * Auto-tuning: a half window consumed within 2 RTTs of the last update
@@ -870,7 +877,7 @@ int an_yamux_stream_consume(struct an_yamux *y, uint32_t id, size_t n, uint64_t 
 	struct stream *s = lookup(y, id);
 	if (y->err)
 		return y->err;
-	if (!s || s->reset)
+	if (!s || (s->reset && !s->rlen))
 		return AN_ECLOSED;
 	if (n > s->rlen)
 		return -EINVAL;

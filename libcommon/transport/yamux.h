@@ -144,8 +144,10 @@ enum an_yamux_event_type {
 	AN_YAMUX_EV_READABLE,     /* stream_id: new data buffered since the last one */
 	AN_YAMUX_EV_PEER_FIN,     /* stream_id: the peer will send no more (read on
 	                             until empty; writing is still allowed) */
-	AN_YAMUX_EV_PEER_RST,     /* stream_id: the peer reset it; buffered data
-	                             is gone and the id is released */
+	AN_YAMUX_EV_PEER_RST,     /* stream_id: the peer reset it.  Data it sent
+	                             before the RST is readable until this event
+	                             is taken (READABLE comes first), then gone,
+	                             and the id is released */
 	AN_YAMUX_EV_WRITABLE,     /* stream_id: a write was cut short by the
 	                             window and the peer has opened it again */
 	AN_YAMUX_EV_PING_RTT,     /* value: round trip of our ping, ms */

@@ -596,6 +596,58 @@ static void test_data_in_flight_after_reset_is_dropped(void)
 	pair_free(&p);
 }
 
+/* Data and a RST in one input: READABLE first, the data readable until the
+   RST event is taken (a "na" or an error answer sent right before a reset
+   must reach the application), then gone and the id released. */
+static void test_data_before_peer_rst_is_readable(void)
+{
+	struct pair p;
+	struct an_yamux_event ev;
+	uint32_t id;
+	size_t acc, got = 0;
+	uint8_t buf[16];
+	CHECK(pair_init(&p, NULL, NULL) == 0);
+	CHECK(an_yamux_stream_open(p.a, &id) == 0);
+	CHECK(pump(&p) == 0);
+	while (an_yamux_next_event(p.b, &ev) == 1)
+		;
+	CHECK(an_yamux_stream_write(p.b, id, (const uint8_t *)"na\n", 3, &p.ba, &acc) == 0);
+	CHECK(an_yamux_stream_reset(p.b, id) == 0);
+	CHECK(pump(&p) == 0);
+	CHECK(an_yamux_next_event(p.a, &ev) == 1);
+	CHECK(ev.type == AN_YAMUX_EV_READABLE && ev.stream_id == id);
+	CHECK(an_yamux_stream_read(p.a, id, buf, sizeof buf, &got, 0) == 0);
+	CHECK_EQ_INT(got, 3);
+	CHECK(memcmp(buf, "na\n", 3) == 0);
+	CHECK(an_yamux_next_event(p.a, &ev) == 1);
+	CHECK(ev.type == AN_YAMUX_EV_PEER_RST && ev.stream_id == id);
+	CHECK(an_yamux_stream_read(p.a, id, buf, sizeof buf, &got, 0) == AN_ECLOSED);
+	CHECK_EQ_INT(an_yamux_stream_count(p.a), 0);
+	CHECK(!an_yamux_want_send(p.a)); /* no window update for a reset stream */
+	pair_free(&p);
+}
+
+/* Not read before the RST event: dropped with it. */
+static void test_unread_data_goes_with_the_rst_event(void)
+{
+	struct pair p;
+	struct evlog log;
+	uint32_t id;
+	size_t acc;
+	CHECK(pair_init(&p, NULL, NULL) == 0);
+	CHECK(an_yamux_stream_open(p.a, &id) == 0);
+	CHECK(pump(&p) == 0);
+	drain(p.b, &log);
+	CHECK(an_yamux_stream_write(p.b, id, (const uint8_t *)"abc", 3, &p.ba, &acc) == 0);
+	CHECK(an_yamux_stream_reset(p.b, id) == 0);
+	CHECK(pump(&p) == 0);
+	drain(p.a, &log);
+	CHECK(has(&log, AN_YAMUX_EV_READABLE, id) && has(&log, AN_YAMUX_EV_PEER_RST, id));
+	CHECK_EQ_INT(an_yamux_stream_buffered(p.a, id), 0);
+	CHECK_EQ_INT(an_yamux_stream_count(p.a), 0);
+	pair_free(&p);
+}
+
 static void test_ping_round_trip(void)
 {
 	struct pair p;
@@ -994,6 +1046,8 @@ int main(void)
 	RUN(test_half_close_from_server);
 	RUN(test_reset_from_client);
 	RUN(test_reset_from_server);
+	RUN(test_data_before_peer_rst_is_readable);
+	RUN(test_unread_data_goes_with_the_rst_event);
 	RUN(test_data_in_flight_after_reset_is_dropped);
 	RUN(test_ping_round_trip);
 	RUN(test_100_pings);
