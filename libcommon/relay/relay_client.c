@@ -2,7 +2,7 @@
  * relay_client.c - Circuit Relay v2 client: RESERVE, CONNECT and the stop
  * protocol, at the stream level.
  *
- * One struct pipe per stream.  Until the exchange is over it reads relay
+ * One struct an_relay_pipe per stream.  Until the exchange is over it reads relay
  * messages; after a successful CONNECT (or an accepted stop CONNECT) it
  * only forwards the stream's events to the caller's handler ("handed").
  */
@@ -22,7 +22,7 @@
 
 enum mode { M_RESERVE, M_CONNECT, M_STOP };
 
-struct pipe {
+struct an_relay_pipe {
 	enum mode mode;
 	struct an_host *h;
 	struct an_stream *s;
@@ -35,20 +35,37 @@ struct pipe {
 	an_relay_connect_fn connect_cb;
 	void *arg;
 	struct an_peerid target;
-	struct an_relay_stop_service *svc;
+	struct an_relay_stop_service *svc; /* stop: NULL once unserved */
+	struct an_relay_pipe *svc_prev, *svc_next;  /* stop: in svc's list while svc is set */
 	const struct an_stream_handler *uh; /* the caller's handler once handed */
 	void *uh_arg;
 };
 
-static void pipe_free(struct pipe *p)
+/* Take a stop pipe out of its service's list. */
+static void svc_unlink(struct an_relay_pipe *p)
 {
+	if (!p->svc)
+		return;
+	if (p->svc_prev)
+		p->svc_prev->svc_next = p->svc_next;
+	else
+		p->svc->pipes_ = p->svc_next;
+	if (p->svc_next)
+		p->svc_next->svc_prev = p->svc_prev;
+	p->svc = NULL;
+	p->svc_prev = p->svc_next = NULL;
+}
+
+static void pipe_free(struct an_relay_pipe *p)
+{
+	svc_unlink(p);
 	ev_timer_stop(an_host_loop(p->h), &p->timer);
 	an_buf_free(&p->in);
 	free(p);
 }
 
 /* Report a failure once (before any answer). */
-static void report_err(struct pipe *p, int err)
+static void report_err(struct an_relay_pipe *p, int err)
 {
 	if (p->reported)
 		return;
@@ -62,16 +79,16 @@ static void report_err(struct pipe *p, int err)
 static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	(void)loop, (void)revents;
-	struct pipe *p = (struct pipe *)((char *)w - offsetof(struct pipe, timer));
+	struct an_relay_pipe *p = (struct an_relay_pipe *)((char *)w - offsetof(struct an_relay_pipe, timer));
 	struct an_stream *s = p->s;
 	report_err(p, -ETIMEDOUT);
 	if (s)
 		an_stream_reset(s); /* on_close frees p */
 }
 
-static struct pipe *pipe_new(struct an_host *h, enum mode mode, int timeout_ms)
+static struct an_relay_pipe *pipe_new(struct an_host *h, enum mode mode, int timeout_ms)
 {
-	struct pipe *p = calloc(1, sizeof(*p));
+	struct an_relay_pipe *p = calloc(1, sizeof(*p));
 	if (!p)
 		return NULL;
 	p->mode = mode;
@@ -83,7 +100,7 @@ static struct pipe *pipe_new(struct an_host *h, enum mode mode, int timeout_ms)
 }
 
 /* Hand the stream over: later events go to the caller; leftover input first. */
-static void hand_over(struct pipe *p, size_t used)
+static void hand_over(struct an_relay_pipe *p, size_t used)
 {
 	struct an_buf rest = p->in;
 	p->handed = true;
@@ -118,7 +135,7 @@ static int rsv_addr(const struct an_relay_bytes *b, const struct an_peerid *rela
 	return 1;
 }
 
-static int reserve_answer(struct pipe *p, const struct an_relay_msg *m,
+static int reserve_answer(struct an_relay_pipe *p, const struct an_relay_msg *m,
 			  struct an_relay_reservation_info *info)
 {
 	struct an_host_conn *c = an_stream_conn(p->s);
@@ -157,7 +174,7 @@ static int reserve_answer(struct pipe *p, const struct an_relay_msg *m,
 
 static void client_data(struct an_stream *s, const uint8_t *d, size_t n, void *arg)
 {
-	struct pipe *p = arg;
+	struct an_relay_pipe *p = arg;
 	struct an_relay_msg m;
 	size_t used = 0;
 	int rc;
@@ -223,7 +240,7 @@ static void client_data(struct an_stream *s, const uint8_t *d, size_t n, void *a
 
 static void client_eof(struct an_stream *s, void *arg)
 {
-	struct pipe *p = arg;
+	struct an_relay_pipe *p = arg;
 	if (p->handed) {
 		if (p->uh && p->uh->on_eof)
 			p->uh->on_eof(s, p->uh_arg);
@@ -237,7 +254,7 @@ static void client_eof(struct an_stream *s, void *arg)
 
 static void client_close(struct an_stream *s, int err, void *arg)
 {
-	struct pipe *p = arg;
+	struct an_relay_pipe *p = arg;
 	if (p->handed) {
 		if (p->uh && p->uh->on_close)
 			p->uh->on_close(s, err, p->uh_arg);
@@ -252,7 +269,7 @@ static void client_close(struct an_stream *s, int err, void *arg)
 
 static void client_writable(struct an_stream *s, void *arg)
 {
-	struct pipe *p = arg;
+	struct an_relay_pipe *p = arg;
 	if (p->handed && p->uh && p->uh->on_writable)
 		p->uh->on_writable(s, p->uh_arg);
 }
@@ -264,7 +281,7 @@ static const struct an_stream_handler client_handler = {
 	.on_writable = client_writable,
 };
 
-static int hop_open(struct an_host_conn *c, struct pipe *p, const struct an_relay_msg *m)
+static int hop_open(struct an_host_conn *c, struct an_relay_pipe *p, const struct an_relay_msg *m)
 {
 	struct an_stream *s = NULL;
 	int rc = an_host_stream_open(c, AN_RELAY_HOP_PROTOCOL, &client_handler, p, &s);
@@ -285,7 +302,7 @@ static int hop_open(struct an_host_conn *c, struct pipe *p, const struct an_rela
 int an_relay_reserve(struct an_host_conn *c, int timeout_ms, an_relay_reserve_fn cb, void *arg)
 {
 	struct an_relay_msg m;
-	struct pipe *p = pipe_new(an_host_conn_host(c), M_RESERVE, timeout_ms);
+	struct an_relay_pipe *p = pipe_new(an_host_conn_host(c), M_RESERVE, timeout_ms);
 	if (!p)
 		return -ENOMEM;
 	p->reserve_cb = cb;
@@ -299,7 +316,7 @@ int an_relay_connect(struct an_host_conn *c, const struct an_peerid *target, int
 		     void *handler_arg)
 {
 	struct an_relay_msg m;
-	struct pipe *p = pipe_new(an_host_conn_host(c), M_CONNECT, timeout_ms);
+	struct an_relay_pipe *p = pipe_new(an_host_conn_host(c), M_CONNECT, timeout_ms);
 	if (!p)
 		return -ENOMEM;
 	p->connect_cb = cb;
@@ -319,13 +336,17 @@ int an_relay_connect(struct an_host_conn *c, const struct an_peerid *target, int
 static void stop_open(struct an_stream *s, void *arg)
 {
 	struct an_relay_stop_service *svc = arg;
-	struct pipe *p = pipe_new(an_host_conn_host(an_stream_conn(s)), M_STOP, svc->timeout_ms);
+	struct an_relay_pipe *p = pipe_new(an_host_conn_host(an_stream_conn(s)), M_STOP, svc->timeout_ms);
 	if (!p) {
 		an_stream_reset(s);
 		return;
 	}
 	p->s = s;
 	p->svc = svc;
+	p->svc_next = svc->pipes_;
+	if (svc->pipes_)
+		svc->pipes_->svc_prev = p;
+	svc->pipes_ = p;
 	p->reported = true; /* nothing to report: failures just end the stream */
 	an_stream_set_user(s, p);
 }
@@ -345,7 +366,7 @@ static void stop_refuse(struct an_stream *s, uint32_t status)
 static void stop_data(struct an_stream *s, const uint8_t *d, size_t n, void *arg)
 {
 	(void)arg;
-	struct pipe *p = an_stream_user(s);
+	struct an_relay_pipe *p = an_stream_user(s);
 	struct an_relay_msg m, ok;
 	size_t used = 0;
 	int rc;
@@ -359,6 +380,10 @@ static void stop_data(struct an_stream *s, const uint8_t *d, size_t n, void *arg
 	}
 	if (p->refused)
 		return; /* waiting for the relay to close */
+	if (!p->svc) { /* the service went away (an_relay_stop_unserve) */
+		an_stream_reset(s);
+		return;
+	}
 	if (an_buf_append(&p->in, d, n) < 0) {
 		an_stream_reset(s);
 		return;
@@ -405,7 +430,7 @@ static void stop_data(struct an_stream *s, const uint8_t *d, size_t n, void *arg
 static void stop_eof(struct an_stream *s, void *arg)
 {
 	(void)arg;
-	struct pipe *p = an_stream_user(s);
+	struct an_relay_pipe *p = an_stream_user(s);
 	if (p && p->handed) {
 		if (p->uh && p->uh->on_eof)
 			p->uh->on_eof(s, p->uh_arg);
@@ -417,7 +442,7 @@ static void stop_eof(struct an_stream *s, void *arg)
 static void stop_close(struct an_stream *s, int err, void *arg)
 {
 	(void)arg;
-	struct pipe *p = an_stream_user(s);
+	struct an_relay_pipe *p = an_stream_user(s);
 	if (!p)
 		return;
 	if (p->handed && p->uh && p->uh->on_close)
@@ -431,7 +456,7 @@ static void stop_close(struct an_stream *s, int err, void *arg)
 static void stop_writable(struct an_stream *s, void *arg)
 {
 	(void)arg;
-	struct pipe *p = an_stream_user(s);
+	struct an_relay_pipe *p = an_stream_user(s);
 	if (p && p->handed && p->uh && p->uh->on_writable)
 		p->uh->on_writable(s, p->uh_arg);
 }
@@ -447,7 +472,7 @@ static const struct an_stream_handler stop_handler = {
 void an_relay_stream_redirect(struct an_stream *s, const struct an_stream_handler *handler,
 			      void *handler_arg)
 {
-	struct pipe *p = an_stream_user(s);
+	struct an_relay_pipe *p = an_stream_user(s);
 	if (!p)
 		return;
 	p->uh = handler;
@@ -456,5 +481,36 @@ void an_relay_stream_redirect(struct an_stream *s, const struct an_stream_handle
 
 int an_relay_stop_serve(struct an_host *h, struct an_relay_stop_service *svc)
 {
+	svc->pipes_ = NULL;
 	return an_host_handle(h, AN_RELAY_STOP_PROTOCOL, &stop_handler, svc);
+}
+
+static bool refuse_all(void *arg, struct an_stream *s, const struct an_peerid *src,
+		       const struct an_relay_limit *limit, const struct an_stream_handler **handler,
+		       void **handler_arg)
+{
+	(void)arg, (void)s, (void)src, (void)limit, (void)handler, (void)handler_arg;
+	return false;
+}
+
+static struct an_relay_stop_service refusing = {.accept = refuse_all};
+
+void an_relay_stop_unserve(struct an_host *h, struct an_relay_stop_service *svc)
+{
+	struct an_relay_pipe *p, *next;
+	/*
+	 * Replace the registration rather than an_host_unhandle it: the host
+	 * points open inbound streams at their registration's slot, which
+	 * unhandle fills with another protocol's, and the circuits already
+	 * handed over still need stop_handler.  Replacing keeps stop_handler
+	 * in the slot; new stop streams meet the refusing service.
+	 */
+	an_host_handle(h, AN_RELAY_STOP_PROTOCOL, &stop_handler, &refusing);
+	for (p = svc->pipes_; p; p = next) {
+		next = p->svc_next;
+		svc_unlink(p);
+		if (!p->handed && !p->refused && !p->busy)
+			an_stream_reset(p->s); /* its on_close frees p */
+	}
+	svc->pipes_ = NULL;
 }

@@ -96,6 +96,7 @@ struct an_relay_stop_service {
 	an_relay_accept_fn accept;
 	void *arg;
 	int timeout_ms; /* the relay's CONNECT must arrive within this; 0 = 10 s */
+	struct an_relay_pipe *pipes_; /* internal: stop streams still reading their CONNECT */
 };
 
 /*
@@ -105,5 +106,14 @@ struct an_relay_stop_service {
  * an_host_handle's errors.
  */
 int an_relay_stop_serve(struct an_host *h, struct an_relay_stop_service *svc);
+
+/*
+ * Stop using svc (it may be freed when this returns): stop streams still
+ * waiting for their CONNECT are reset, new ones are refused
+ * (PERMISSION_DENIED), circuits already accepted go on.  The protocol
+ * stays registered (with a refusing service).  svc must be the one given
+ * to an_relay_stop_serve on h.
+ */
+void an_relay_stop_unserve(struct an_host *h, struct an_relay_stop_service *svc);
 
 #endif

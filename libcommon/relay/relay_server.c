@@ -706,8 +706,13 @@ void an_relay_server_free(struct an_relay_server *r)
 {
 	if (!r)
 		return;
-	an_host_unhandle(r->h, AN_RELAY_HOP_PROTOCOL);
-	/* each abort ends its circuit synchronously (bounded by the list) */
+	/*
+	 * Circuits first, then the registration: the host points open inbound
+	 * streams at their registration's slot, which an_host_unhandle fills
+	 * with another protocol's, so a hop stream reset after it would reach
+	 * that protocol's on_close.  Each abort ends its circuit synchronously
+	 * (bounded by the list).
+	 */
 	for (size_t guard = 0; r->circuits && guard < 1000000; guard++) {
 		struct circuit *c = r->circuits;
 		if (c->hop)
@@ -721,6 +726,7 @@ void an_relay_server_free(struct an_relay_server *r)
 			circ_free(c);
 		}
 	}
+	an_host_unhandle(r->h, AN_RELAY_HOP_PROTOCOL);
 	free(r->rsv);
 	free(r);
 }

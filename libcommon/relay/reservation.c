@@ -289,7 +289,7 @@ void an_rsv_free(struct an_rsv *r)
 	if (!r)
 		return;
 	an_rsv_stop(r);
-	an_host_unhandle(r->h, AN_RELAY_STOP_PROTOCOL);
+	an_relay_stop_unserve(r->h, &r->stop);
 	for (size_t i = 0; i < r->n; i++) {
 		struct relay *rl = r->relays[i];
 		drop_conn(rl);

@@ -95,11 +95,10 @@ int an_rsv_add(struct an_rsv *r, const char *maddr);
 void an_rsv_stop(struct an_rsv *r);
 
 /*
- * Unregister the stop service, stop every timer, drop our references to
- * the relay connections, free r (a step still under way finds it gone).
- * Circuits already upgraded stay the host's.  A stop stream still
- * waiting for its CONNECT refers to r: free r right before an_host_free,
- * without running the loop in between.  NULL-safe.
+ * Stop accepting circuits (an_relay_stop_unserve), stop every timer, drop
+ * our references to the relay connections, free r (a step still under
+ * way finds it gone).  Circuits already upgraded stay the host's.
+ * NULL-safe.
  */
 void an_rsv_free(struct an_rsv *r);
 

@@ -7,11 +7,13 @@
  */
 #include "crypto/key.h"
 #include "crypto/peerid.h"
+#include "dht/kad_node.h"
 #include "relay/circuit.h"
 #include "relay/relay_dial.h"
 #include "relay/relay_server.h"
 #include "relay/reservation.h"
 #include "transport/host.h"
+#include "transport/identify.h"
 #include "transport/ping.h"
 #include "util/error.h"
 
@@ -21,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "fixtures.h"
@@ -349,6 +352,94 @@ static void test_dial_malformed_circuit_address(void)
 	world_free(&w);
 }
 
+/* ---- what runs over a relayed connection ---- */
+
+struct idres {
+	bool done;
+	int err;
+	size_t observed_len;
+};
+
+static void id_cb(void *arg, int err, const struct an_identify *m)
+{
+	struct idres *r = arg;
+	r->done = true;
+	r->err = err;
+	r->observed_len = err == 0 ? m->observed_addr.len : 0;
+}
+
+/* Relayed, A sees only the relay: it sends no observedAddr (a direct peer gets one). */
+static void test_identify_over_circuit_has_no_observed_addr(void)
+{
+	struct world w;
+	struct dialed d = {0}, dr = {0};
+	struct idres relayed = {0}, direct = {0};
+	char a[600];
+	CHECK_EQ_INT(world_new(&w, true), 0);
+	an_identify_service_register(w.a);
+	an_identify_service_register(w.r);
+	CHECK(wait_reserved(&w, 1));
+	circuit_addr(&w, an_host_peer_id(w.a), a, sizeof(a));
+	CHECK_EQ_INT(an_relay_dial(w.b, a, 5000, dialed_cb, &d), 0);
+	CHECK(fx_run_until(w.loop, &d.done, 6));
+	CHECK_EQ_INT(an_relay_dial(w.b, w.relay_addr, 5000, dialed_cb, &dr), 0);
+	CHECK(fx_run_until(w.loop, &dr.done, 6));
+	if (d.c && dr.c) {
+		CHECK_EQ_INT(an_identify_request(d.c, 5000, id_cb, &relayed), 0);
+		CHECK_EQ_INT(an_identify_request(dr.c, 5000, id_cb, &direct), 0);
+		CHECK(fx_run_until(w.loop, &relayed.done, 6));
+		CHECK(fx_run_until(w.loop, &direct.done, 6));
+		CHECK_EQ_INT(relayed.err, 0);
+		CHECK_EQ_INT((int)relayed.observed_len, 0);
+		CHECK(direct.observed_len > 0);
+	}
+	world_free(&w);
+}
+
+struct kadstream {
+	bool closed;
+	int err;
+};
+
+static void ks_close(struct an_stream *s, int err, void *arg)
+{
+	(void)s;
+	struct kadstream *k = arg;
+	k->closed = true;
+	k->err = err;
+}
+
+static const struct an_stream_handler ks_handler = {.on_close = ks_close};
+
+/* A DHT server does not take kad streams over a relayed connection. */
+static void test_kad_stream_over_circuit_reset(void)
+{
+	struct world w;
+	struct dialed d = {0};
+	struct kadstream k = {0};
+	struct an_kad_node *kad = NULL;
+	struct an_kad_node_config kc = {0};
+	char a[600], dir[] = "/tmp/test_relay_dial.XXXXXX";
+	CHECK(mkdtemp(dir) != NULL);
+	CHECK_EQ_INT(world_new(&w, true), 0);
+	kc.state_dir = dir;
+	CHECK_EQ_INT(an_kad_node_new(w.a, &kc, &kad), 0);
+	CHECK(wait_reserved(&w, 1));
+	circuit_addr(&w, an_host_peer_id(w.a), a, sizeof(a));
+	CHECK_EQ_INT(an_relay_dial(w.b, a, 5000, dialed_cb, &d), 0);
+	CHECK(fx_run_until(w.loop, &d.done, 6));
+	if (d.c) {
+		CHECK_EQ_INT(an_host_stream_open(d.c, an_kad_node_protocol(kad), &ks_handler, &k, NULL), 0);
+		CHECK(fx_run_until(w.loop, &k.closed, 3)); /* well before kad's 10 s idle limit */
+		CHECK(k.err != 0);
+	}
+	an_kad_node_free(kad);
+	world_free(&w);
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	CHECK_EQ_INT(system(cmd), 0);
+}
+
 int main(void)
 {
 	if (sodium_init() < 0)
@@ -370,6 +461,8 @@ int main(void)
 	RUN(test_dial_relay_down_fails);
 	RUN(test_dial_plain_address_goes_direct);
 	RUN(test_dial_malformed_circuit_address);
+	RUN(test_identify_over_circuit_has_no_observed_addr);
+	RUN(test_kad_stream_over_circuit_reset);
 	an_privkey_free(kr);
 	an_privkey_free(ka);
 	an_privkey_free(kb);
