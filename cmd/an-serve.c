@@ -17,6 +17,7 @@
 
 #include "crypto/key.h"
 #include "record/record.h"
+#include "relay/reservation.h"
 #include "route/server.h"
 #include "route/static_site.h"
 #include "route/upstream.h"
@@ -44,6 +45,9 @@ static const char USAGE[] =
 	"                             /ip4/127.0.0.1/tcp/0)\n"
 	"      --announce MULTIADDR   address to publish instead of the listen addresses\n"
 	"                             (repeatable)\n"
+	"      --relay MULTIADDR      keep a reservation on this relay (.../p2p/RELAY) and\n"
+	"                             publish the circuit address through it (repeatable)\n"
+	"      --no-direct            publish only the circuit addresses (behind a NAT)\n"
 	"  -s, --state-dir DIR        state directory (daemon socket, store, config)\n"
 	"      --bootstrap MULTIADDR  bootstrap peer (repeatable; else $AN_BOOTSTRAP, DIR/config)\n"
 	"      --protocol ID          kad protocol ID (default /an/kad/1.0.0)\n"
@@ -61,7 +65,7 @@ static const char USAGE[] =
 
 enum {
 	OPT_UPSTREAM = 256, OPT_SUB, OPT_LISTEN, OPT_ANNOUNCE, OPT_BOOTSTRAP, OPT_PROTOCOL,
-	OPT_REPUBLISH, OPT_VALID, OPT_ACCESS_LOG, OPT_UPSTREAM_TIMEOUT
+	OPT_REPUBLISH, OPT_VALID, OPT_ACCESS_LOG, OPT_UPSTREAM_TIMEOUT, OPT_RELAY, OPT_NO_DIRECT
 };
 
 #define MAX_SUBS 32
@@ -90,6 +94,9 @@ struct opts {
 	int n_announce;
 	const char *bootstrap[AN_NODE_MAX_BOOTSTRAP];
 	int n_bootstrap;
+	const char *relays[AN_RSV_MAX_RELAYS];
+	int n_relays;
+	bool no_direct;
 	long long timeout_ms, republish_ms, valid_ms, upstream_timeout_ms;
 	bool quiet;
 };
@@ -101,6 +108,10 @@ struct serve {
 	struct an_host *host;
 	struct an_route_server *route;
 	struct an_node *node;
+	struct an_rsv *rsv;      /* --relay reservations, NULL without */
+	ev_timer relay_wait;     /* bounds the wait for the first reservations */
+	char published_circuits[AN_RECORD_ADDRS_MAX * AN_RECORD_ADDR_MAX]; /* in the last records */
+	bool waiting_relays, publish_again;
 	struct site sites[MAX_SUBS + 1];
 	size_t n_sites;
 	FILE *access;
@@ -174,6 +185,30 @@ static int64_t next_seq(struct serve *sv)
 	return sv->last_seq;
 }
 
+/*
+ * Our addresses without /p2p/<us>: the direct ones (unless --no-direct),
+ * then the circuit ones through the relays holding a reservation now.
+ */
+static size_t our_addrs(const struct serve *sv, const char **out, size_t max)
+{
+	size_t n = sv->o->no_direct ? 0 : an_host_addrs(sv->host, out, max);
+	return n + an_rsv_addrs(sv->rsv, out + n, max - n);
+}
+
+/* The circuit addresses now, one string, to tell whether records must change. */
+static void circuits_text(const struct serve *sv, char *out, size_t cap)
+{
+	const char *c[AN_RECORD_ADDRS_MAX];
+	size_t n = an_rsv_addrs(sv->rsv, c, AN_RECORD_ADDRS_MAX), used = 0;
+	out[0] = '\0';
+	for (size_t i = 0; i < n && used < cap; i++) {
+		int k = snprintf(out + used, cap - used, "%s ", c[i]);
+		if (k < 0)
+			break;
+		used += (size_t)k;
+	}
+}
+
 static int sign_site(struct serve *sv, struct site *s, const json_t *root)
 {
 	const char *addrs[AN_RECORD_ADDRS_MAX];
@@ -181,13 +216,17 @@ static int sign_site(struct serve *sv, struct site *s, const json_t *root)
 	const char *bare[AN_RECORD_ADDRS_MAX];
 	struct an_record_error e = {{0}, {0}};
 	struct an_record_sign_opts so = {0};
-	size_t n = an_host_addrs(sv->host, bare, AN_RECORD_ADDRS_MAX);
+	size_t n = our_addrs(sv, bare, AN_RECORD_ADDRS_MAX), k = 0;
 	json_t *rec = json_object();
 	int rc;
 	for (size_t i = 0; i < n; i++) {
-		snprintf(full[i], sizeof(full[i]), "%s/p2p/%s", bare[i], sv->peer);
-		addrs[i] = full[i];
+		int len = snprintf(full[k], sizeof(full[k]), "%s/p2p/%s", bare[i], sv->peer);
+		if (len > 0 && (size_t)len < sizeof(full[k])) { /* a longer one cannot be signed */
+			addrs[k] = full[k];
+			k++;
+		}
 	}
+	n = k;
 	so.now = (int64_t)time(NULL);
 	so.name = s->fqdn;
 	so.type = root ? "A" : "root";
@@ -212,6 +251,7 @@ static int sign_site(struct serve *sv, struct site *s, const json_t *root)
 
 static void print_ready(struct serve *sv);
 static void publish_next(struct serve *sv);
+static void publish_round(struct serve *sv);
 
 static void put_done(void *arg, int err, const json_t *result, size_t stored)
 {
@@ -263,14 +303,23 @@ static void publish_next(struct serve *sv)
 	sv->round++;
 	if (!sv->ready_printed)
 		print_ready(sv);
+	if (sv->publish_again) { /* the addresses changed during the round */
+		sv->publish_again = false;
+		publish_round(sv);
+	}
 }
 
 static void publish_round(struct serve *sv)
 {
-	if (sv->publishing || sv->stopping)
+	if (sv->stopping)
 		return;
+	if (sv->publishing) {
+		sv->publish_again = true;
+		return;
+	}
 	sv->publishing = true;
 	sv->next_put = 0;
+	circuits_text(sv, sv->published_circuits, sizeof(sv->published_circuits));
 	publish_next(sv);
 }
 
@@ -284,8 +333,8 @@ static void republish_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
 static void print_ready(struct serve *sv)
 {
-	const char *addrs[AN_HOST_MAX_LISTENERS + AN_HOST_MAX_ANNOUNCE];
-	size_t n = an_host_addrs(sv->host, addrs, sizeof(addrs) / sizeof(addrs[0]));
+	const char *addrs[AN_RECORD_ADDRS_MAX];
+	size_t n = our_addrs(sv, addrs, AN_RECORD_ADDRS_MAX);
 	json_t *a = json_array(), *names = json_array();
 	bool published = false;
 	char full[AN_HOST_ADDR_TEXT_MAX + 80], url[AN_RECORD_FQDN_MAX + 32];
@@ -329,6 +378,8 @@ static void stop(struct serve *sv)
 		return;
 	sv->stopping = true;
 	ev_timer_stop(sv->loop, &sv->republish);
+	ev_timer_stop(sv->loop, &sv->relay_wait);
+	an_rsv_stop(sv->rsv);
 	an_node_op_cancel(sv->op);
 	sv->op = NULL;
 	an_node_close(sv->node); /* on our host: the node goes, the host stays */
@@ -350,6 +401,92 @@ static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 		stop(sv);
 	else
 		sv->stopping = true; /* checked once the node is open */
+}
+
+/* ---- relays ---- */
+
+/* The first publication (or, with nobody to publish to, the ready line). */
+static void start_serving(struct serve *sv)
+{
+	sv->waiting_relays = false;
+	ev_timer_stop(sv->loop, &sv->relay_wait);
+	if (sv->can_publish) {
+		ev_timer_init(&sv->republish, republish_cb, sv->o->republish_ms / 1000.0,
+			      sv->o->republish_ms / 1000.0);
+		sv->republish.data = sv;
+		ev_timer_start(sv->loop, &sv->republish);
+		publish_round(sv);
+	} else {
+		for (size_t i = 0; i < sv->n_sites; i++)
+			sign_site(sv, &sv->sites[i], i ? sv->sites[0].rec : NULL);
+		print_ready(sv);
+	}
+}
+
+static void relay_wait_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop; (void)revents;
+	struct serve *sv = w->data;
+	if (sv->waiting_relays && !sv->stopping)
+		start_serving(sv);
+}
+
+static void relay_report(void *arg, const struct an_rsv_report *r)
+{
+	struct serve *sv = arg;
+	char circuits[sizeof(sv->published_circuits)];
+	if (!sv->o->quiet) {
+		if (r->event == AN_RSV_RESERVED)
+			cli_warn("reserved a slot on relay '%s'", r->relay_addr);
+		else if (r->event == AN_RSV_FAILED && r->status)
+			cli_warn("relay '%s' refused the reservation: %s (retrying in %ds)", r->relay_addr,
+				 an_relay_status_name(r->status), (r->retry_ms + 999) / 1000);
+		else if (r->event == AN_RSV_FAILED)
+			cli_warn("unable to reserve on relay '%s': %s (retrying in %ds)", r->relay_addr,
+				 an_strerror(r->err), (r->retry_ms + 999) / 1000);
+		else if (r->event == AN_RSV_LOST)
+			cli_warn("lost the connection to relay '%s' (retrying in %ds)", r->relay_addr,
+				 (r->retry_ms + 999) / 1000);
+	}
+	if (sv->stopping || !sv->running)
+		return;
+	if (sv->waiting_relays) {
+		if (an_rsv_settled(sv->rsv))
+			start_serving(sv);
+		return;
+	}
+	/* A new or renewed slot changes our circuit addresses: publish them now. */
+	circuits_text(sv, circuits, sizeof(circuits));
+	if (r->event == AN_RSV_RESERVED && strcmp(circuits, sv->published_circuits) != 0) {
+		if (sv->can_publish)
+			publish_round(sv);
+		else
+			for (size_t i = 0; i < sv->n_sites; i++)
+				sign_site(sv, &sv->sites[i], i ? sv->sites[0].rec : NULL);
+	}
+}
+
+static int relays_start(struct serve *sv)
+{
+	struct an_rsv_config rc = {.timeout_ms = (int)sv->o->timeout_ms, .report = relay_report,
+				   .arg = sv};
+	int err;
+	if (sv->o->n_relays == 0)
+		return 0;
+	err = an_rsv_new(sv->host, &rc, &sv->rsv);
+	if (err < 0) {
+		cli_warn("unable to serve circuits: %s", an_strerror(err));
+		return err;
+	}
+	for (int i = 0; i < sv->o->n_relays; i++) {
+		err = an_rsv_add(sv->rsv, sv->o->relays[i]);
+		if (err < 0) {
+			cli_warn("invalid relay address '%s': %s", sv->o->relays[i],
+				 err == AN_EMALFORMED ? "not ADDR/p2p/RELAY" : an_strerror(err));
+			return err;
+		}
+	}
+	return 0;
 }
 
 /* A site's source: a directory or an upstream URL. */
@@ -483,6 +620,8 @@ static int run(struct opts *o)
 		goto out;
 	}
 	rc = cli_host_announce_all(sv.host, o->announce, o->n_announce);
+	if (rc == 0)
+		rc = relays_start(&sv);
 	if (rc < 0)
 		goto out;
 	ev_signal_init(&sv.sigterm, signal_cb, SIGTERM);
@@ -510,21 +649,21 @@ static int run(struct opts *o)
 	if (sv.stopping) { /* a signal came while the node bootstrapped */
 		sv.stopping = false;
 		stop(&sv);
-	} else if (sv.can_publish) {
-		ev_timer_init(&sv.republish, republish_cb, o->republish_ms / 1000.0, o->republish_ms / 1000.0);
-		sv.republish.data = &sv;
-		ev_timer_start(sv.loop, &sv.republish);
-		publish_round(&sv);
+	} else if (sv.rsv && !an_rsv_settled(sv.rsv)) {
+		/* publish the circuit addresses from the start: wait (bounded) for the relays */
+		sv.waiting_relays = true;
+		ev_timer_init(&sv.relay_wait, relay_wait_cb, o->timeout_ms / 1000.0, 0.);
+		sv.relay_wait.data = &sv;
+		ev_timer_start(sv.loop, &sv.relay_wait);
 	} else {
-		for (size_t i = 0; i < sv.n_sites; i++)
-			sign_site(&sv, &sv.sites[i], i ? sv.sites[0].rec : NULL);
-		print_ready(&sv);
+		start_serving(&sv);
 	}
 	ev_run(sv.loop, 0);
 	rc = 0;
 out:
 	an_node_close(sv.node);
 	an_route_server_free(sv.route);
+	an_rsv_free(sv.rsv); /* right before the host: see reservation.h */
 	an_host_free(sv.host);
 	for (size_t i = 0; i < MAX_SUBS + 1; i++) {
 		an_static_site_free(&sv.sites[i].dir);
@@ -555,6 +694,8 @@ int main(int argc, char **argv)
 		{"sub", required_argument, NULL, OPT_SUB},
 		{"listen", required_argument, NULL, OPT_LISTEN},
 		{"announce", required_argument, NULL, OPT_ANNOUNCE},
+		{"relay", required_argument, NULL, OPT_RELAY},
+		{"no-direct", no_argument, NULL, OPT_NO_DIRECT},
 		{"state-dir", required_argument, NULL, 's'},
 		{"bootstrap", required_argument, NULL, OPT_BOOTSTRAP},
 		{"protocol", required_argument, NULL, OPT_PROTOCOL},
@@ -600,6 +741,12 @@ int main(int argc, char **argv)
 			break;
 		case OPT_ANNOUNCE:
 			cli_opt_append(o.announce, &o.n_announce, AN_HOST_MAX_ANNOUNCE, optarg, "--announce addresses", USAGE);
+			break;
+		case OPT_RELAY:
+			cli_opt_append(o.relays, &o.n_relays, AN_RSV_MAX_RELAYS, optarg, "--relay addresses", USAGE);
+			break;
+		case OPT_NO_DIRECT:
+			o.no_direct = true;
 			break;
 		case 's':
 			o.statedir = optarg;
@@ -656,6 +803,10 @@ int main(int argc, char **argv)
 		cli_usage(USAGE, AN_EXIT_USAGE);
 	} else {
 		o.dir = argv[optind];
+	}
+	if (o.no_direct && o.n_relays == 0) {
+		cli_warn("--no-direct needs at least one --relay");
+		cli_usage(USAGE, AN_EXIT_USAGE);
 	}
 	if (o.republish_ms >= o.valid_ms)
 		cli_warn("warning: records valid for %llds are republished only every %llds: they will expire in between",

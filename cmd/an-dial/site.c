@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "relay/relay_dial.h"
 #include "transport/identify.h"
 #include "transport/ping.h"
 #include "util/error.h"
@@ -145,6 +146,15 @@ static void fail(struct site *s, int err)
 
 static void try_next_addr(struct site *s);
 
+/* The last /p2p/ of addr (a circuit address names the relay first), or NULL. */
+static const char *last_p2p(const char *addr)
+{
+	const char *last = NULL;
+	for (const char *p = addr; (p = strstr(p, "/p2p/")); p++)
+		last = p;
+	return last;
+}
+
 static void dial_cb(struct an_host *h, struct an_host_conn *c, int err, void *arg)
 {
 	struct site *s = arg;
@@ -171,6 +181,9 @@ static void dial_cb(struct an_host *h, struct an_host_conn *c, int err, void *ar
 		try_next_addr(s);
 		return;
 	}
+	if (s->d->cfg.verbose)
+		cli_warn("connected %s: %s", an_host_conn_relayed(c) ? "through a relay" : "directly",
+			 s->addrs[s->next_addr - 1]);
 	an_host_conn_ref(c);
 	s->conn = c;
 	s->state = S_READY;
@@ -183,7 +196,7 @@ static void try_next_addr(struct site *s)
 		const char *a = s->addrs[s->next_addr++];
 		if (s->d->cfg.verbose)
 			cli_warn("trying %s", a);
-		int rc = an_host_dial(s->d->host, a, s->d->cfg.timeout_ms, dial_cb, s);
+		int rc = an_relay_dial(s->d->host, a, s->d->cfg.timeout_ms, dial_cb, s);
 		if (rc == 0)
 			return;
 		s->err = rc;
@@ -199,12 +212,17 @@ static void try_next_addr(struct site *s)
 	fail(s, s->err ? s->err : AN_ENOTFOUND);
 }
 
-/* Add addr with /p2p/<publisher> (an address naming another peer is skipped). */
+/*
+ * Add addr with /p2p/<publisher> (an address naming another peer is
+ * skipped; a circuit address must end in the publisher's).
+ */
 static void add_addr(struct site *s, const char *addr)
 {
-	const char *p2p = strstr(addr, "/p2p/");
+	const char *p2p = last_p2p(addr);
 	if (s->n_addrs >= AN_RECORD_ADDRS_MAX)
 		return;
+	if (p2p && an_relay_addr_is_circuit(addr) && strstr(p2p, "/p2p-circuit"))
+		p2p = NULL; /* RELAYADDR/p2p/RELAY/p2p-circuit: the target comes next */
 	if (p2p) {
 		if (s->have_publisher && strcmp(p2p + 5, s->peer_text) != 0)
 			return;
@@ -242,8 +260,13 @@ static void resolved(void *arg, int err, struct an_resolved *r)
 	s->resolved_at = ev_now(s->d->loop);
 	s->n_addrs = 0;
 	size_t n = an_resolved_addrs(r, addrs, AN_RECORD_ADDRS_MAX);
+	/* direct addresses first, then the circuits through relays (slower, limited) */
 	for (size_t i = 0; i < n; i++)
-		add_addr(s, addrs[i]);
+		if (!an_relay_addr_is_circuit(addrs[i]))
+			add_addr(s, addrs[i]);
+	for (size_t i = 0; i < n; i++)
+		if (an_relay_addr_is_circuit(addrs[i]))
+			add_addr(s, addrs[i]);
 	connect_start(s);
 }
 
@@ -280,7 +303,9 @@ static void resolve_start(struct site *s)
 			s->publisher = s->name.id;
 			an_peerid_format(&s->publisher, s->peer_text, sizeof(s->peer_text));
 		}
-		const char *p2p = strstr(d->cfg.connect_to, "/p2p/");
+		const char *p2p = last_p2p(d->cfg.connect_to);
+		if (p2p && strstr(p2p, "/p2p-circuit"))
+			p2p = NULL; /* a circuit without its target: the URL's peer follows */
 		if (p2p) {
 			struct an_peerid id;
 			char hash[AN_PEERHASH_LEN + 1];

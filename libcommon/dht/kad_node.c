@@ -369,6 +369,12 @@ static void kreq_dial_cb(struct an_host *h, struct an_host_conn *c, int err, voi
 		kreq_maybe_free(r);
 		return;
 	}
+	if (an_host_conn_relayed(c)) {
+		/* the host reused a relayed connection: no kad over it (see inbound_open) */
+		kreq_finish(r, AN_ELIMIT, NULL);
+		kreq_maybe_free(r);
+		return;
+	}
 	kreq_on_conn(r, c);
 	kreq_maybe_free(r);
 }
@@ -493,7 +499,17 @@ static void inbound_idle(struct ev_loop *loop, ev_timer *w, int revents)
 static void inbound_open(struct an_stream *s, void *arg)
 {
 	struct an_kad_node *n = arg;
-	struct inbound *b = calloc(1, sizeof(*b));
+	struct inbound *b;
+	/*
+	 * No kad over a relayed (limited) connection: js-libp2p does not run
+	 * kad-dht on limited connections and a relay's data limit would cut
+	 * it anyway; the peer uses a direct connection or another peer.
+	 */
+	if (an_host_conn_relayed(an_stream_conn(s))) {
+		an_stream_reset(s);
+		return;
+	}
+	b = calloc(1, sizeof(*b));
 	if (!b || n->closed) {
 		free(b);
 		an_stream_reset(s);
@@ -763,7 +779,8 @@ static void on_connection(struct an_host_conn *c, void *arg)
 {
 	struct an_kad_node *n = arg;
 	struct ident *x;
-	if (n->closed || !(x = calloc(1, sizeof(*x))))
+	/* a peer met through a relay is not a DHT peer (no kad over that connection) */
+	if (n->closed || an_host_conn_relayed(c) || !(x = calloc(1, sizeof(*x))))
 		return;
 	x->node = n;
 	x->conn = c;

@@ -346,7 +346,13 @@ int an_identify_build(struct an_host *h, struct an_host_conn *c, struct an_ident
 	for (size_t i = 0; i < n; i++)
 		an_identify_add_protocol(m, protos[i]);
 	m->present |= AN_IDENTIFY_HAS_PROTOCOLS;
-	if (c) {
+	/*
+	 * observedAddr is the address we see the peer at.  Over a relayed
+	 * connection we see only the relay, not the peer's own address, so we
+	 * send none rather than the relay's (the peer would take it for its
+	 * own public address).
+	 */
+	if (c && !an_host_conn_relayed(c)) {
 		len = an_host_conn_remote_addr_bin(c, bin, sizeof(bin));
 		if (len)
 			an_identify_set_observed(m, bin, len);
