@@ -318,3 +318,22 @@ while f.read(65536): time.sleep(0.15)' "$T/fifo" &
 	[ "$status" -eq 0 ]
 	[ -z "$output" ]
 }
+
+@test "a circuit address is dialed through the relay, -v says so" {
+	an-keygen -k "$T/relay.key" >/dev/null
+	bg relay an-relay -q -k "$T/relay.key" --circuit-data 4m
+	wait_for "$NET/relay.out" '"event":"ready"' 10
+	relay=$(jq -r '.addrs[0]' "$NET/relay.out")
+	an-keygen -k "$T/nat.key" >"$T/nat.id"
+	bg relayed an-serve -q -k "$T/nat.key" -n natsite -s "$T/srv" --relay "$relay" --no-direct "$NET/www"
+	wait_for "$NET/relayed.out" '"event":"ready"' 20
+	circuit=$(jq -r '.addrs[0]' "$NET/relayed.out")
+	[[ $circuit == "$relay/p2p-circuit/p2p/$(jq -r .peerId "$T/nat.id")" ]]
+	run --separate-stderr timeout 60 an-dial -v --state-dir "$T/s" -t 10s --connect-to "$circuit" \
+		-o "$T/1m.bin" "an://$(jq -r .peerHash "$T/nat.id")@natsite/img/1m.bin"
+	stop_node relayed
+	stop_node relay
+	[ "$status" -eq 0 ]
+	[[ $stderr == *"connected through a relay: $circuit"* ]]
+	cmp "$T/1m.bin" "$NET/www/img/1m.bin"
+}

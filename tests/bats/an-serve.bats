@@ -267,3 +267,63 @@ serve() {
 	run --separate-stderr an-resolve -s "$T/r" --bootstrap "$BOOT" "an://$PH@site"
 	[ "$(jq -r .record.seq <<<"$output")" = "$second" ]
 }
+
+# ---- relays (on 127.0.0.1; the NAT case is tests/bats/relay-nat.bats) ----
+
+# relay: an an-relay on 127.0.0.1 for this test; RELAY_ADDR its address.
+relay() {
+	an-keygen -k "$T/relay.key" >/dev/null
+	an-relay -q -k "$T/relay.key" >"$T/relay.out" 2>"$T/relay.err" &
+	RELAY_PID=$!
+	wait_for "$T/relay.out" '"event":"ready"' 10
+	RELAY_ADDR=$(jq -r '.addrs[0]' "$T/relay.out")
+}
+
+stop_relay() {
+	kill "$RELAY_PID" 2>/dev/null || true
+	wait "$RELAY_PID" 2>/dev/null || true
+}
+
+@test "--no-direct without --relay is a usage error" {
+	run --separate-stderr an-serve -k "$T/site.key" --name site --no-direct "$NET/site"
+	[ "$status" -eq 2 ]
+	[[ $stderr == *"--no-direct needs at least one --relay"* ]]
+}
+
+@test "a relay address without its /p2p/ peer ID exits 3" {
+	run --separate-stderr an-serve -k "$T/site.key" --name site -s "$T/s" --relay /ip4/127.0.0.1/tcp/1 "$NET/site"
+	[ "$status" -eq 3 ]
+	[[ $stderr == *"invalid relay address '/ip4/127.0.0.1/tcp/1'"* ]]
+}
+
+@test "--relay: the ready line lists the circuit address after the direct one" {
+	relay
+	serve -k "$T/site.key" --name site -s "$T/s" --relay "$RELAY_ADDR" "$NET/site"
+	stop_relay
+	id=$(jq -r .peerId "$T/site.id")
+	run jq -r '.addrs[1]' "$T/out"
+	[ "$output" = "$RELAY_ADDR/p2p-circuit/p2p/$id" ]
+	run jq -r '.addrs[0]' "$T/out"
+	[[ $output == /ip4/127.0.0.1/tcp/*/p2p/$id ]]
+	grep -q "reserved a slot on relay '$RELAY_ADDR'" "$T/err"
+}
+
+@test "--relay --no-direct: only the circuit address is listed" {
+	relay
+	serve -k "$T/site.key" --name site -s "$T/s" --relay "$RELAY_ADDR" --no-direct "$NET/site"
+	stop_relay
+	run jq -r '.addrs | length' "$T/out"
+	[ "$output" = 1 ]
+	run jq -r '.addrs[0]' "$T/out"
+	[[ $output == "$RELAY_ADDR/p2p-circuit/p2p/"* ]]
+}
+
+@test "a relay that does not answer is retried, and the site is served anyway" {
+	an-keygen -k "$T/relay.key" >"$T/relay.id"
+	dead=/ip4/127.0.0.1/tcp/$(free_port)/p2p/$(jq -r .peerId "$T/relay.id")
+	serve -k "$T/site.key" --name site -s "$T/s" --relay "$dead" -t 2s "$NET/site"
+	wait_for "$T/err" "unable to reserve on relay '$dead': .*retrying in 1s" 10
+	wait_for "$T/err" "retrying in 2s" 10
+	run jq -r '.addrs | length' "$T/out"
+	[ "$output" = 1 ]
+}
