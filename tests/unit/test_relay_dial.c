@@ -43,7 +43,8 @@ struct world {
 	struct an_relay_server *relay;
 	struct an_rsv *rsv;
 	char relay_addr[512];
-	int reserved, lost, failed; /* reports seen */
+	int reserved, refreshed, lost, failed; /* reports seen */
+	uint32_t ttl_s; /* the relay's reservation lifetime, 0 = its default */
 	bool got_report;
 };
 
@@ -53,6 +54,8 @@ static void rsv_report(void *arg, const struct an_rsv_report *rep)
 	w->got_report = true;
 	if (rep->event == AN_RSV_RESERVED)
 		w->reserved++;
+	else if (rep->event == AN_RSV_REFRESHED)
+		w->refreshed++;
 	else if (rep->event == AN_RSV_LOST)
 		w->lost++;
 	else if (rep->event == AN_RSV_FAILED)
@@ -62,10 +65,14 @@ static void rsv_report(void *arg, const struct an_rsv_report *rep)
 static int relay_start(struct world *w, const char *listen)
 {
 	struct an_host_config cr = {.key = kr};
+	struct an_relay_config rc;
 	const char *addrs[1];
 	char id[AN_PEERID_TEXT_MAX];
+	an_relay_config_init(&rc);
+	if (w->ttl_s)
+		rc.reservation_ttl_s = w->ttl_s;
 	if (an_host_new(w->loop, &cr, &w->r) < 0 || an_host_listen(w->r, listen) < 0 ||
-	    an_relay_server_new(w->r, NULL, &w->relay) < 0)
+	    an_relay_server_new(w->r, &rc, &w->relay) < 0)
 		return -1;
 	an_host_addrs(w->r, addrs, 1);
 	an_peerid_format(an_host_peer_id(w->r), id, sizeof(id));
@@ -82,12 +89,20 @@ static void relay_stop(struct world *w)
 }
 
 /* R, A and B; A keeps a reservation on R when reserve (fast retries). */
+static int world_new_ttl(struct world *w, bool reserve, uint32_t ttl_s);
+
 static int world_new(struct world *w, bool reserve)
+{
+	return world_new_ttl(w, reserve, 0);
+}
+
+static int world_new_ttl(struct world *w, bool reserve, uint32_t ttl_s)
 {
 	struct an_host_config ca = {.key = ka}, cb = {.key = kb};
 	struct an_rsv_config rc = {.timeout_ms = 3000, .retry_min_ms = 100, .retry_max_ms = 400,
 				   .check_ms = 100, .report = rsv_report, .arg = w};
 	memset(w, 0, sizeof(*w));
+	w->ttl_s = ttl_s;
 	w->loop = ev_loop_new(0);
 	if (relay_start(w, "/ip4/127.0.0.1/tcp/0") < 0 || an_host_new(w->loop, &ca, &w->a) < 0 ||
 	    an_host_new(w->loop, &cb, &w->b) < 0)
@@ -237,6 +252,21 @@ static void test_reservation_renewed_after_relay_restart(void)
 	CHECK_EQ_INT(relay_start(&w, listen), 0); /* same key, same port */
 	CHECK(wait_reserved(&w, 2));
 	CHECK(w.lost >= 1);
+	CHECK_EQ_INT(an_rsv_active(w.rsv), 1);
+	world_free(&w);
+}
+
+static void test_reservation_refreshed_before_expiry(void)
+{
+	struct world w;
+	CHECK_EQ_INT(world_new_ttl(&w, true, 2), 0); /* 2 s slots: refreshed every second */
+	CHECK(wait_reserved(&w, 1));
+	for (int i = 0; i < 100 && w.refreshed < 3; i++) {
+		bool never = false;
+		fx_run_until(w.loop, &never, 0.05);
+	}
+	CHECK(w.refreshed >= 3); /* past the first slot's expiry, still held */
+	CHECK_EQ_INT(w.reserved, 1);
 	CHECK_EQ_INT(an_rsv_active(w.rsv), 1);
 	world_free(&w);
 }
@@ -454,6 +484,7 @@ int main(void)
 	RUN(test_reservation_gives_circuit_addresses);
 	RUN(test_reservation_retried_when_relay_down);
 	RUN(test_reservation_renewed_after_relay_restart);
+	RUN(test_reservation_refreshed_before_expiry);
 	RUN(test_add_rejects_address_without_relay_id);
 	RUN(test_dial_through_relay_and_ping);
 	RUN(test_dial_reuses_relayed_connection);
