@@ -72,6 +72,9 @@ struct an_stream {
 	const char *proposal[1];
 	struct an_mss mss;
 	const struct an_stream_handler *h;
+	/* inbound: h points here, a copy of the registration (an_host_unhandle
+	   compacts the table, so open streams must not point into it) */
+	struct an_stream_handler h_copy;
 	void *arg;
 	void *user;
 	struct an_buf out;     /* bytes for the yamux stream (mss answers, data) */
@@ -113,6 +116,9 @@ struct an_host_conn {
 	bool carrier_draining;
 	ev_timer carrier_kick;    /* re-kick after output waited for room (as EV_WRITE) */
 	bool relayed;             /* made by an_host_conn_over_stream; never cleared */
+	/* A stream's on_data is reading bytes in place (stream_readable). */
+	uint32_t delivering;
+	bool reset_delivered; /* ... and the handler reset that stream */
 	/* In the host's flush queue (conn_kick): holds a reference while there. */
 	bool flush_queued;
 	struct an_host_conn *flush_next;
@@ -156,7 +162,6 @@ struct an_host {
 	struct an_host_conn *flush_head, *flush_tail;
 	ev_prepare flush_watcher;
 	ev_idle flush_again; /* the queue outgrew one pass: do not block yet */
-	uint8_t scratch[READ_CHUNK];
 };
 
 static void hlog(struct an_host *h, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -718,7 +723,9 @@ void an_stream_reset(struct an_stream *s)
 {
 	struct an_host_conn *c = s->c;
 	struct an_yamux *y = c->alive ? an_conn_yamux(c->conn) : NULL;
-	if (y && !s->deferred)
+	if (y && !s->deferred && c->delivering == s->id)
+		c->reset_delivered = true; /* its on_data still reads yamux's bytes */
+	else if (y && !s->deferred)
 		an_yamux_stream_reset(y, s->id);
 	stream_finish(s, AN_ERESET);
 	if (c->alive)
@@ -887,7 +894,8 @@ static void stream_opened(struct an_host_conn *c, struct an_stream *s)
 			an_stream_reset(s);
 			return;
 		}
-		s->h = &e->h;
+		s->h_copy = e->h;
+		s->h = &s->h_copy;
 		s->arg = e->arg;
 	}
 	if (s->pending.len) {
@@ -940,12 +948,33 @@ static void stream_readable(struct an_host_conn *c, uint32_t id)
 			s->read_blocked = true; /* resumed from conn_handle_events */
 			return;
 		}
+		/*
+		 * The handler reads the bytes where yamux holds them (no copy),
+		 * and they are consumed when it returns.  So that they stay put
+		 * meanwhile, c->delivering holds back what could move them: a
+		 * reset of this stream (an_stream_reset), and an immediate kick,
+		 * whose flush could feed more input to yamux (conn_kick).
+		 */
+		const uint8_t *p;
 		size_t got = 0;
-		if (an_yamux_stream_read(y, id, h->scratch, sizeof(h->scratch), &got,
-					 an_host_now_ms(h)) < 0 || got == 0)
+		if (an_yamux_stream_peek(y, id, &p, &got) < 0 || got == 0)
 			return;
-		if (s->h->on_data)
-			s->h->on_data(s, h->scratch, got, s->arg);
+		if (got > READ_CHUNK)
+			got = READ_CHUNK;
+		if (s->h->on_data) {
+			c->delivering = id;
+			s->h->on_data(s, p, got, s->arg);
+			c->delivering = 0;
+		}
+		if (!(y = an_conn_yamux(c->conn)))
+			return; /* the connection failed meanwhile */
+		if (c->reset_delivered) {
+			c->reset_delivered = false;
+			an_yamux_stream_reset(y, id); /* the handler reset the stream */
+			return;
+		}
+		if (an_yamux_stream_consume(y, id, got, an_host_now_ms(h)) < 0)
+			return;
 	}
 }
 
@@ -1265,7 +1294,7 @@ static void conn_kick(struct an_host_conn *c)
 	const uint8_t *p;
 	size_t len;
 	an_conn_output(c->conn, &p, &len);
-	if (len >= AN_NOISE_MSG_MAX) {
+	if (len >= AN_NOISE_MSG_MAX && !c->delivering) {
 		conn_kick_now(c);
 		return;
 	}

@@ -512,6 +512,69 @@ static void test_host_fin_during_negotiation_follows_the_data(void)
 	two_hosts_free(&r);
 }
 
+/* an_host_unhandle compacts the registry: an open inbound stream keeps the
+   handler it was opened with, not whatever moved into its slot. */
+static int one_calls, two_calls;
+
+static void unhandled_shutdown(struct run *r)
+{
+	an_host_shutdown(r->b, 500);
+	an_host_shutdown(r->a, 500);
+}
+
+static void one_data(struct an_stream *s, const uint8_t *p, size_t n, void *arg)
+{
+	(void)p; (void)n;
+	struct run *r = arg;
+	one_calls++;
+	an_host_unhandle(r->a, "/one/1.0.0"); /* "/two/1.0.0" moves into its slot */
+	an_stream_close_write(s);
+}
+
+static void one_close(struct an_stream *s, int err, void *arg)
+{
+	(void)s; (void)err;
+	one_calls++;
+	unhandled_shutdown(arg);
+}
+
+static void two_close(struct an_stream *s, int err, void *arg)
+{
+	(void)s; (void)err;
+	two_calls++;
+	unhandled_shutdown(arg);
+}
+
+static const struct an_stream_handler one_server = {.on_data = one_data, .on_close = one_close};
+static const struct an_stream_handler two_server = {.on_close = two_close};
+
+static void one_dial_cb(struct an_host *h, struct an_host_conn *c, int err, void *arg)
+{
+	(void)h;
+	struct an_stream *s = NULL;
+	if (err < 0 || an_host_stream_open(c, "/one/1.0.0", &early_client, arg, &s) < 0 || !s) {
+		ev_break(((struct run *)arg)->loop, EVBREAK_ALL);
+		return;
+	}
+	an_stream_write(s, (const uint8_t *)"x", 1);
+	an_stream_close_write(s);
+}
+
+static void test_host_unhandle_keeps_open_streams_handler(void)
+{
+	struct run r;
+	char addr[512];
+	CHECK_EQ_INT(two_hosts(&r, NULL), 0);
+	CHECK_EQ_INT(an_host_handle(r.a, "/one/1.0.0", &one_server, &r), 0);
+	CHECK_EQ_INT(an_host_handle(r.a, "/two/1.0.0", &two_server, &r), 0);
+	a_addr(&r, addr, sizeof(addr));
+	CHECK_EQ_INT(an_host_dial(r.b, addr, 5000, one_dial_cb, &r), 0);
+	ev_run(r.loop, 0);
+	CHECK_EQ_INT(one_calls, 2); /* its data, then its close */
+	CHECK_EQ_INT(two_calls, 0);
+	two_hosts_free(&r);
+}
+
 static char last_log[256];
 
 static void capture_log(void *arg, const char *msg)
@@ -648,6 +711,7 @@ int main(void)
 	RUN(test_host_dial_ping_identify);
 	RUN(test_host_stream_unsupported_protocol);
 	RUN(test_host_fin_during_negotiation_follows_the_data);
+	RUN(test_host_unhandle_keeps_open_streams_handler);
 	RUN(test_host_per_peer_limit);
 	RUN(test_host_dial_refused_port);
 	RUN(test_host_dial_self_refused);
