@@ -358,6 +358,19 @@ function withSignal (promise, signal) {
   })
 }
 
+/**
+ * js-libp2p rejects some waits (stream.onDrain, for one) with the Event that
+ * ended them, which prints as "[object Event]": name its type and the error
+ * it carries instead.
+ */
+function describeError (err) {
+  if (typeof Event !== 'undefined' && err instanceof Event) {
+    const inner = err.error != null ? `: ${err.error?.message ?? err.error}` : ''
+    return `the stream's "${err.type}" event${inner}`
+  }
+  return String(err?.message ?? err)
+}
+
 function round (x, digits = 3) {
   const f = 10 ** digits
   return Math.round(x * f) / f
@@ -686,10 +699,11 @@ async function main () {
   let code = 0
   if (args.dial != null) {
     let action = 'dial'
+    let conn
     try {
       const target = await resolveDialTarget(args.dial, AbortSignal.timeout(timeoutMs))
       const t0 = performance.now()
-      const conn = await node.dial(target, { signal: AbortSignal.timeout(timeoutMs), force: true })
+      conn = await node.dial(target, { signal: AbortSignal.timeout(timeoutMs), force: true })
       emit({
         event: 'connected', peerId: node.peerId.toString(), remotePeer: conn.remotePeer.toString(),
         remoteAddr: conn.remoteAddr.toString(), direction: conn.direction, ms: round(performance.now() - t0)
@@ -713,8 +727,8 @@ async function main () {
       }
       emit({ event: 'done', ok: code === 0 })
     } catch (err) {
-      emit({ event: 'error', action, message: String(err?.message ?? err) })
-      warn(`${action}: ${err?.stack ?? err}`)
+      emit({ event: 'error', action, message: describeError(err), connection: conn?.status })
+      warn(`${action}: ${err?.stack ?? describeError(err)}`)
       code = 4
     }
   }
