@@ -25,6 +25,7 @@
 
 #include "check.h"
 #include "fixtures.h"
+#include "relay_fixtures.h"
 
 static struct an_privkey *kr, *ka, *kb;
 
@@ -98,8 +99,7 @@ static bool accept_cb(void *arg, struct an_stream *s, const struct an_peerid *sr
 static int world_new(struct world *w, const struct an_relay_config *cfg, bool relay)
 {
 	struct an_host_config cr = {.key = kr}, ca = {.key = ka}, cb = {.key = kb};
-	const char *addrs[1];
-	char addr[512], id[AN_PEERID_TEXT_MAX];
+	char addr[512];
 	bool never = false;
 	memset(w, 0, sizeof(*w));
 	memset(&target, 0, sizeof(target));
@@ -116,9 +116,7 @@ static int world_new(struct world *w, const struct an_relay_config *cfg, bool re
 	an_ping_service_register(w->a);
 	if (an_relay_stop_serve(w->a, &w->stop) < 0)
 		return -1;
-	an_host_addrs(w->r, addrs, 1);
-	an_peerid_format(an_host_peer_id(w->r), id, sizeof(id));
-	snprintf(addr, sizeof(addr), "%s/p2p/%s", addrs[0], id);
+	rfx_host_addr(w->r, addr, sizeof(addr));
 	if (an_host_dial(w->a, addr, 5000, dial_cb, &w->ca) < 0 ||
 	    an_host_dial(w->b, addr, 5000, dial_cb, &w->cb) < 0)
 		return -1;
@@ -325,21 +323,8 @@ static void test_target_refuses(void)
 
 struct relayed {
 	struct world *w;
-	bool done;
-	int err;
-	struct an_host_conn *conn;
-	bool pinged;
-	int ping_err;
+	struct rfx_dial d; /* the connection over the circuit, and a ping on it */
 };
-
-static void relayed_dial_cb(struct an_host *h, struct an_host_conn *c, int err, void *arg)
-{
-	(void)h;
-	struct relayed *r = arg;
-	r->done = true;
-	r->err = err;
-	r->conn = c;
-}
 
 static void relayed_connect_cb(void *arg, int err, uint32_t status, struct an_stream *s,
 			       const struct an_relay_limit *limit)
@@ -349,26 +334,18 @@ static void relayed_connect_cb(void *arg, int err, uint32_t status, struct an_st
 	const struct an_stream_handler *h;
 	void *harg;
 	if (err || status != AN_RELAY_OK) {
-		r->done = true;
-		r->err = err ? err : AN_EPROTO;
+		r->d.done = true;
+		r->d.err = err ? err : AN_EPROTO;
 		return;
 	}
 	if (an_host_conn_over_stream(r->w->b, s, true, an_host_peer_id(r->w->a), "/p2p-circuit", 5000,
-				     relayed_dial_cb, r, &h, &harg) < 0) {
-		r->done = true;
-		r->err = AN_EPROTO;
+				     rfx_dial_cb, &r->d, &h, &harg) < 0) {
+		r->d.done = true;
+		r->d.err = AN_EPROTO;
 		an_stream_reset(s);
 		return;
 	}
 	an_relay_stream_redirect(s, h, harg);
-}
-
-static void relayed_ping_cb(void *arg, int err, uint64_t rtt_ms)
-{
-	(void)rtt_ms;
-	struct relayed *r = arg;
-	r->pinged = true;
-	r->ping_err = err;
 }
 
 static void test_relayed_connection_ping(void)
@@ -382,17 +359,17 @@ static void test_relayed_connection_ping(void)
 	CHECK(do_reserve(&w, w.ca, &rr));
 	CHECK_EQ_INT(an_relay_connect(w.cb, an_host_peer_id(w.a), 5000, relayed_connect_cb, &r, NULL,
 				      NULL), 0);
-	CHECK(run_until(&w, &r.done, 8));
-	CHECK_EQ_INT(r.err, 0);
-	CHECK(r.conn != NULL);
-	if (r.conn) {
-		CHECK(an_peerid_equal(an_host_conn_peer(r.conn), an_host_peer_id(w.a)));
-		CHECK(strstr(an_host_conn_remote_addr(r.conn), "p2p-circuit") != NULL);
-		CHECK(an_host_conn_relayed(r.conn));
+	CHECK(run_until(&w, &r.d.done, 8));
+	CHECK_EQ_INT(r.d.err, 0);
+	CHECK(r.d.conn != NULL);
+	if (r.d.conn) {
+		CHECK(an_peerid_equal(an_host_conn_peer(r.d.conn), an_host_peer_id(w.a)));
+		CHECK(strstr(an_host_conn_remote_addr(r.d.conn), "p2p-circuit") != NULL);
+		CHECK(an_host_conn_relayed(r.d.conn));
 		CHECK(!an_host_conn_relayed(w.cb)); /* the TCP connection to the relay */
-		CHECK_EQ_INT(an_ping_once(r.conn, 5000, relayed_ping_cb, &r), 0);
-		CHECK(run_until(&w, &r.pinged, 6));
-		CHECK_EQ_INT(r.ping_err, 0);
+		CHECK_EQ_INT(an_ping_once(r.d.conn, 5000, rfx_ping_cb, &r.d), 0);
+		CHECK(run_until(&w, &r.d.pinged, 6));
+		CHECK_EQ_INT(r.d.ping_err, 0);
 	}
 	world_free(&w);
 }
@@ -412,15 +389,15 @@ static void test_hop_over_relayed_connection_denied(void)
 	CHECK(do_reserve(&w, w.ca, &rr));
 	CHECK_EQ_INT(an_relay_connect(w.cb, an_host_peer_id(w.a), 5000, relayed_connect_cb, &r, NULL,
 				      NULL), 0);
-	CHECK(run_until(&w, &r.done, 8));
-	CHECK(r.conn != NULL);
-	if (r.conn) {
-		CHECK(do_reserve(&w, r.conn, &denied));
+	CHECK(run_until(&w, &r.d.done, 8));
+	CHECK(r.d.conn != NULL);
+	if (r.d.conn) {
+		CHECK(do_reserve(&w, r.d.conn, &denied));
 		CHECK_EQ_INT(denied.err, 0);
 		CHECK_EQ_INT(denied.info.status, AN_RELAY_PERMISSION_DENIED);
 		memset(&cc, 0, sizeof(cc));
 		an_buf_init(&cc.data, 1024);
-		CHECK_EQ_INT(an_relay_connect(r.conn, an_host_peer_id(w.r), 5000, cc_connect_cb, &cc,
+		CHECK_EQ_INT(an_relay_connect(r.d.conn, an_host_peer_id(w.r), 5000, cc_connect_cb, &cc,
 					      &cc_handler, &cc), 0);
 		CHECK(run_until(&w, &cc.done, 6));
 		CHECK_EQ_INT(cc.status, AN_RELAY_PERMISSION_DENIED);
@@ -517,10 +494,10 @@ static void test_relayed_connection_bulk_echo(void)
 	CHECK(do_reserve(&w, w.ca, &rr));
 	CHECK_EQ_INT(an_relay_connect(w.cb, an_host_peer_id(w.a), 5000, relayed_connect_cb, &r, NULL,
 				      NULL), 0);
-	CHECK(run_until(&w, &r.done, 8));
-	CHECK(r.conn != NULL);
-	if (r.conn) {
-		CHECK_EQ_INT(an_host_stream_open(r.conn, "/test/echo", &bulk_handler, &b, NULL), 0);
+	CHECK(run_until(&w, &r.d.done, 8));
+	CHECK(r.d.conn != NULL);
+	if (r.d.conn) {
+		CHECK_EQ_INT(an_host_stream_open(r.d.conn, "/test/echo", &bulk_handler, &b, NULL), 0);
 		CHECK(run_until(&w, &b.eof, 30));
 		CHECK_EQ_INT(b.sent, b.total);
 		CHECK_EQ_INT(b.got, b.total);

@@ -27,6 +27,7 @@
 
 #include "check.h"
 #include "fixtures.h"
+#include "relay_fixtures.h"
 
 static struct an_privkey *kr, *ka, *kb, *kx;
 
@@ -66,17 +67,13 @@ static int relay_start(struct world *w, const char *listen)
 {
 	struct an_host_config cr = {.key = kr};
 	struct an_relay_config rc;
-	const char *addrs[1];
-	char id[AN_PEERID_TEXT_MAX];
 	an_relay_config_init(&rc);
 	if (w->ttl_s)
 		rc.reservation_ttl_s = w->ttl_s;
 	if (an_host_new(w->loop, &cr, &w->r) < 0 || an_host_listen(w->r, listen) < 0 ||
 	    an_relay_server_new(w->r, &rc, &w->relay) < 0)
 		return -1;
-	an_host_addrs(w->r, addrs, 1);
-	an_peerid_format(an_host_peer_id(w->r), id, sizeof(id));
-	snprintf(w->relay_addr, sizeof(w->relay_addr), "%s/p2p/%s", addrs[0], id);
+	rfx_host_addr(w->r, w->relay_addr, sizeof(w->relay_addr));
 	return 0;
 }
 
@@ -133,38 +130,37 @@ static void circuit_addr(struct world *w, const struct an_peerid *target, char *
 		out[0] = '\0'; /* the dial then fails as malformed */
 }
 
-static bool wait_reserved(struct world *w, int n)
+/*
+ * Run the loop in 50 ms steps, at most steps of them, until *count (one of
+ * w's report counters) reaches n; whether it did.
+ */
+static bool wait_count(struct world *w, const int *count, int n, int steps)
 {
-	for (int i = 0; i < 60 && w->reserved < n; i++) {
+	for (int i = 0; i < steps && *count < n; i++) {
 		bool never = false;
 		fx_run_until(w->loop, &never, 0.05);
 	}
-	return w->reserved >= n;
+	return *count >= n;
 }
 
-struct dialed {
-	bool done;
-	int err;
-	struct an_host_conn *c;
-	bool pinged;
-	int ping_err;
-};
-
-static void dialed_cb(struct an_host *h, struct an_host_conn *c, int err, void *arg)
+static bool wait_reserved(struct world *w, int n)
 {
-	(void)h;
-	struct dialed *d = arg;
-	d->done = true;
-	d->err = err;
-	d->c = c;
+	return wait_count(w, &w->reserved, n, 60);
 }
 
-static void ping_cb(void *arg, int err, uint64_t rtt_ms)
+/*
+ * B dials target through R (its circuit address, 5 s) and the loop runs
+ * until the dial is answered (6 s at most; d->done says whether it was).
+ * an_relay_dial's return code.
+ */
+static int dial_circuit(struct world *w, const struct an_peerid *target, struct rfx_dial *d)
 {
-	(void)rtt_ms;
-	struct dialed *d = arg;
-	d->pinged = true;
-	d->ping_err = err;
+	char a[600];
+	int rc;
+	circuit_addr(w, target, a, sizeof(a));
+	if ((rc = an_relay_dial(w->b, a, 5000, rfx_dial_cb, d)) == 0)
+		fx_run_until(w->loop, &d->done, 6);
+	return rc;
 }
 
 /* ---- addresses ---- */
@@ -225,18 +221,11 @@ static void test_reservation_retried_when_relay_down(void)
 	snprintf(addr, sizeof(addr), "%s", w.relay_addr);
 	relay_stop(&w); /* nothing listens there any more */
 	CHECK_EQ_INT(an_rsv_add(w.rsv, addr), 0);
-	for (int i = 0; i < 40 && w.failed < 2; i++) {
-		bool never = false;
-		fx_run_until(w.loop, &never, 0.05);
-	}
-	CHECK(w.failed >= 2); /* a first failure, then a retry after the backoff */
+	/* a first failure, then a retry after the backoff */
+	CHECK(wait_count(&w, &w.failed, 2, 40));
 	CHECK(an_rsv_settled(w.rsv));
 	CHECK_EQ_INT(an_rsv_active(w.rsv), 0);
-	an_rsv_free(w.rsv);
-	w.rsv = NULL;
-	an_host_free(w.a);
-	an_host_free(w.b);
-	ev_loop_destroy(w.loop);
+	world_free(&w);
 }
 
 static void test_reservation_renewed_after_relay_restart(void)
@@ -261,11 +250,7 @@ static void test_reservation_refreshed_before_expiry(void)
 	struct world w;
 	CHECK_EQ_INT(world_new_ttl(&w, true, 2), 0); /* 2 s slots: refreshed every second */
 	CHECK(wait_reserved(&w, 1));
-	for (int i = 0; i < 100 && w.refreshed < 3; i++) {
-		bool never = false;
-		fx_run_until(w.loop, &never, 0.05);
-	}
-	CHECK(w.refreshed >= 3); /* past the first slot's expiry, still held */
+	CHECK(wait_count(&w, &w.refreshed, 3, 100)); /* past the first slot's expiry, still held */
 	CHECK_EQ_INT(w.reserved, 1);
 	CHECK_EQ_INT(an_rsv_active(w.rsv), 1);
 	world_free(&w);
@@ -284,21 +269,21 @@ static void test_add_rejects_address_without_relay_id(void)
 static void test_dial_through_relay_and_ping(void)
 {
 	struct world w;
-	struct dialed d = {0};
+	struct rfx_dial d = {0};
 	char a[600];
 	CHECK_EQ_INT(world_new(&w, true), 0);
 	CHECK(wait_reserved(&w, 1));
 	circuit_addr(&w, an_host_peer_id(w.a), a, sizeof(a));
-	CHECK_EQ_INT(an_relay_dial(w.b, a, 5000, dialed_cb, &d), 0);
+	CHECK_EQ_INT(an_relay_dial(w.b, a, 5000, rfx_dial_cb, &d), 0);
 	CHECK(!d.done); /* never from inside the call */
 	CHECK(fx_run_until(w.loop, &d.done, 6));
 	CHECK_EQ_INT(d.err, 0);
-	CHECK(d.c != NULL);
-	if (d.c) {
-		CHECK(an_host_conn_relayed(d.c));
-		CHECK(an_peerid_equal(an_host_conn_peer(d.c), an_host_peer_id(w.a)));
-		CHECK(strstr(an_host_conn_remote_addr(d.c), "/p2p-circuit") != NULL);
-		CHECK_EQ_INT(an_ping_once(d.c, 5000, ping_cb, &d), 0);
+	CHECK(d.conn != NULL);
+	if (d.conn) {
+		CHECK(an_host_conn_relayed(d.conn));
+		CHECK(an_peerid_equal(an_host_conn_peer(d.conn), an_host_peer_id(w.a)));
+		CHECK(strstr(an_host_conn_remote_addr(d.conn), "/p2p-circuit") != NULL);
+		CHECK_EQ_INT(an_ping_once(d.conn, 5000, rfx_ping_cb, &d), 0);
 		CHECK(fx_run_until(w.loop, &d.pinged, 6));
 		CHECK_EQ_INT(d.ping_err, 0);
 	}
@@ -308,77 +293,71 @@ static void test_dial_through_relay_and_ping(void)
 static void test_dial_reuses_relayed_connection(void)
 {
 	struct world w;
-	struct dialed d1 = {0}, d2 = {0};
+	struct rfx_dial d1 = {0}, d2 = {0};
 	char a[600];
 	CHECK_EQ_INT(world_new(&w, true), 0);
 	CHECK(wait_reserved(&w, 1));
+	CHECK_EQ_INT(dial_circuit(&w, an_host_peer_id(w.a), &d1), 0);
+	CHECK(d1.done);
 	circuit_addr(&w, an_host_peer_id(w.a), a, sizeof(a));
-	CHECK_EQ_INT(an_relay_dial(w.b, a, 5000, dialed_cb, &d1), 0);
-	CHECK(fx_run_until(w.loop, &d1.done, 6));
-	CHECK_EQ_INT(an_relay_dial(w.b, a, 5000, dialed_cb, &d2), 0);
+	CHECK_EQ_INT(an_relay_dial(w.b, a, 5000, rfx_dial_cb, &d2), 0);
 	CHECK(!d2.done);
 	CHECK(fx_run_until(w.loop, &d2.done, 6));
 	CHECK_EQ_INT(d2.err, 0);
-	CHECK(d1.c != NULL && d1.c == d2.c);
+	CHECK(d1.conn != NULL && d1.conn == d2.conn);
 	world_free(&w);
 }
 
 static void test_dial_peer_without_reservation_refused(void)
 {
 	struct world w;
-	struct dialed d = {0};
+	struct rfx_dial d = {0};
 	struct an_peerid x;
-	char a[600];
 	CHECK_EQ_INT(world_new(&w, true), 0);
 	CHECK(wait_reserved(&w, 1));
 	key_peerid(kx, &x);
-	circuit_addr(&w, &x, a, sizeof(a));
-	CHECK_EQ_INT(an_relay_dial(w.b, a, 5000, dialed_cb, &d), 0);
-	CHECK(fx_run_until(w.loop, &d.done, 6));
+	CHECK_EQ_INT(dial_circuit(&w, &x, &d), 0);
+	CHECK(d.done);
 	CHECK_EQ_INT(d.err, -ECONNREFUSED);
-	CHECK(d.c == NULL);
+	CHECK(d.conn == NULL);
 	world_free(&w);
 }
 
 static void test_dial_relay_down_fails(void)
 {
 	struct world w;
-	struct dialed d = {0};
+	struct rfx_dial d = {0};
 	char a[600];
 	CHECK_EQ_INT(world_new(&w, false), 0);
 	circuit_addr(&w, an_host_peer_id(w.a), a, sizeof(a));
 	relay_stop(&w);
-	CHECK_EQ_INT(an_relay_dial(w.b, a, 2000, dialed_cb, &d), 0);
+	CHECK_EQ_INT(an_relay_dial(w.b, a, 2000, rfx_dial_cb, &d), 0);
 	CHECK(fx_run_until(w.loop, &d.done, 4));
 	CHECK(d.err < 0);
-	CHECK(d.c == NULL);
-	an_rsv_free(w.rsv);
-	w.rsv = NULL;
-	an_host_free(w.a);
-	an_host_free(w.b);
-	ev_loop_destroy(w.loop);
+	CHECK(d.conn == NULL);
+	world_free(&w);
 }
 
 static void test_dial_plain_address_goes_direct(void)
 {
 	struct world w;
-	struct dialed d = {0};
+	struct rfx_dial d = {0};
 	CHECK_EQ_INT(world_new(&w, false), 0);
-	CHECK_EQ_INT(an_relay_dial(w.b, w.relay_addr, 5000, dialed_cb, &d), 0);
+	CHECK_EQ_INT(an_relay_dial(w.b, w.relay_addr, 5000, rfx_dial_cb, &d), 0);
 	CHECK(fx_run_until(w.loop, &d.done, 6));
 	CHECK_EQ_INT(d.err, 0);
-	CHECK(d.c && !an_host_conn_relayed(d.c));
+	CHECK(d.conn && !an_host_conn_relayed(d.conn));
 	world_free(&w);
 }
 
 static void test_dial_malformed_circuit_address(void)
 {
 	struct world w;
-	struct dialed d = {0};
+	struct rfx_dial d = {0};
 	char a[600];
 	CHECK_EQ_INT(world_new(&w, false), 0);
 	snprintf(a, sizeof(a), "%s/p2p-circuit", w.relay_addr);
-	CHECK_EQ_INT(an_relay_dial(w.b, a, 5000, dialed_cb, &d), AN_EMALFORMED);
+	CHECK_EQ_INT(an_relay_dial(w.b, a, 5000, rfx_dial_cb, &d), AN_EMALFORMED);
 	world_free(&w);
 }
 
@@ -402,21 +381,19 @@ static void id_cb(void *arg, int err, const struct an_identify *m)
 static void test_identify_over_circuit_has_no_observed_addr(void)
 {
 	struct world w;
-	struct dialed d = {0}, dr = {0};
+	struct rfx_dial d = {0}, dr = {0};
 	struct idres relayed = {0}, direct = {0};
-	char a[600];
 	CHECK_EQ_INT(world_new(&w, true), 0);
 	an_identify_service_register(w.a);
 	an_identify_service_register(w.r);
 	CHECK(wait_reserved(&w, 1));
-	circuit_addr(&w, an_host_peer_id(w.a), a, sizeof(a));
-	CHECK_EQ_INT(an_relay_dial(w.b, a, 5000, dialed_cb, &d), 0);
-	CHECK(fx_run_until(w.loop, &d.done, 6));
-	CHECK_EQ_INT(an_relay_dial(w.b, w.relay_addr, 5000, dialed_cb, &dr), 0);
+	CHECK_EQ_INT(dial_circuit(&w, an_host_peer_id(w.a), &d), 0);
+	CHECK(d.done);
+	CHECK_EQ_INT(an_relay_dial(w.b, w.relay_addr, 5000, rfx_dial_cb, &dr), 0);
 	CHECK(fx_run_until(w.loop, &dr.done, 6));
-	if (d.c && dr.c) {
-		CHECK_EQ_INT(an_identify_request(d.c, 5000, id_cb, &relayed), 0);
-		CHECK_EQ_INT(an_identify_request(dr.c, 5000, id_cb, &direct), 0);
+	if (d.conn && dr.conn) {
+		CHECK_EQ_INT(an_identify_request(d.conn, 5000, id_cb, &relayed), 0);
+		CHECK_EQ_INT(an_identify_request(dr.conn, 5000, id_cb, &direct), 0);
 		CHECK(fx_run_until(w.loop, &relayed.done, 6));
 		CHECK(fx_run_until(w.loop, &direct.done, 6));
 		CHECK_EQ_INT(relayed.err, 0);
@@ -445,21 +422,20 @@ static const struct an_stream_handler ks_handler = {.on_close = ks_close};
 static void test_kad_stream_over_circuit_reset(void)
 {
 	struct world w;
-	struct dialed d = {0};
+	struct rfx_dial d = {0};
 	struct kadstream k = {0};
 	struct an_kad_node *kad = NULL;
 	struct an_kad_node_config kc = {0};
-	char a[600], dir[] = "/tmp/test_relay_dial.XXXXXX";
+	char dir[] = "/tmp/test_relay_dial.XXXXXX";
 	CHECK(mkdtemp(dir) != NULL);
 	CHECK_EQ_INT(world_new(&w, true), 0);
 	kc.state_dir = dir;
 	CHECK_EQ_INT(an_kad_node_new(w.a, &kc, &kad), 0);
 	CHECK(wait_reserved(&w, 1));
-	circuit_addr(&w, an_host_peer_id(w.a), a, sizeof(a));
-	CHECK_EQ_INT(an_relay_dial(w.b, a, 5000, dialed_cb, &d), 0);
-	CHECK(fx_run_until(w.loop, &d.done, 6));
-	if (d.c) {
-		CHECK_EQ_INT(an_host_stream_open(d.c, an_kad_node_protocol(kad), &ks_handler, &k, NULL), 0);
+	CHECK_EQ_INT(dial_circuit(&w, an_host_peer_id(w.a), &d), 0);
+	CHECK(d.done);
+	if (d.conn) {
+		CHECK_EQ_INT(an_host_stream_open(d.conn, an_kad_node_protocol(kad), &ks_handler, &k, NULL), 0);
 		CHECK(fx_run_until(w.loop, &k.closed, 3)); /* well before kad's 10 s idle limit */
 		CHECK(k.err != 0);
 	}

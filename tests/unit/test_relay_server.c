@@ -27,6 +27,7 @@
 
 #include "check.h"
 #include "fixtures.h"
+#include "relay_fixtures.h"
 
 static struct an_privkey *kr, *ka, *kb;
 
@@ -236,8 +237,7 @@ static void dial_cb(struct an_host *h, struct an_host_conn *c, int err, void *ar
 static int world_new(struct world *w, const struct an_relay_config *cfg, bool stop_service)
 {
 	struct an_host_config cr = {.key = kr}, ca = {.key = ka}, cb = {.key = kb};
-	const char *addrs[1];
-	char addr[512], id[AN_PEERID_TEXT_MAX];
+	char addr[512];
 	bool dialed = false;
 	memset(w, 0, sizeof(*w));
 	memset(&stop, 0, sizeof(stop));
@@ -255,9 +255,7 @@ static int world_new(struct world *w, const struct an_relay_config *cfg, bool st
 		return -1;
 	if (stop_service && an_host_handle(w->a, AN_RELAY_STOP_PROTOCOL, &stop_handler, NULL) < 0)
 		return -1;
-	an_host_addrs(w->r, addrs, 1);
-	an_peerid_format(an_host_peer_id(w->r), id, sizeof(id));
-	snprintf(addr, sizeof(addr), "%s/p2p/%s", addrs[0], id);
+	rfx_host_addr(w->r, addr, sizeof(addr));
 	if (an_host_dial(w->a, addr, 5000, dial_cb, &w->ca) < 0 ||
 	    an_host_dial(w->b, addr, 5000, dial_cb, &w->cb) < 0)
 		return -1;
