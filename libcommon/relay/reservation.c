@@ -87,6 +87,21 @@ static void retry(struct relay *rl, enum an_rsv_event ev, int err, uint32_t stat
 	report(rl, ev, err, status, wait);
 }
 
+/*
+ * A dial or RESERVE of rl's was answered: rl is no longer busy.  Whether
+ * the answer is still wanted: not once an_rsv_stop ran, nor once an_rsv_free
+ * orphaned rl (freed here, so the caller must not touch it).
+ */
+static bool answer_wanted(struct relay *rl)
+{
+	rl->busy = false;
+	if (!rl->r) {
+		free(rl);
+		return false;
+	}
+	return !rl->r->stopped;
+}
+
 static void reserve_cb(void *arg, int err, const struct an_relay_reservation_info *info);
 
 static void send_reserve(struct relay *rl)
@@ -104,12 +119,7 @@ static void reserve_cb(void *arg, int err, const struct an_relay_reservation_inf
 {
 	struct relay *rl = arg;
 	bool was_active;
-	rl->busy = false;
-	if (!rl->r) {
-		free(rl);
-		return;
-	}
-	if (rl->r->stopped)
+	if (!answer_wanted(rl))
 		return;
 	if (err == 0 && info->status != AN_RELAY_OK) {
 		retry(rl, AN_RSV_FAILED, AN_EPROTO, info->status);
@@ -143,12 +153,7 @@ static void dial_cb(struct an_host *h, struct an_host_conn *c, int err, void *ar
 {
 	(void)h;
 	struct relay *rl = arg;
-	rl->busy = false;
-	if (!rl->r) {
-		free(rl);
-		return;
-	}
-	if (rl->r->stopped)
+	if (!answer_wanted(rl))
 		return;
 	if (err < 0) {
 		retry(rl, AN_RSV_FAILED, err, 0);
