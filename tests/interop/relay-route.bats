@@ -8,14 +8,10 @@
 
 bats_require_minimum_version 1.5.0
 load ../lib/common
-
-sha() { sha256sum "$1" | cut -d' ' -f1; }
+load ../lib/interop
 
 setup_file() {
-	export AN_TOP=${AN_TOP:-$(cd "$BATS_TEST_DIRNAME/../.." && pwd)}
-	"$AN_TOP/tests/interop/setup" || return 1
-	export D=$BATS_FILE_TMPDIR
-	run_dir "$D"
+	interop_setup_file || return 1
 	mkdir -p "$D/site"
 	printf '<h1>through the relay</h1>\n' >"$D/site/index.html"
 	head -c 1048576 /dev/urandom >"$D/site/1m.bin"

@@ -12,15 +12,11 @@
 
 bats_require_minimum_version 1.5.0
 load ../lib/common
-
-sha() { sha256sum "$1" | cut -d' ' -f1; }
+load ../lib/interop
 
 setup_file() {
-	export AN_TOP=${AN_TOP:-$(cd "$BATS_TEST_DIRNAME/../.." && pwd)}
-	"$AN_TOP/tests/interop/setup" || return 1
+	interop_setup_file || return 1
 	command -v an-serve >/dev/null || { echo "an-serve is not on PATH" >&2; return 1; }
-	export D=$BATS_FILE_TMPDIR
-	run_dir "$D"
 	mkdir -p "$D/root/docs" "$D/api" "$D/up"
 	printf '<h1>root</h1>\n' >"$D/root/index.html"
 	printf 'small file\n' >"$D/root/small.txt"

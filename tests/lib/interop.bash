@@ -1,5 +1,6 @@
-# tests/lib/interop.bash: the peer harness of c-js.bats and js-js.bats
-# (`load ../lib/common` then `load ../lib/interop`).
+# tests/lib/interop.bash: what the interop files share
+# (`load ../lib/common` then `load ../lib/interop`): the start of a
+# setup_file, sha, and the peer harness of c-js.bats and js-js.bats.
 #
 # A peer is js (tests/interop/js/peer.mjs, announcing agent "js-NAME") or c
 # (tests/tools/an-testpeer, $AN_TESTPEER, announcing its own agent); both
@@ -7,6 +8,19 @@
 # The caller sets T (key files $T/NAME.key), run_dir (output files, pids)
 # and PEER (the path of peer.mjs); DIAL_TIMEOUT (the dialer's --timeout in
 # seconds, default 60) and DIAL_LIMIT (timeout(1) around it, default 120).
+
+# interop_setup_file: the start of an interop file's setup_file: AN_TOP (the
+# source tree, exported), the js packages in place (tests/interop/setup),
+# and D=$BATS_FILE_TMPDIR (exported) as the run_dir; fails if setup does.
+interop_setup_file() {
+	export AN_TOP=${AN_TOP:-$(cd "$BATS_TEST_DIRNAME/../.." && pwd)}
+	"$AN_TOP/tests/interop/setup" || return 1
+	export D=$BATS_FILE_TMPDIR
+	run_dir "$D"
+}
+
+# sha FILE: FILE's SHA-256 in hex.
+sha() { sha256sum "$1" | cut -d' ' -f1; }
 
 # peer_cmd IMPL NAME: the command line of peer NAME (js or c) in PEER_CMD.
 peer_cmd() {
