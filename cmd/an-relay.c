@@ -231,10 +231,8 @@ out:
 static long long duration_opt(const char *what, const char *arg, long long min_ms)
 {
 	long long ms;
-	if (cli_parse_duration_ms(arg, &ms) < 0 || ms < min_ms || ms > (long long)UINT32_MAX * 1000LL) {
-		cli_warn("invalid %s '%s'", what, arg);
-		cli_usage(USAGE, AN_EXIT_USAGE);
-	}
+	if (cli_parse_duration_ms(arg, &ms) < 0 || ms < min_ms || ms > (long long)UINT32_MAX * 1000LL)
+		cli_usage_error(USAGE, "invalid %s '%s'", what, arg);
 	return ms;
 }
 
@@ -243,10 +241,8 @@ static size_t count_opt(const char *what, const char *arg, size_t min)
 	char *end;
 	errno = 0;
 	unsigned long long v = strtoull(arg, &end, 10);
-	if (errno || end == arg || *end || arg[0] == '-' || v < min || v > 1000000) {
-		cli_warn("invalid %s '%s'", what, arg);
-		cli_usage(USAGE, AN_EXIT_USAGE);
-	}
+	if (errno || end == arg || *end || arg[0] == '-' || v < min || v > 1000000)
+		cli_usage_error(USAGE, "invalid %s '%s'", what, arg);
 	return (size_t)v;
 }
 
@@ -261,10 +257,8 @@ static uint64_t bytes_opt(const char *what, const char *arg)
 		mul = 1024, end++;
 	else if (*end == 'm' || *end == 'M')
 		mul = 1024 * 1024, end++;
-	if (errno || end == arg || *end || arg[0] == '-' || v > (1ULL << 40) / mul) {
-		cli_warn("invalid %s '%s'", what, arg);
-		cli_usage(USAGE, AN_EXIT_USAGE);
-	}
+	if (errno || end == arg || *end || arg[0] == '-' || v > (1ULL << 40) / mul)
+		cli_usage_error(USAGE, "invalid %s '%s'", what, arg);
 	return v * mul;
 }
 
@@ -327,10 +321,8 @@ int main(int argc, char **argv)
 		case OPT_DURATION:
 			ms = duration_opt("circuit duration", optarg, 0);
 			o.cfg.circuit_duration_s = (uint32_t)(ms / 1000);
-			if (ms % 1000) { /* Limit.duration is whole seconds */
-				cli_warn("invalid circuit duration '%s' (whole seconds, or 0)", optarg);
-				cli_usage(USAGE, AN_EXIT_USAGE);
-			}
+			if (ms % 1000) /* Limit.duration is whole seconds */
+				cli_usage_error(USAGE, "invalid circuit duration '%s' (whole seconds, or 0)", optarg);
 			break;
 		case OPT_DATA:
 			o.cfg.circuit_data = bytes_opt("circuit data", optarg);
@@ -356,17 +348,11 @@ int main(int argc, char **argv)
 			cli_bad_option(c, argv, USAGE);
 		}
 	}
-	if (!o.keyfile) {
-		cli_warn("missing -k KEYFILE");
-		cli_usage(USAGE, AN_EXIT_USAGE);
-	}
-	if (!o.dht && (o.n_bootstrap || o.protocol || o.statedir)) {
-		cli_warn("--bootstrap, --protocol and --state-dir need --dht");
-		cli_usage(USAGE, AN_EXIT_USAGE);
-	}
-	if (argc != optind) {
-		cli_warn("too many arguments");
-		cli_usage(USAGE, AN_EXIT_USAGE);
-	}
+	if (!o.keyfile)
+		cli_usage_error(USAGE, "missing -k KEYFILE");
+	if (!o.dht && (o.n_bootstrap || o.protocol || o.statedir))
+		cli_usage_error(USAGE, "--bootstrap, --protocol and --state-dir need --dht");
+	if (argc != optind)
+		cli_usage_error(USAGE, "too many arguments");
 	return cli_finish(cli_exit_status(run(&o)));
 }

@@ -185,10 +185,8 @@ int main(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, ":t:k:s:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 't':
-			if (cli_parse_duration_ms(optarg, &ms) < 0 || ms <= 0 || ms > INT_MAX - 1000) {
-				cli_warn("invalid timeout '%s'", optarg);
-				cli_usage(USAGE, AN_EXIT_USAGE);
-			}
+			if (cli_parse_duration_ms(optarg, &ms) < 0 || ms <= 0 || ms > INT_MAX - 1000)
+				cli_usage_error(USAGE, "invalid timeout '%s'", optarg);
 			o.timeout_ms = ms;
 			break;
 		case 'k':
@@ -212,16 +210,12 @@ int main(int argc, char **argv)
 		case 'h':
 			cli_usage(USAGE, AN_EXIT_OK);
 		case ':':
-			cli_warn("option '%s' needs a value", argv[optind - 1]);
-			cli_usage(USAGE, AN_EXIT_USAGE);
+			cli_usage_error(USAGE, "option '%s' needs a value", argv[optind - 1]);
 		default:
-			cli_warn("unknown option '%s'", argv[optind - 1]);
-			cli_usage(USAGE, AN_EXIT_USAGE);
+			cli_usage_error(USAGE, "unknown option '%s'", argv[optind - 1]);
 		}
 	}
-	if (argc - optind != 1) {
-		cli_warn(argc == optind ? "missing NAME" : "too many arguments");
-		cli_usage(USAGE, AN_EXIT_USAGE);
-	}
+	if (argc - optind != 1)
+		cli_usage_error(USAGE, argc == optind ? "missing NAME" : "too many arguments");
 	return cli_finish(cli_exit_status(run(&o, argv[optind])));
 }

@@ -678,10 +678,8 @@ out:
 static long long duration_opt(const char *what, const char *arg, long long min_ms)
 {
 	long long ms;
-	if (cli_parse_duration_ms(arg, &ms) < 0 || ms < min_ms || ms > (long long)INT_MAX * 1000LL) {
-		cli_warn("invalid %s '%s'", what, arg);
-		cli_usage(USAGE, AN_EXIT_USAGE);
-	}
+	if (cli_parse_duration_ms(arg, &ms) < 0 || ms < min_ms || ms > (long long)INT_MAX * 1000LL)
+		cli_usage_error(USAGE, "invalid %s '%s'", what, arg);
 	return ms;
 }
 
@@ -730,10 +728,8 @@ int main(int argc, char **argv)
 			o.upstream = optarg;
 			break;
 		case OPT_SUB:
-			if (o.n_subs == MAX_SUBS) {
-				cli_warn("too many --sub options (at most %d)", MAX_SUBS);
-				cli_usage(USAGE, AN_EXIT_USAGE);
-			}
+			if (o.n_subs == MAX_SUBS)
+				cli_usage_error(USAGE, "too many --sub options (at most %d)", MAX_SUBS);
 			o.subs[o.n_subs++] = optarg;
 			break;
 		case OPT_LISTEN:
@@ -762,10 +758,8 @@ int main(int argc, char **argv)
 			break;
 		case OPT_VALID:
 			o.valid_ms = duration_opt("validity", optarg, 1000);
-			if (o.valid_ms > AN_RECORD_VALID_MAX * 1000LL) {
-				cli_warn("invalid validity '%s' (at most 30d)", optarg);
-				cli_usage(USAGE, AN_EXIT_USAGE);
-			}
+			if (o.valid_ms > AN_RECORD_VALID_MAX * 1000LL)
+				cli_usage_error(USAGE, "invalid validity '%s' (at most 30d)", optarg);
 			break;
 		case OPT_UPSTREAM_TIMEOUT:
 			o.upstream_timeout_ms = duration_opt("upstream timeout", optarg, 1);
@@ -785,29 +779,20 @@ int main(int argc, char **argv)
 			cli_bad_option(c, argv, USAGE);
 		}
 	}
-	if (!o.keyfile) {
-		cli_warn("missing -k KEYFILE");
-		cli_usage(USAGE, AN_EXIT_USAGE);
-	}
-	if (!o.name) {
-		cli_warn("missing --name NAME");
-		cli_usage(USAGE, AN_EXIT_USAGE);
-	}
+	if (!o.keyfile)
+		cli_usage_error(USAGE, "missing -k KEYFILE");
+	if (!o.name)
+		cli_usage_error(USAGE, "missing --name NAME");
 	if (o.upstream) {
-		if (argc - optind != 0) {
-			cli_warn("DIR and --upstream are exclusive");
-			cli_usage(USAGE, AN_EXIT_USAGE);
-		}
+		if (argc - optind != 0)
+			cli_usage_error(USAGE, "DIR and --upstream are exclusive");
 	} else if (argc - optind != 1) {
-		cli_warn(argc == optind ? "missing DIR (or --upstream URL)" : "too many arguments");
-		cli_usage(USAGE, AN_EXIT_USAGE);
+		cli_usage_error(USAGE, argc == optind ? "missing DIR (or --upstream URL)" : "too many arguments");
 	} else {
 		o.dir = argv[optind];
 	}
-	if (o.no_direct && o.n_relays == 0) {
-		cli_warn("--no-direct needs at least one --relay");
-		cli_usage(USAGE, AN_EXIT_USAGE);
-	}
+	if (o.no_direct && o.n_relays == 0)
+		cli_usage_error(USAGE, "--no-direct needs at least one --relay");
 	if (o.republish_ms >= o.valid_ms)
 		cli_warn("warning: records valid for %llds are republished only every %llds: they will expire in between",
 			 o.valid_ms / 1000, o.republish_ms / 1000);

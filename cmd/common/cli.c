@@ -63,6 +63,15 @@ void cli_usage(const char *text, int status)
 	exit(cli_finish(status));
 }
 
+void cli_usage_error(const char *usage_text, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vwarn(fmt, ap);
+	va_end(ap);
+	cli_usage(usage_text, AN_EXIT_USAGE);
+}
+
 void cli_bad_option(int c, char *const argv[], const char *usage_text)
 {
 	/*
@@ -83,19 +92,15 @@ void cli_bad_option(int c, char *const argv[], const char *usage_text)
 void cli_opt_append(const char **list, int *n, int max, const char *arg, const char *what,
 		    const char *usage_text)
 {
-	if (*n >= max) {
-		cli_warn("too many %s", what);
-		cli_usage(usage_text, AN_EXIT_USAGE);
-	}
+	if (*n >= max)
+		cli_usage_error(usage_text, "too many %s", what);
 	list[(*n)++] = arg;
 }
 
 const char *cli_protocol_opt(const char *arg, const char *usage_text)
 {
-	if (arg[0] != '/') {
-		cli_warn("invalid protocol ID '%s'", arg);
-		cli_usage(usage_text, AN_EXIT_USAGE);
-	}
+	if (arg[0] != '/')
+		cli_usage_error(usage_text, "invalid protocol ID '%s'", arg);
 	return arg;
 }
 

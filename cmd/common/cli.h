@@ -38,6 +38,13 @@ int cli_exit_status(int err);
 _Noreturn void cli_usage(const char *text, int status);
 
 /*
+ * A misuse: the message as cli_warn prints it, then usage_text on stderr,
+ * exit AN_EXIT_USAGE.
+ */
+_Noreturn void cli_usage_error(const char *usage_text, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/*
  * For getopt_long's ':' (an option without its value; the optstring must
  * start with ':') or '?' (an unknown option) result c: name the option on
  * stderr, print the usage there and exit AN_EXIT_USAGE.
