@@ -17,6 +17,8 @@
  * crypto and syscalls.
  */
 #define CONN_BUF_KEEP 0
+/* ... unless this much output was sealed since the last small input. */
+#define RELEASE_OUTPUT_MAX (64 * 1024)
 
 static const char *const security_protos[] = {AN_NOISE_PROTOCOL};
 static const char *const muxer_protos[] = {AN_YAMUX_PROTOCOL};
@@ -39,6 +41,7 @@ struct an_conn {
 	size_t raw_out_off; /* raw_out[0..raw_out_off) has been taken by the byte stream */
 	size_t raw_in_off;  /* raw_in[0..raw_in_off) has been processed */
 	size_t read_want;   /* room an_conn_input_buffer offers (grows with bulk input) */
+	size_t sealed_since_release; /* output bytes since release_idle last ran */
 	struct an_peerid peer; /* the remote key itself stays in noise (1.1 KB) */
 	bool ready_pending;
 	bool error_pending;
@@ -237,6 +240,14 @@ int an_conn_input_buffer(struct an_conn *c, uint8_t **p, size_t *room)
  */
 static void release_idle(struct an_conn *c)
 {
+	/* Not while sending in bulk: a sender's small inputs are the window
+	   updates of its transfer, and freeing its output buffers at each one
+	   made it grow them again from nothing - fresh pages to fault in and
+	   zero, one round per window update (measured: 8.1 -> 7.3 Gbit/s). */
+	size_t sealed = c->sealed_since_release;
+	c->sealed_since_release = 0;
+	if (sealed >= RELEASE_OUTPUT_MAX)
+		return;
 	an_buf_free(&c->raw_in);
 	c->raw_in_off = 0;
 	c->read_want = AN_CONN_READ_MIN;
@@ -309,6 +320,7 @@ static int seal(struct an_conn *c)
 	int rc = an_noise_encrypt(c->noise, c->plain_out.data, c->plain_out.len, &c->raw_out);
 	if (rc < 0)
 		return fail_layer(c, rc, "noise", an_noise_reason(c->noise));
+	c->sealed_since_release += c->plain_out.len;
 	an_buf_reset(&c->plain_out);
 	return 1;
 }
