@@ -94,6 +94,16 @@ static int has(const struct evlog *log, enum an_yamux_event_type t, uint32_t id)
 	return 0;
 }
 
+/* A pair with one stream a opened and b has seen (its events drained). */
+static void pair_with_stream(struct pair *p, uint32_t *id)
+{
+	struct evlog log;
+	CHECK(pair_init(p, NULL, NULL) == 0);
+	CHECK(an_yamux_stream_open(p->a, id) == 0);
+	CHECK(pump(p) == 0);
+	drain(p->b, &log);
+}
+
 static const struct an_yamux_event *find(const struct evlog *log, enum an_yamux_event_type t)
 {
 	for (size_t i = 0; i < log->n; i++)
@@ -505,10 +515,7 @@ static void half_close_from(int client_closes)
 	uint32_t id;
 	size_t acc, got;
 	uint8_t buf[16];
-	CHECK(pair_init(&p, NULL, NULL) == 0);
-	CHECK(an_yamux_stream_open(p.a, &id) == 0);
-	CHECK(pump(&p) == 0);
-	drain(p.b, &log);
+	pair_with_stream(&p, &id);
 	struct an_yamux *closer = client_closes ? p.a : p.b, *other = client_closes ? p.b : p.a;
 	struct an_buf *other_out = client_closes ? &p.ba : &p.ab;
 	CHECK(an_yamux_stream_close(closer, id) == 0);
@@ -580,13 +587,9 @@ static void test_reset_from_server(void)
 static void test_data_in_flight_after_reset_is_dropped(void)
 {
 	struct pair p;
-	struct evlog log;
 	uint32_t id;
 	size_t acc;
-	CHECK(pair_init(&p, NULL, NULL) == 0);
-	CHECK(an_yamux_stream_open(p.a, &id) == 0);
-	CHECK(pump(&p) == 0);
-	drain(p.b, &log);
+	pair_with_stream(&p, &id);
 	/* b writes while a resets: the data crosses the RST on the wire */
 	CHECK(an_yamux_stream_write(p.b, id, (const uint8_t *)"late", 4, &p.ba, &acc) == 0);
 	CHECK(an_yamux_stream_reset(p.a, id) == 0);
@@ -606,11 +609,7 @@ static void test_data_before_peer_rst_is_readable(void)
 	uint32_t id;
 	size_t acc, got = 0;
 	uint8_t buf[16];
-	CHECK(pair_init(&p, NULL, NULL) == 0);
-	CHECK(an_yamux_stream_open(p.a, &id) == 0);
-	CHECK(pump(&p) == 0);
-	while (an_yamux_next_event(p.b, &ev) == 1)
-		;
+	pair_with_stream(&p, &id);
 	CHECK(an_yamux_stream_write(p.b, id, (const uint8_t *)"na\n", 3, &p.ba, &acc) == 0);
 	CHECK(an_yamux_stream_reset(p.b, id) == 0);
 	CHECK(pump(&p) == 0);
@@ -634,10 +633,7 @@ static void test_unread_data_goes_with_the_rst_event(void)
 	struct evlog log;
 	uint32_t id;
 	size_t acc;
-	CHECK(pair_init(&p, NULL, NULL) == 0);
-	CHECK(an_yamux_stream_open(p.a, &id) == 0);
-	CHECK(pump(&p) == 0);
-	drain(p.b, &log);
+	pair_with_stream(&p, &id);
 	CHECK(an_yamux_stream_write(p.b, id, (const uint8_t *)"abc", 3, &p.ba, &acc) == 0);
 	CHECK(an_yamux_stream_reset(p.b, id) == 0);
 	CHECK(pump(&p) == 0);
