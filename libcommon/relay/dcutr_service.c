@@ -5,9 +5,12 @@
 #include "relay/dcutr_service.h"
 
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "encoding/multiaddr.h"
 #include "relay/dcutr.h"
@@ -170,6 +173,62 @@ static void delay_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	punch_dial(w->data);
 }
 
+/* Our listen port for family (the first of the host's addresses), or 0. */
+static in_port_t our_port(struct an_host *h, sa_family_t family)
+{
+	const char *addrs[AN_HOST_MAX_ANNOUNCE + AN_HOST_MAX_LISTENERS];
+	size_t n = an_host_addrs(h, addrs, sizeof(addrs) / sizeof(addrs[0]));
+	for (size_t i = 0; i < n; i++) {
+		struct sockaddr_storage ss;
+		socklen_t sl;
+		struct an_peerid id;
+		bool has_id;
+		if (an_host_maddr_split(addrs[i], &ss, &sl, &id, &has_id) < 0 || ss.ss_family != family)
+			continue;
+		if (family == AF_INET)
+			return ((struct sockaddr_in *)&ss)->sin_port;
+		return ((struct sockaddr_in6 *)&ss)->sin6_port;
+	}
+	return 0;
+}
+
+/*
+ * One SYN with a small TTL from our listen port to text (see prime_ttl in
+ * the header).  The socket is closed at once: closing in SYN_SENT sends
+ * nothing, and A's SYN then finds our listener.  Best effort: errors are
+ * ignored (the attempt's deadline tells).
+ */
+static void prime_one(struct punch *p, const char *text)
+{
+	struct sockaddr_storage ss, local;
+	socklen_t sl;
+	struct an_peerid id;
+	bool has_id;
+	int one = 1, ttl = p->svc->cfg.prime_ttl;
+	if (an_host_maddr_split(text, &ss, &sl, &id, &has_id) < 0)
+		return;
+	in_port_t port = our_port(p->svc->h, ss.ss_family);
+	if (!port)
+		return;
+	int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return;
+	memset(&local, 0, sizeof(local));
+	local.ss_family = ss.ss_family;
+	if (ss.ss_family == AF_INET)
+		((struct sockaddr_in *)&local)->sin_port = port;
+	else
+		((struct sockaddr_in6 *)&local)->sin6_port = port;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == 0 &&
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) == 0 &&
+	    (ss.ss_family == AF_INET ? setsockopt(fd, IPPROTO_IP, IP_TTL, &ttl, sizeof(ttl))
+				     : setsockopt(fd, IPPROTO_IPV6, IPV6_UNICAST_HOPS, &ttl, sizeof(ttl))) == 0 &&
+	    bind(fd, (struct sockaddr *)&local, ss.ss_family == AF_INET ? sizeof(struct sockaddr_in)
+									: sizeof(struct sockaddr_in6)) == 0)
+		(void)connect(fd, (struct sockaddr *)&ss, sl); /* the SYN leaves here */
+	close(fd);
+}
+
 static int punch_start_attempt(struct punch *p);
 
 /* This attempt failed with err: B tries again while it may, else the end. */
@@ -272,9 +331,17 @@ static int punch_message(struct punch *p, const struct an_dcutr_msg *m)
 			return rc;
 		uint64_t now = an_host_now_ms(p->svc->h);
 		double rtt_s = (double)(now - p->sent_ms) / 1000.0;
+		if (p->svc->cfg.prime_ttl > 0)
+			for (size_t i = 0; i < p->naddrs; i++)
+				prime_one(p, p->addrs[i]);
 		if ((rc = send_sync(p)) < 0)
 			return rc;
 		an_stream_close_write(p->stream);
+		if (p->svc->cfg.prime_ttl > 0) { /* no dial: wait for A's */
+			p->phase = PH_DIALING;
+			ev_timer_start(punch_loop(p), &p->poll);
+			return 0;
+		}
 		p->phase = PH_WAIT;
 		ev_timer_set(&p->delay, rtt_s / 2, 0);
 		ev_timer_start(punch_loop(p), &p->delay);

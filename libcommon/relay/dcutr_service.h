@@ -62,6 +62,19 @@ typedef void (*an_dcutr_report_fn)(void *arg, const struct an_peerid *peer,
 struct an_dcutr_config {
 	int attempts;   /* B's attempts; 0 = AN_DCUTR_DEFAULT_ATTEMPTS */
 	int attempt_ms; /* one attempt's deadline; 0 = AN_DCUTR_DEFAULT_ATTEMPT_MS */
+	/*
+	 * B only, 0 = off (the spec: B dials A's addresses after RTT/2).
+	 * Otherwise B does not dial: right before SYNC it sends one SYN from
+	 * our listen port to each of A's addresses with this IP TTL (hop
+	 * limit), which opens our NAT's mapping but dies on the way, before
+	 * A's NAT (whose RST, as an unsolicited SYN to a router, would close
+	 * our mapping); A's dial on SYNC then passes our NAT and reaches our
+	 * listener.  The connection is A's outbound, B's inbound, so the
+	 * upgrade runs with the spec's roles (A client) without a true
+	 * simultaneous open, which this host cannot upgrade (see above).  The
+	 * TTL must cover the hops to our NAT's outside and not reach A's NAT.
+	 */
+	int prime_ttl;
 	an_dcutr_report_fn report; /* may be NULL */
 	void *arg;
 };

@@ -74,9 +74,10 @@ static void rsv_report(void *arg, const struct an_rsv_report *rep)
 
 /*
  * R, L and D; L keeps a reservation on R.  L and D listen on
- * 127.0.0.1 and run the service when serve_* (attempts of attempt_ms).
+ * 127.0.0.1 and run the service when serve_* (attempts of attempt_ms;
+ * L primes with prime_ttl).
  */
-static int world_new(struct world *w, bool serve_l, bool serve_d, int attempt_ms)
+static int world_new(struct world *w, bool serve_l, bool serve_d, int attempt_ms, int prime_ttl)
 {
 	struct an_host_config cr = {.key = kr}, cl = {.key = kl}, cd = {.key = kd};
 	struct an_relay_config rc;
@@ -94,10 +95,12 @@ static int world_new(struct world *w, bool serve_l, bool serve_d, int attempt_ms
 		return -1;
 	an_ping_service_register(w->l);
 	an_ping_service_register(w->d);
-	struct an_dcutr_config dc = {.attempt_ms = attempt_ms, .report = report, .arg = &w->sl};
+	struct an_dcutr_config dc = {.attempt_ms = attempt_ms, .prime_ttl = prime_ttl, .report = report,
+				     .arg = &w->sl};
 	if (serve_l && an_dcutr_service_new(w->l, &dc, &w->dl) < 0)
 		return -1;
 	dc.arg = &w->sd;
+	dc.prime_ttl = 0;
 	if (serve_d && an_dcutr_service_new(w->d, &dc, &w->dd) < 0)
 		return -1;
 	if (an_rsv_new(w->l, &sc, &w->rsv) < 0 || an_rsv_add(w->rsv, w->relay_addr) < 0)
@@ -161,7 +164,7 @@ static void test_upgrade_gives_direct_connection_to_same_peer(void)
 {
 	struct world w;
 	struct rfx_dial ping = {0};
-	CHECK_EQ_INT(world_new(&w, true, true, 2000), 0);
+	CHECK_EQ_INT(world_new(&w, true, true, 2000, 0), 0);
 	CHECK(world_relay(&w));
 	if (!w.relayed_l)
 		goto out;
@@ -189,7 +192,7 @@ out:
 static void test_responder_reports_direct_connection(void)
 {
 	struct world w;
-	CHECK_EQ_INT(world_new(&w, true, true, 2000), 0);
+	CHECK_EQ_INT(world_new(&w, true, true, 2000, 0), 0);
 	CHECK(world_relay(&w));
 	if (!w.relayed_l)
 		goto out;
@@ -205,12 +208,36 @@ out:
 	world_free(&w);
 }
 
+/*
+ * With prime_ttl L (B) does not dial: the direct connection is the one D
+ * (A) dialed, inbound at L, so the upgrade had the spec's roles.
+ */
+static void test_primed_upgrade_is_dialed_by_responder(void)
+{
+	struct world w;
+	CHECK_EQ_INT(world_new(&w, true, true, 2000, 2), 0);
+	CHECK(world_relay(&w));
+	if (!w.relayed_l)
+		goto out;
+	CHECK_EQ_INT(an_dcutr_upgrade(w.dl, w.relayed_l), 0);
+	CHECK(fx_run_until(w.loop, &w.sl.done, 8));
+	CHECK_EQ_INT(w.sl.last_err, 0);
+	CHECK(w.sl.direct != NULL);
+	if (w.sl.direct) {
+		CHECK(!an_host_conn_relayed(w.sl.direct));
+		CHECK(an_host_conn_inbound(w.sl.direct));
+		CHECK(an_peerid_equal(an_host_conn_peer(w.sl.direct), an_host_peer_id(w.d)));
+	}
+out:
+	world_free(&w);
+}
+
 static void test_upgrade_refuses_direct_connection(void)
 {
 	struct world w;
 	struct rfx_dial d = {0};
 	char a[600];
-	CHECK_EQ_INT(world_new(&w, true, true, 2000), 0);
+	CHECK_EQ_INT(world_new(&w, true, true, 2000, 0), 0);
 	rfx_host_addr(w.d, a, sizeof(a));
 	CHECK_EQ_INT(an_host_dial(w.l, a, 3000, rfx_dial_cb, &d), 0);
 	CHECK(fx_run_until(w.loop, &d.done, 4));
@@ -224,7 +251,7 @@ static void test_upgrade_refuses_direct_connection(void)
 static void test_peer_without_dcutr(void)
 {
 	struct world w;
-	CHECK_EQ_INT(world_new(&w, true, false, 2000), 0);
+	CHECK_EQ_INT(world_new(&w, true, false, 2000, 0), 0);
 	CHECK(world_relay(&w));
 	if (!w.relayed_l)
 		goto out;
@@ -244,7 +271,7 @@ out:
 static void test_unreachable_addresses_retried_three_times(void)
 {
 	struct world w;
-	CHECK_EQ_INT(world_new(&w, true, true, 300), 0);
+	CHECK_EQ_INT(world_new(&w, true, true, 300, 0), 0);
 	/* port 1 on loopback: refused at once */
 	CHECK_EQ_INT(an_host_announce(w.l, "/ip4/127.0.0.1/tcp/1"), 0);
 	CHECK_EQ_INT(an_host_announce(w.d, "/ip4/127.0.0.1/tcp/1"), 0);
@@ -269,7 +296,7 @@ out:
 static void test_add_addr_rejects_non_tcp(void)
 {
 	struct world w;
-	CHECK_EQ_INT(world_new(&w, true, false, 0), 0);
+	CHECK_EQ_INT(world_new(&w, true, false, 0, 0), 0);
 	CHECK_EQ_INT(an_dcutr_service_add_addr(w.dl, "/ip4/198.18.0.2/tcp/4001"), 0);
 	CHECK_EQ_INT(an_dcutr_service_add_addr(w.dl, "/ip4/198.18.0.2/udp/4001"), AN_EMALFORMED);
 	CHECK_EQ_INT(an_dcutr_service_add_addr(w.dl, "/ip4/198.18.0.2/tcp/0"), AN_EMALFORMED);
@@ -280,7 +307,7 @@ static void test_add_addr_rejects_non_tcp(void)
 static void test_free_during_punch(void)
 {
 	struct world w;
-	CHECK_EQ_INT(world_new(&w, true, true, 2000), 0);
+	CHECK_EQ_INT(world_new(&w, true, true, 2000, 0), 0);
 	CHECK(world_relay(&w));
 	if (!w.relayed_l)
 		goto out;
@@ -307,6 +334,7 @@ int main(void)
 	an_privkey_generate(&kd);
 	RUN(test_upgrade_gives_direct_connection_to_same_peer);
 	RUN(test_responder_reports_direct_connection);
+	RUN(test_primed_upgrade_is_dialed_by_responder);
 	RUN(test_upgrade_refuses_direct_connection);
 	RUN(test_peer_without_dcutr);
 	RUN(test_unreachable_addresses_retried_three_times);
