@@ -18,6 +18,12 @@
  * stream); --dial .../p2p/RELAY/p2p-circuit/p2p/TARGET connects through the
  * relay and upgrades over the hop stream as initiator.  The actions then run
  * on that relayed connection as on a direct one.
+ *
+ * DCUtR (relay/dcutr_service.h): --dcutr serves /libp2p/dcutr and, on every
+ * inbound relayed connection (we are DCUtR's B), starts the upgrade to a
+ * direct connection; each punch's end is a "dcutr" line.  --dcutr-addr adds
+ * an address to our CONNECT (a NAT's predicted public address),
+ * --dcutr-prime TTL makes B prime its NAT instead of dialing.
  */
 #include "cli.h"
 
@@ -25,6 +31,7 @@
 #include "crypto/peerid.h"
 #include "dht/kad_msg.h"
 #include "encoding/protobuf.h"
+#include "relay/dcutr_service.h"
 #include "relay/relay_client.h"
 #include "transport/host.h"
 #include "transport/identify.h"
@@ -61,6 +68,9 @@ static const char USAGE[] =
 	"  --dial MA|@FILE     dial MA, or wait for FILE and dial its contents; MA may be\n"
 	"                      RELAYADDR/p2p/RELAY/p2p-circuit/p2p/PEER (through a relay)\n"
 	"  --reserve RELAYADDR reserve a slot on the relay, accept relayed connections\n"
+	"  --dcutr             serve DCUtR; upgrade inbound relayed connections to direct\n"
+	"  --dcutr-addr MA     also offer MA (/ip4|ip6/A/tcp/P) in DCUtR CONNECT (repeatable)\n"
+	"  --dcutr-prime TTL   as DCUtR's B, prime our NAT with a TTL-limited SYN, do not dial\n"
 	"  --ping N            N pings on the dialed connection\n"
 	"  --identify          print the dialed peer's identify\n"
 	"  --echo BYTES        echo BYTES of random data over " PROTO_ECHO "\n"
@@ -88,6 +98,10 @@ struct opts {
 	long max_conns, max_streams, max_pending;
 	const char *listen[8];
 	int n_listen;
+	bool dcutr;
+	const char *dcutr_addr[AN_DCUTR_MAX_EXTRA_ADDRS];
+	int n_dcutr_addr;
+	long dcutr_prime;
 	long ping, streams, stream_bytes;
 	long long echo, discard;
 	bool identify, half_close, reset, remote_reset, quiet;
@@ -317,6 +331,35 @@ static void identify_done(void *arg, int err, const struct an_identify *m)
 	}
 }
 
+/* ---------------------------------------------------------------- DCUtR */
+
+static struct an_dcutr_service *dcutr_svc;
+
+static void dcutr_report(void *arg, const struct an_peerid *peer, struct an_host_conn *direct, int err)
+{
+	(void)arg;
+	char id[AN_PEERID_TEXT_MAX];
+	peer_text(peer, id);
+	if (direct)
+		emit(json_pack("{s:s,s:s,s:b,s:s,s:s}", "event", "dcutr", "peerId", id, "ok", 1,
+			       "direction", an_host_conn_inbound(direct) ? "inbound" : "outbound",
+			       "remoteAddr", an_host_conn_remote_addr(direct)));
+	else
+		emit(json_pack("{s:s,s:s,s:b,s:s}", "event", "dcutr", "peerId", id, "ok", 0, "message",
+			       an_strerror(err)));
+}
+
+/* We are DCUtR's B on a connection someone opened to us through a relay. */
+static void dcutr_maybe_upgrade(struct an_host_conn *c)
+{
+	if (!dcutr_svc || !an_host_conn_relayed(c) || !an_host_conn_inbound(c))
+		return;
+	int rc = an_dcutr_upgrade(dcutr_svc, c);
+	if (rc < 0)
+		emit(json_pack("{s:s,s:s,s:s}", "event", "error", "action", "dcutr", "message",
+			       an_strerror(rc)));
+}
+
 static void on_connection(struct an_host_conn *c, void *arg)
 {
 	(void)arg;
@@ -332,6 +375,7 @@ static void on_connection(struct an_host_conn *c, void *arg)
 		emit(json_pack("{s:s,s:s,s:s,s:s,s:b}", "event", "connection", "direction",
 			       an_host_conn_inbound(c) ? "inbound" : "outbound", "peerId", peer,
 			       "remoteAddr", ma, "relayed", an_host_conn_relayed(c)));
+	dcutr_maybe_upgrade(c);
 	an_host_conn_ref(c);
 	if (an_identify_request(c, (int)(O.timeout * 1000), identify_done, c) < 0) {
 		if (ci)
@@ -1296,6 +1340,9 @@ int main(int argc, char **argv)
 		{"listen", required_argument, NULL, 'l'},
 		{"dial", required_argument, NULL, 'd'},
 		{"reserve", required_argument, NULL, 'Z'},
+		{"dcutr", no_argument, NULL, 'u'},
+		{"dcutr-addr", required_argument, NULL, 'A'},
+		{"dcutr-prime", required_argument, NULL, 'T'},
 		{"ping", required_argument, NULL, 'p'},
 		{"identify", no_argument, NULL, 'i'},
 		{"echo", required_argument, NULL, 'e'},
@@ -1338,6 +1385,13 @@ int main(int argc, char **argv)
 			break;
 		case 'd': O.dial = optarg; break;
 		case 'Z': O.reserve = optarg; break;
+		case 'u': O.dcutr = true; break;
+		case 'A':
+			if (O.n_dcutr_addr >= AN_DCUTR_MAX_EXTRA_ADDRS)
+				cli_usage_error(USAGE, "too many --dcutr-addr");
+			O.dcutr_addr[O.n_dcutr_addr++] = optarg;
+			break;
+		case 'T': O.dcutr_prime = (long)parse_num(optarg, "--dcutr-prime"); break;
 		case 'p': O.ping = (long)parse_num(optarg, "--ping"); break;
 		case 'i': O.identify = true; break;
 		case 'e': O.echo = parse_num(optarg, "--echo"); break;
@@ -1401,6 +1455,17 @@ int main(int argc, char **argv)
 	if (rc < 0)
 		cli_die(AN_EXIT_SYSTEM, "unable to start: %s", an_strerror(rc));
 	an_host_on_connection(host, on_connection, NULL);
+	if (O.dcutr) {
+		struct an_dcutr_config dc = {.attempt_ms = (int)(O.timeout * 1000) / 3,
+					     .prime_ttl = (int)O.dcutr_prime, .report = dcutr_report};
+		rc = an_dcutr_service_new(host, &dc, &dcutr_svc);
+		for (int i = 0; rc == 0 && i < O.n_dcutr_addr; i++)
+			if ((rc = an_dcutr_service_add_addr(dcutr_svc, O.dcutr_addr[i])) < 0)
+				cli_die(AN_EXIT_USAGE, "bad --dcutr-addr '%s': %s", O.dcutr_addr[i],
+					an_strerror(rc));
+		if (rc < 0)
+			cli_die(AN_EXIT_SYSTEM, "unable to start DCUtR: %s", an_strerror(rc));
+	}
 	an_peerid_format(an_host_peer_id(host), self_id, sizeof(self_id));
 	for (int i = 0; i < O.n_listen; i++) {
 		rc = an_host_listen(host, O.listen[i]);
@@ -1451,6 +1516,7 @@ int main(int argc, char **argv)
 	if (relay_conn)
 		an_host_conn_unref(relay_conn);
 	ev_timer_stop(loop, &refresh_timer);
+	an_dcutr_service_free(dcutr_svc);
 	an_host_free(host);
 	an_privkey_free(key);
 	an_buf_free(&kad_value);
