@@ -23,11 +23,13 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "util/buf.h"
+
 #include "check.h"
 #include "fixtures.h"
 #include "relay_fixtures.h"
 
-static struct an_privkey *kr, *kl, *kd;
+static struct an_privkey *kr, *kl, *kd, *kx;
 
 /* What one side's reports said. */
 struct side {
@@ -293,6 +295,80 @@ out:
 	world_free(&w);
 }
 
+/* A stand-in A that answers every message with a CONNECT holding no TCP address. */
+static void bad_data(struct an_stream *s, const uint8_t *p, size_t n, void *arg)
+{
+	(void)p;
+	(void)n;
+	(void)arg;
+	static const uint8_t junk[] = {0xff, 0xff}; /* not a multiaddr */
+	struct an_dcutr_msg m;
+	struct an_buf out;
+	an_dcutr_msg_init(&m, AN_DCUTR_CONNECT);
+	an_dcutr_msg_add_addr(&m, junk, sizeof(junk));
+	an_buf_init(&out, 64);
+	if (an_dcutr_msg_encode(&m, &out) == 0)
+		an_stream_write(s, out.data, out.len);
+	an_buf_free(&out);
+}
+
+static const struct an_stream_handler bad_handler = {.on_data = bad_data};
+
+static void test_connect_without_tcp_address_is_protocol_error(void)
+{
+	struct world w;
+	CHECK_EQ_INT(world_new(&w, true, false, 2000, 0), 0);
+	CHECK_EQ_INT(an_host_handle(w.d, AN_DCUTR_PROTOCOL, &bad_handler, NULL), 0);
+	CHECK(world_relay(&w));
+	if (!w.relayed_l)
+		goto out;
+	CHECK_EQ_INT(an_dcutr_upgrade(w.dl, w.relayed_l), 0);
+	CHECK(fx_run_until(w.loop, &w.sl.done, 8));
+	CHECK_EQ_INT(w.sl.last_err, AN_EPROTO);
+	CHECK_EQ_INT(w.sl.reports, 1);
+	CHECK(w.sl.direct == NULL);
+out:
+	world_free(&w);
+}
+
+/*
+ * D offers the address of another peer X (and L an address where nothing
+ * listens): L's dial reaches X, whose key is not D's, so the punch must
+ * not count it; it ends in -ETIMEDOUT.
+ */
+static void count_conn(struct an_host_conn *c, void *arg)
+{
+	(void)c;
+	(*(int *)arg)++;
+}
+
+static void test_dial_answered_by_other_peer_not_accepted(void)
+{
+	int x_conns = 0;
+	struct world w;
+	struct an_host *x = NULL;
+	struct an_host_config cx = {.key = kx};
+	const char *xa[1] = {""};
+	CHECK_EQ_INT(world_new(&w, true, true, 300, 0), 0);
+	CHECK_EQ_INT(an_host_new(w.loop, &cx, &x), 0);
+	CHECK_EQ_INT(an_host_listen(x, "/ip4/127.0.0.1/tcp/0"), 0);
+	an_host_on_connection(x, count_conn, &x_conns);
+	an_host_addrs(x, xa, 1);
+	CHECK_EQ_INT(an_host_announce(w.d, xa[0]), 0);
+	CHECK_EQ_INT(an_host_announce(w.l, "/ip4/127.0.0.1/tcp/1"), 0);
+	CHECK(world_relay(&w));
+	if (!w.relayed_l)
+		goto out;
+	CHECK_EQ_INT(an_dcutr_upgrade(w.dl, w.relayed_l), 0);
+	CHECK(fx_run_until(w.loop, &w.sl.done, 5));
+	CHECK_EQ_INT(w.sl.last_err, -ETIMEDOUT);
+	CHECK_EQ_INT(w.sl.ok, 0);
+	CHECK(x_conns > 0); /* L did reach X */
+out:
+	an_host_free(x);
+	world_free(&w);
+}
+
 static void test_add_addr_rejects_non_tcp(void)
 {
 	struct world w;
@@ -332,16 +408,20 @@ int main(void)
 	an_privkey_generate(&kr);
 	an_privkey_generate(&kl);
 	an_privkey_generate(&kd);
+	an_privkey_generate(&kx);
 	RUN(test_upgrade_gives_direct_connection_to_same_peer);
 	RUN(test_responder_reports_direct_connection);
 	RUN(test_primed_upgrade_is_dialed_by_responder);
 	RUN(test_upgrade_refuses_direct_connection);
 	RUN(test_peer_without_dcutr);
 	RUN(test_unreachable_addresses_retried_three_times);
+	RUN(test_connect_without_tcp_address_is_protocol_error);
+	RUN(test_dial_answered_by_other_peer_not_accepted);
 	RUN(test_add_addr_rejects_non_tcp);
 	RUN(test_free_during_punch);
 	an_privkey_free(kr);
 	an_privkey_free(kl);
 	an_privkey_free(kd);
+	an_privkey_free(kx);
 	return check_done();
 }
