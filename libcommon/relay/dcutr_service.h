@@ -29,6 +29,9 @@
  *   direct connection the peer dialed to us is found by polling the host's
  *   connections every AN_DCUTR_POLL_MS while an attempt is dialing.
  * - the relayed connection is left open (closing it is the caller's call).
+ * - without prime_ttl both sides dial, so on a reachable network two
+ *   direct connections may come up; each side reports the first it sees
+ *   (not always the same one) and leaves the other to the idle timeout.
  *
  * Ownership: the service borrows the host, which must outlive it; it holds
  * references on the relayed connections it works on until each punch ends.
