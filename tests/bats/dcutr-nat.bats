@@ -35,19 +35,12 @@ HOME_PUB=198.18.1.2
 CLIENT_PUB=198.18.2.2
 
 setup_file() {
-	export LAB_SKIP=
-	if ! LAB_SKIP=$(lab_check); then
-		export LAB_SKIP
-		return 0
-	fi
 	local bin
 	bin=$(command -v an-relay) || { echo "an-relay is not on PATH" >&2; return 1; }
 	export AN_TESTPEER=${AN_TESTPEER:-$(dirname "$bin")/../tests/tools/an-testpeer}
 	[ -x "$AN_TESTPEER" ] || { echo "no C test peer at $AN_TESTPEER" >&2; return 1; }
-	export NET=$BATS_FILE_TMPDIR/lab
-	run_dir "$NET"
-	export AN_STATE_DIR=$NET/nostate
-	lab_up
+	lab_setup_file || return 1
+	[ -n "$LAB_SKIP" ] && return 0
 	local r
 	for r in hrt crt; do
 		lab_exec "$r" sysctl -qw net.netfilter.nf_conntrack_tcp_be_liberal=1 || return 1
@@ -61,15 +54,11 @@ setup_file() {
 }
 
 teardown_file() {
-	[ -n "${LAB_SKIP:-}" ] && return 0
-	stop_all
-	lab_down
+	lab_teardown_file
 }
 
 setup() {
-	if [ -n "${LAB_SKIP:-}" ]; then
-		skip "$LAB_SKIP"
-	fi
+	lab_skip
 	T=$BATS_TEST_TMPDIR
 	# ports of their own per test: the routers' conntrack entries of an
 	# earlier test's connections would make MASQUERADE pick other ports

@@ -18,16 +18,9 @@ DHT_PORT=4002
 HOME_PORT=4003
 
 setup_file() {
-	export LAB_SKIP=
-	if ! LAB_SKIP=$(lab_check); then
-		export LAB_SKIP
-		return 0
-	fi
-	export NET=$BATS_FILE_TMPDIR/lab
-	run_dir "$NET"
+	lab_setup_file || return 1
+	[ -n "$LAB_SKIP" ] && return 0
 	unset AN_BOOTSTRAP
-	export AN_STATE_DIR=$NET/nostate
-	lab_up
 	an-keygen -k "$NET/relay.key" >"$NET/relay.id"
 	an-keygen -k "$NET/site.key" >"$NET/site.id"
 	export RELAY_ID PH SITE_ID
@@ -59,15 +52,11 @@ start_relay() {
 }
 
 teardown_file() {
-	[ -n "${LAB_SKIP:-}" ] && return 0
-	stop_all
-	lab_down
+	lab_teardown_file
 }
 
 setup() {
-	if [ -n "${LAB_SKIP:-}" ]; then
-		skip "$LAB_SKIP"
-	fi
+	lab_skip
 	T=$BATS_TEST_TMPDIR
 }
 

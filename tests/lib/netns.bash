@@ -36,6 +36,37 @@ lab_check() {
 	return 0
 }
 
+# lab_setup_file: the start of a lab file's setup_file.  When the lab cannot
+# be built here, exports LAB_SKIP (why) and builds nothing: the caller
+# returns, and lab_skip skips every test.  Otherwise NET (a run dir in the
+# file's tmpdir) and an empty AN_STATE_DIR, and the lab is up.  Status 1
+# when lab_up failed.
+lab_setup_file() {
+	export LAB_SKIP=
+	if ! LAB_SKIP=$(lab_check); then
+		export LAB_SKIP
+		return 0
+	fi
+	export NET=$BATS_FILE_TMPDIR/lab
+	run_dir "$NET"
+	export AN_STATE_DIR=$NET/nostate
+	lab_up
+}
+
+# lab_teardown_file: every process of the file (stop_all), then the lab.
+lab_teardown_file() {
+	[ -n "${LAB_SKIP:-}" ] && return 0
+	stop_all
+	lab_down
+}
+
+# lab_skip: in setup, skip the test when the lab could not be built.
+lab_skip() {
+	if [ -n "${LAB_SKIP:-}" ]; then
+		skip "$LAB_SKIP"
+	fi
+}
+
 # lab_exec NS CMD...: run CMD inside lab namespace NS (pub, hrt, home, crt, client).
 lab_exec() {
 	local var="LAB_NS_$1"

@@ -162,6 +162,16 @@ static bool world_relay(struct world *w)
 	return w->relayed_l != NULL;
 }
 
+/*
+ * world_relay, then L (B) starts the upgrade and the loop runs until *done
+ * (a side's report) or secs pass.  Whether all of it happened.
+ */
+static bool relay_and_upgrade(struct world *w, const bool *done, double secs)
+{
+	return world_relay(w) && an_dcutr_upgrade(w->dl, w->relayed_l) == 0 &&
+	       fx_run_until(w->loop, done, secs);
+}
+
 static void test_upgrade_gives_direct_connection_to_same_peer(void)
 {
 	struct world w;
@@ -195,11 +205,9 @@ static void test_responder_reports_direct_connection(void)
 {
 	struct world w;
 	CHECK_EQ_INT(world_new(&w, true, true, 2000, 0), 0);
-	CHECK(world_relay(&w));
-	if (!w.relayed_l)
+	CHECK(relay_and_upgrade(&w, &w.sd.done, 8));
+	if (check_failures_in_test)
 		goto out;
-	CHECK_EQ_INT(an_dcutr_upgrade(w.dl, w.relayed_l), 0);
-	CHECK(fx_run_until(w.loop, &w.sd.done, 8));
 	CHECK_EQ_INT(w.sd.last_err, 0);
 	CHECK(w.sd.direct != NULL);
 	if (w.sd.direct) {
@@ -218,11 +226,9 @@ static void test_primed_upgrade_is_dialed_by_responder(void)
 {
 	struct world w;
 	CHECK_EQ_INT(world_new(&w, true, true, 2000, 2), 0);
-	CHECK(world_relay(&w));
-	if (!w.relayed_l)
+	CHECK(relay_and_upgrade(&w, &w.sl.done, 8));
+	if (check_failures_in_test)
 		goto out;
-	CHECK_EQ_INT(an_dcutr_upgrade(w.dl, w.relayed_l), 0);
-	CHECK(fx_run_until(w.loop, &w.sl.done, 8));
 	CHECK_EQ_INT(w.sl.last_err, 0);
 	CHECK(w.sl.direct != NULL);
 	if (w.sl.direct) {
@@ -254,11 +260,9 @@ static void test_peer_without_dcutr(void)
 {
 	struct world w;
 	CHECK_EQ_INT(world_new(&w, true, false, 2000, 0), 0);
-	CHECK(world_relay(&w));
-	if (!w.relayed_l)
+	CHECK(relay_and_upgrade(&w, &w.sl.done, 8));
+	if (check_failures_in_test)
 		goto out;
-	CHECK_EQ_INT(an_dcutr_upgrade(w.dl, w.relayed_l), 0);
-	CHECK(fx_run_until(w.loop, &w.sl.done, 8));
 	CHECK_EQ_INT(w.sl.last_err, AN_ENOPROTO);
 	CHECK(w.sl.direct == NULL);
 out:
@@ -277,11 +281,9 @@ static void test_unreachable_addresses_retried_three_times(void)
 	/* port 1 on loopback: refused at once */
 	CHECK_EQ_INT(an_host_announce(w.l, "/ip4/127.0.0.1/tcp/1"), 0);
 	CHECK_EQ_INT(an_host_announce(w.d, "/ip4/127.0.0.1/tcp/1"), 0);
-	CHECK(world_relay(&w));
-	if (!w.relayed_l)
+	CHECK(relay_and_upgrade(&w, &w.sl.done, 5));
+	if (check_failures_in_test)
 		goto out;
-	CHECK_EQ_INT(an_dcutr_upgrade(w.dl, w.relayed_l), 0);
-	CHECK(fx_run_until(w.loop, &w.sl.done, 5));
 	CHECK_EQ_INT(w.sl.last_err, -ETIMEDOUT);
 	CHECK_EQ_INT(w.sl.reports, 1);
 	CHECK_EQ_INT(w.sl.ok, 0);
@@ -319,11 +321,9 @@ static void test_connect_without_tcp_address_is_protocol_error(void)
 	struct world w;
 	CHECK_EQ_INT(world_new(&w, true, false, 2000, 0), 0);
 	CHECK_EQ_INT(an_host_handle(w.d, AN_DCUTR_PROTOCOL, &bad_handler, NULL), 0);
-	CHECK(world_relay(&w));
-	if (!w.relayed_l)
+	CHECK(relay_and_upgrade(&w, &w.sl.done, 8));
+	if (check_failures_in_test)
 		goto out;
-	CHECK_EQ_INT(an_dcutr_upgrade(w.dl, w.relayed_l), 0);
-	CHECK(fx_run_until(w.loop, &w.sl.done, 8));
 	CHECK_EQ_INT(w.sl.last_err, AN_EPROTO);
 	CHECK_EQ_INT(w.sl.reports, 1);
 	CHECK(w.sl.direct == NULL);
@@ -356,11 +356,9 @@ static void test_dial_answered_by_other_peer_not_accepted(void)
 	an_host_addrs(x, xa, 1);
 	CHECK_EQ_INT(an_host_announce(w.d, xa[0]), 0);
 	CHECK_EQ_INT(an_host_announce(w.l, "/ip4/127.0.0.1/tcp/1"), 0);
-	CHECK(world_relay(&w));
-	if (!w.relayed_l)
+	CHECK(relay_and_upgrade(&w, &w.sl.done, 5));
+	if (check_failures_in_test)
 		goto out;
-	CHECK_EQ_INT(an_dcutr_upgrade(w.dl, w.relayed_l), 0);
-	CHECK(fx_run_until(w.loop, &w.sl.done, 5));
 	CHECK_EQ_INT(w.sl.last_err, -ETIMEDOUT);
 	CHECK_EQ_INT(w.sl.ok, 0);
 	CHECK(x_conns > 0); /* L did reach X */
