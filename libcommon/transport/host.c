@@ -6,7 +6,6 @@
 #include <malloc.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -246,26 +245,16 @@ int an_host_maddr_format(const uint8_t *bin, size_t len, char *out, size_t cap)
 
 #define MMAP_THRESHOLD (128 * 1024) /* glibc's initial (and default) value */
 
-static void fix_mmap_threshold_once(void)
-{
-	mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD);
-}
-
 static void flush_cb(struct ev_loop *loop, ev_prepare *w, int revents);
 static void flush_again_cb(struct ev_loop *loop, ev_idle *w, int revents);
-
-/* Large buffers always mmapped, freed to the system (see host.h). */
-static void fix_mmap_threshold(void)
-{
-	static pthread_once_t once = PTHREAD_ONCE_INIT;
-	pthread_once(&once, fix_mmap_threshold_once);
-}
 
 int an_host_new(struct ev_loop *loop, const struct an_host_config *cfg, struct an_host **out)
 {
 	struct an_pubkey pk;
 	*out = NULL;
-	fix_mmap_threshold();
+	/* large buffers always mmapped, freed to the system (host.h); the
+	   same value each time, so a second host changes nothing */
+	mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD);
 	if (!cfg->key)
 		return -EINVAL;
 	struct an_host *h = calloc(1, sizeof(*h));

@@ -76,7 +76,7 @@ struct an_host_config {
  * A new host in loop (borrowed).  cfg is copied (key and strings stay
  * borrowed).  *out is new; free with an_host_free.
  *
- * Process-wide, once: fixes glibc's mmap threshold at 128 KiB (mallopt
+ * Process-wide: fixes glibc's mmap threshold at 128 KiB (mallopt
  * M_MMAP_THRESHOLD).  glibc otherwise raises it each time a large mmapped
  * block is freed, so after a few hundred connections have come and gone
  * the big receive buffers come from the heap instead: a listener measured
