@@ -252,7 +252,8 @@ dial() {
 
 @test "republishing is observed: the record's seq grows and the site still answers" {
 	seq1=$(an-resolve -s "$T/r" --bootstrap "$BOOT" "an://$PH@mysite" | jq -r .record.seq)
-	[ -n "$seq1" ] && [ "$seq1" != null ]
+	[ -n "$seq1" ]
+	[ "$seq1" != null ]
 	deadline=$((SECONDS + 30))
 	while :; do
 		seq2=$(an-resolve -s "$T/r" --bootstrap "$BOOT" "an://$PH@mysite" | jq -r .record.seq)
