@@ -2,24 +2,35 @@
 # Docs that cannot drift: every program has a lint-clean man page and a bash
 # completion, and every option its --help shows is in both.
 
+bats_require_minimum_version 1.5.0
+
+# The source tree: AN_TOP, or the one this file is in; either way it must
+# hold the programs' sources, or every loop below would check nothing.
 setup_file() {
-	cd "$AN_TOP" || exit 1
-	export PROGRAMS=$(ls cmd/an-*.c | sed 's|cmd/||; s|\.c$||')
+	export AN_TOP=${AN_TOP:-$(cd "$BATS_TEST_DIRNAME/../.." && pwd)}
+	cd "$AN_TOP" || return 1
+	PROGRAMS=$(ls cmd/an-*.c | sed 's|cmd/||; s|\.c$||')
+	export PROGRAMS
+	[ "$(wc -w <<<"$PROGRAMS")" -ge 8 ] || { echo "AN_TOP=$AN_TOP: too few programs in cmd/: '$PROGRAMS'"; return 1; }
 }
 
 setup() {
-	cd "$AN_TOP" || exit 1
+	cd "$AN_TOP" || return 1
+	[ -n "$PROGRAMS" ] || return 1
 }
 
-# Long options named in a program's --help output (and its subcommands' help).
+# Long options named in a program's --help output (and its subcommands'
+# help); fails if a --help fails or names no option at all.
 help_options() {
-	local prog=$1 sub
-	{
-		"$prog" --help
-		for sub in $("$prog" --help | awk '/^Commands:/{f=1;next} f&&/^  [a-z]/{print $1}'); do
-			"$prog" "$sub" --help 2>/dev/null
-		done
-	} | grep -oE -- '--[a-z][a-z0-9-]+' | sort -u
+	local prog=$1 sub help subs opts
+	help=$("$prog" --help) || { echo "$prog --help failed" >&2; return 1; }
+	subs=$(awk '/^Commands:/{f=1;next} f&&/^  [a-z]/{print $1}' <<<"$help")
+	for sub in $subs; do
+		help+=$'\n'$("$prog" "$sub" --help 2>/dev/null) || { echo "$prog $sub --help failed" >&2; return 1; }
+	done
+	opts=$(grep -oE -- '--[a-z][a-z0-9-]+' <<<"$help" | sort -u)
+	[ -n "$opts" ] || { echo "$prog --help names no option" >&2; return 1; }
+	echo "$opts"
 }
 
 @test "every program has a man page and a completion" {
@@ -74,13 +85,15 @@ help_options() {
 			{ echo "$p: $status $stderr"; return 1; }
 	done
 	run --separate-stderr an-dht get --timeout
-	[ "$status" -eq 2 ] && [[ "$stderr" == "an-dht: option '--timeout' needs a value"* ]]
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == "an-dht: option '--timeout' needs a value"* ]]
 }
 
 @test "every option in --help is in the man page" {
 	for p in $PROGRAMS; do
 		page=$(MANWIDTH=300 mandoc -Tascii "man/$p.1" | col -b)
-		for o in $(help_options "$p"); do
+		opts=$(help_options "$p")
+		for o in $opts; do
 			grep -qF -- "$o" <<<"$page" || { echo "$o of $p missing from man/$p.1"; return 1; }
 		done
 	done
@@ -88,7 +101,8 @@ help_options() {
 
 @test "every option in --help is in the bash completion" {
 	for p in $PROGRAMS; do
-		for o in $(help_options "$p"); do
+		opts=$(help_options "$p")
+		for o in $opts; do
 			grep -qF -- "$o" "completions/$p" || { echo "$o of $p missing from completions/$p"; return 1; }
 		done
 	done
