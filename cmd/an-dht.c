@@ -7,6 +7,7 @@
 #include "transport/identify.h"
 #include "transport/ping.h"
 #include "util/error.h"
+#include "util/init.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -354,6 +355,7 @@ int main(int argc, char **argv)
 {
 	struct dht_opts o = {0};
 	cli_init(argv[0]);
+	an_global_init();
 	signal(SIGPIPE, SIG_IGN);
 	if (sodium_init() < 0)
 		cli_die(AN_EXIT_SYSTEM, "unable to initialise libsodium");

@@ -11,6 +11,7 @@
 
 #include "an-dial/dial.h"
 #include "util/error.h"
+#include "util/init.h"
 
 static const char USAGE[] =
 	"Usage: an-dial [options] URL\n"
@@ -92,6 +93,7 @@ int main(int argc, char **argv)
 	long long ms;
 	int c, status;
 	cli_init(argv[0]);
+	an_global_init();
 	signal(SIGPIPE, SIG_IGN);
 	if (sodium_init() < 0)
 		cli_die(AN_EXIT_SYSTEM, "unable to initialise libsodium");

@@ -5,6 +5,7 @@
 #include "crypto/peerid.h"
 #include "util/buf.h"
 #include "util/error.h"
+#include "util/init.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -177,6 +178,7 @@ int main(int argc, char **argv)
 	struct options o = { 0 };
 
 	cli_init(argv[0]);
+	an_global_init();
 	parse(argc, argv, &o);
 	if (sodium_init() < 0)
 		cli_die(AN_EXIT_SYSTEM, "unable to initialise libsodium");

@@ -18,6 +18,7 @@
 #include "transport/identify.h"
 #include "transport/ping.h"
 #include "util/error.h"
+#include "util/init.h"
 
 static const char USAGE[] =
 	"Usage: an-relay -k KEYFILE [--listen MULTIADDR]... [options]\n"
@@ -287,6 +288,7 @@ int main(int argc, char **argv)
 	long long ms;
 	int c;
 	cli_init(argv[0]);
+	an_global_init();
 	signal(SIGPIPE, SIG_IGN);
 	if (sodium_init() < 0)
 		cli_die(AN_EXIT_SYSTEM, "unable to initialise libsodium");

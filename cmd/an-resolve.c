@@ -13,6 +13,7 @@
 
 #include "record/record.h"
 #include "util/error.h"
+#include "util/init.h"
 
 static const char USAGE[] =
 	"Usage: an-resolve [options] NAME\n"
@@ -178,6 +179,7 @@ int main(int argc, char **argv)
 	long long ms;
 	int c;
 	cli_init(argv[0]);
+	an_global_init();
 	signal(SIGPIPE, SIG_IGN);
 	if (sodium_init() < 0)
 		cli_die(AN_EXIT_SYSTEM, "unable to initialise libsodium");

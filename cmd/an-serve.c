@@ -25,6 +25,7 @@
 #include "transport/identify.h"
 #include "transport/ping.h"
 #include "util/error.h"
+#include "util/init.h"
 
 static const char USAGE[] =
 	"Usage: an-serve -k KEYFILE --name NAME [options] DIR\n"
@@ -712,6 +713,7 @@ int main(int argc, char **argv)
 			 .upstream_timeout_ms = AN_ROUTE_RESPONSE_TIMEOUT_MS};
 	int c;
 	cli_init(argv[0]);
+	an_global_init();
 	signal(SIGPIPE, SIG_IGN);
 	if (sodium_init() < 0)
 		cli_die(AN_EXIT_SYSTEM, "unable to initialise libsodium");

@@ -4,6 +4,7 @@
 #include "record/jsonstream.h"
 #include "record/record.h"
 #include "util/error.h"
+#include "util/init.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -439,6 +440,7 @@ int main(int argc, char **argv)
 	struct verifier v = { .o = &o };
 
 	cli_init(argv[0]);
+	an_global_init();
 	parse(argc, argv, &o);
 	if (sodium_init() < 0)
 		cli_die(AN_EXIT_SYSTEM, "unable to initialise libsodium");

@@ -30,6 +30,7 @@
 
 #include "cli.h"
 #include "route/client.h"
+#include "util/accept.h"
 #include "util/error.h"
 
 #define GW_MAX_CLIENTS 256
@@ -765,51 +766,58 @@ static void client_free(struct client *c)
 static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct gateway *g = (struct gateway *)((char *)w - offsetof(struct gateway, accept_io));
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
-	(void)loop;
+	/* out of descriptors without a reserve: the listener rests (util/accept.h);
+	   one gateway a process, and the process ends with it */
+	static ev_timer pause;
 	(void)revents;
-	int fd = accept4(g->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
-	if (fd < 0)
-		return;
-	if (g->n_clients >= GW_MAX_CLIENTS) {
-		close(fd);
-		return;
+	for (int i = 0; i < 16; i++) {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		int fd = an_accept(g->fd, &ss, &sl);
+		if (fd == AN_ELIMIT) {
+			if (!ev_is_active(&pause))
+				an_accept_pause_init(&pause, w);
+			an_accept_pause(loop, &pause, w);
+		}
+		if (an_accept_should_stop(fd))
+			return;
+		if (fd < 0)
+			continue;
+		struct client *c = NULL;
+		if (g->n_clients >= GW_MAX_CLIENTS || !(c = calloc(1, sizeof(*c)))) {
+			close(fd);
+			continue;
+		}
+		c->g = g;
+		c->fd = fd;
+		char host[INET6_ADDRSTRLEN] = "?";
+		int port = 0;
+		if (ss.ss_family == AF_INET) {
+			struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+			inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
+			port = ntohs(a->sin_port);
+			snprintf(c->peer, sizeof(c->peer), "%s:%d", host, port);
+		} else if (ss.ss_family == AF_INET6) {
+			struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+			inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
+			port = ntohs(a->sin6_port);
+			snprintf(c->peer, sizeof(c->peer), "[%s]:%d", host, port);
+		}
+		an_buf_init(&c->in, GW_IN_MAX);
+		an_buf_init(&c->out, GW_OUT_MAX);
+		an_buf_init(&c->reqbody, GW_BODY_MAX);
+		ev_io_init(&c->rio, client_read_cb, fd, EV_READ);
+		ev_io_init(&c->wio, client_write_cb, fd, EV_WRITE);
+		ev_timer_init(&c->timer, client_timer_cb, GW_KEEPALIVE_S, 0.);
+		c->next = g->clients;
+		if (g->clients)
+			g->clients->prev = c;
+		g->clients = c;
+		g->n_clients++;
+		reset_request(c);
+		ev_io_start(g->loop, &c->rio);
+		ev_timer_start(g->loop, &c->timer);
 	}
-	struct client *c = calloc(1, sizeof(*c));
-	if (!c) {
-		close(fd);
-		return;
-	}
-	c->g = g;
-	c->fd = fd;
-	char host[INET6_ADDRSTRLEN] = "?";
-	int port = 0;
-	if (ss.ss_family == AF_INET) {
-		struct sockaddr_in *a = (struct sockaddr_in *)&ss;
-		inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
-		port = ntohs(a->sin_port);
-		snprintf(c->peer, sizeof(c->peer), "%s:%d", host, port);
-	} else if (ss.ss_family == AF_INET6) {
-		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
-		inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
-		port = ntohs(a->sin6_port);
-		snprintf(c->peer, sizeof(c->peer), "[%s]:%d", host, port);
-	}
-	an_buf_init(&c->in, GW_IN_MAX);
-	an_buf_init(&c->out, GW_OUT_MAX);
-	an_buf_init(&c->reqbody, GW_BODY_MAX);
-	ev_io_init(&c->rio, client_read_cb, fd, EV_READ);
-	ev_io_init(&c->wio, client_write_cb, fd, EV_WRITE);
-	ev_timer_init(&c->timer, client_timer_cb, GW_KEEPALIVE_S, 0.);
-	c->next = g->clients;
-	if (g->clients)
-		g->clients->prev = c;
-	g->clients = c;
-	g->n_clients++;
-	reset_request(c);
-	ev_io_start(g->loop, &c->rio);
-	ev_timer_start(g->loop, &c->timer);
 }
 
 static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents)

@@ -55,22 +55,29 @@ struct an_node {
 
 const char *an_node_state_dir(const char *dir)
 {
-	static char buf[4096];
+	static char *computed; /* once a process, at its length: never truncated */
 	const char *e;
+	int len;
 	if (dir)
 		return dir;
 	if ((e = getenv("AN_STATE_DIR")) && *e)
 		return e;
+	if (computed)
+		return computed;
 	if ((e = getenv("XDG_STATE_HOME")) && *e)
-		snprintf(buf, sizeof(buf), "%s/alternet", e);
+		len = asprintf(&computed, "%s/alternet", e);
 	else
-		snprintf(buf, sizeof(buf), "%s/.local/state/alternet", getenv("HOME") ? getenv("HOME") : "");
-	return buf;
+		len = asprintf(&computed, "%s/.local/state/alternet", getenv("HOME") ? getenv("HOME") : "");
+	if (len < 0)
+		computed = NULL;
+	return computed;
 }
 
 int an_node_make_dir(const char *path)
 {
 	char buf[4096];
+	if (!path)
+		return -ENOMEM; /* an_node_state_dir out of memory */
 	if (strlen(path) >= sizeof(buf))
 		return -ENAMETOOLONG;
 	strcpy(buf, path);

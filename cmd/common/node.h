@@ -55,11 +55,15 @@ struct an_node_op; /* one asynchronous operation under way */
 /*
  * The state directory: dir when not NULL, else $AN_STATE_DIR, else
  * $XDG_STATE_HOME/alternet, else ~/.local/state/alternet.  Returned
- * pointer is dir or static storage (borrowed).
+ * pointer is dir, the environment's, or storage made once a process and
+ * kept until exit (borrowed); never truncated, so a path too long for the
+ * system fails where it is used (an_node_make_dir: -ENAMETOOLONG) instead
+ * of naming another directory.  NULL only when out of memory
+ * (an_node_make_dir(NULL) is -ENOMEM).
  */
 const char *an_node_state_dir(const char *dir);
 
-/* mkdir -p path with mode 0700.  0 or -errno. */
+/* mkdir -p path with mode 0700.  0 or -errno (-ENAMETOOLONG from 4096 bytes on). */
 int an_node_make_dir(const char *path);
 
 /*

@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "util/accept.h"
 #include "util/buf.h"
 #include "util/error.h"
 
@@ -41,6 +42,7 @@ struct client {
 struct an_control_server {
 	struct ev_loop *loop;
 	ev_io listen_io;
+	ev_timer listen_pause; /* out of descriptors without a reserve (util/accept.h) */
 	int fd;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	an_control_handler_fn handler;
@@ -52,6 +54,8 @@ struct an_control_server {
 int an_control_socket_path(const char *statedir, char *out, size_t outcap)
 {
 	size_t cap = sizeof(((struct sockaddr_un *)0)->sun_path);
+	if (!statedir)
+		return -EINVAL;
 	if (outcap < cap)
 		cap = outcap;
 	int n = snprintf(out, cap, "%s/%s", statedir, AN_CONTROL_SOCKET_NAME);
@@ -278,29 +282,31 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 	(void)revents;
 	struct an_control_server *s = (struct an_control_server *)((char *)w -
 				       offsetof(struct an_control_server, listen_io));
-	int fd = accept4(s->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-	if (fd < 0)
-		return;
-	if (s->n_clients >= AN_CONTROL_MAX_CLIENTS) {
-		close(fd);
-		return;
+	for (int i = 0; i < 16; i++) {
+		int fd = an_accept(s->fd, NULL, NULL);
+		if (fd == AN_ELIMIT)
+			an_accept_pause(loop, &s->listen_pause, w);
+		if (an_accept_should_stop(fd))
+			return;
+		if (fd < 0)
+			continue;
+		struct client *c = NULL;
+		if (s->n_clients >= AN_CONTROL_MAX_CLIENTS || !(c = calloc(1, sizeof(*c)))) {
+			close(fd);
+			continue;
+		}
+		c->fd = fd;
+		c->server = s;
+		an_buf_init(&c->in, AN_CONTROL_LINE_MAX);
+		an_buf_init(&c->out, 4 * AN_CONTROL_LINE_MAX);
+		ev_io_init(&c->io, client_cb, fd, EV_READ);
+		ev_timer_init(&c->idle, idle_cb, 0, AN_CONTROL_IDLE_MS / 1000.0);
+		ev_io_start(loop, &c->io);
+		ev_timer_again(loop, &c->idle);
+		c->next = s->clients;
+		s->clients = c;
+		s->n_clients++;
 	}
-	struct client *c = calloc(1, sizeof(*c));
-	if (!c) {
-		close(fd);
-		return;
-	}
-	c->fd = fd;
-	c->server = s;
-	an_buf_init(&c->in, AN_CONTROL_LINE_MAX);
-	an_buf_init(&c->out, 4 * AN_CONTROL_LINE_MAX);
-	ev_io_init(&c->io, client_cb, fd, EV_READ);
-	ev_timer_init(&c->idle, idle_cb, 0, AN_CONTROL_IDLE_MS / 1000.0);
-	ev_io_start(loop, &c->io);
-	ev_timer_again(loop, &c->idle);
-	c->next = s->clients;
-	s->clients = c;
-	s->n_clients++;
 }
 
 int an_control_server_new(struct ev_loop *loop, const char *path, an_control_handler_fn handler,
@@ -352,6 +358,7 @@ int an_control_server_new(struct ev_loop *loop, const char *path, an_control_han
 	s->handler = handler;
 	s->arg = arg;
 	ev_io_init(&s->listen_io, accept_cb, fd, EV_READ);
+	an_accept_pause_init(&s->listen_pause, &s->listen_io);
 	ev_io_start(loop, &s->listen_io);
 	*out = s;
 	fd = -1;
@@ -368,6 +375,7 @@ void an_control_server_free(struct an_control_server *s)
 	while (s->clients)
 		client_free(s->clients);
 	ev_io_stop(s->loop, &s->listen_io);
+	ev_timer_stop(s->loop, &s->listen_pause);
 	close(s->fd);
 	unlink(s->path);
 	free(s);

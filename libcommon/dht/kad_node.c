@@ -1863,23 +1863,38 @@ static void snapshot_save(struct an_kad_node *n)
 	an_buf_free(&b);
 }
 
+/* snprintf that refuses to truncate: 0 or -ENAMETOOLONG. */
+static int copy_text(char *out, size_t cap, const char *a, const char *b)
+{
+	int len = snprintf(out, cap, "%s%s", a, b);
+	return len < 0 || (size_t)len >= cap ? -ENAMETOOLONG : 0;
+}
+
 int an_kad_node_new(struct an_host *h, const struct an_kad_node_config *cfg,
 		    struct an_kad_node **out)
 {
-	struct an_kad_node *n = calloc(1, sizeof(*n));
+	struct an_kad_node *n = NULL;
 	char dir[4200];
 	struct an_rt_config rc_cfg = {0};
+	bool handled = false;
 	int rc;
+
 	*out = NULL;
+	n = calloc(1, sizeof(*n));
 	if (!n)
 		return -ENOMEM;
 	n->host = h;
 	n->loop = an_host_loop(h);
 	n->cfg = *cfg;
 	n->refs = 1;
-	snprintf(n->protocol, sizeof(n->protocol), "%s",
-		 cfg->protocol ? cfg->protocol : AN_KAD_PROTOCOL_DEFAULT);
-	snprintf(n->state_dir, sizeof(n->state_dir), "%s", cfg->state_dir ? cfg->state_dir : ".");
+	rc = copy_text(n->protocol, sizeof(n->protocol),
+		       cfg->protocol ? cfg->protocol : AN_KAD_PROTOCOL_DEFAULT, "");
+	if (rc == 0)
+		rc = copy_text(n->state_dir, sizeof(n->state_dir), cfg->state_dir ? cfg->state_dir : ".", "");
+	if (rc == 0)
+		rc = copy_text(dir, sizeof(dir), n->state_dir, "/" AN_KAD_STORE_NAME);
+	if (rc < 0)
+		goto out;
 	n->cfg.protocol = n->protocol;
 	n->cfg.state_dir = n->state_dir;
 	if (!n->cfg.k)
@@ -1894,17 +1909,11 @@ int an_kad_node_new(struct an_host *h, const struct an_kad_node_config *cfg,
 		n->cfg.maintain_ms = AN_KAD_NODE_MAINTAIN_MS;
 	rc_cfg.k = n->cfg.k;
 	rc = an_rt_init(&n->rt, an_host_peer_id(h), &rc_cfg);
-	if (rc < 0) {
-		free(n);
-		return rc;
-	}
-	snprintf(dir, sizeof(dir), "%s/%s", n->state_dir, AN_KAD_STORE_NAME);
+	if (rc < 0)
+		goto out;
 	rc = an_store_open(&n->store, dir, &cfg->store);
-	if (rc < 0) {
-		an_rt_free(&n->rt);
-		free(n);
-		return rc;
-	}
+	if (rc < 0)
+		goto out;
 	snapshot_load(n);
 	n->srv.self = *an_host_peer_id(h);
 	n->srv.rt = &n->rt;
@@ -1917,12 +1926,9 @@ int an_kad_node_new(struct an_host *h, const struct an_kad_node_config *cfg,
 	refresh_self_addrs(n);
 	if (!n->cfg.client) {
 		rc = an_host_handle(h, n->protocol, &inbound_handler, n);
-		if (rc < 0) {
-			an_store_close(n->store);
-			an_rt_free(&n->rt);
-			free(n);
-			return rc;
-		}
+		if (rc < 0)
+			goto out;
+		handled = true;
 	}
 	an_host_on_connection(h, on_connection, n);
 	an_host_on_identify_push(h, on_identify_push, n);
@@ -1939,7 +1945,16 @@ int an_kad_node_new(struct an_host *h, const struct an_kad_node_config *cfg,
 		ev_timer_again(n->loop, &n->maintain);
 	}
 	*out = n;
-	return 0;
+	n = NULL;
+out:
+	if (n) {
+		if (handled)
+			an_host_unhandle(h, n->protocol);
+		an_store_close(n->store);
+		an_rt_free(&n->rt);
+		free(n);
+	}
+	return rc;
 }
 
 void an_kad_node_free(struct an_kad_node *n)

@@ -98,8 +98,11 @@ struct an_kad_op;   /* one operation under way */
  * the routing snapshot, registers the protocol (server mode) and hooks
  * identify on every new connection and identify pushes
  * (an_host_on_connection, an_host_on_identify_push: the node takes both
- * hooks; pushes arrive only if the host runs the identify service).  cfg is copied.  *out is new: an_kad_node_free.  0, -errno,
- * AN_EMALFORMED (a store of another format), AN_ELIMIT (protocol table).
+ * hooks; pushes arrive only if the host runs the identify service).  cfg is
+ * copied.  *out is new: an_kad_node_free.  0, -errno, -ENAMETOOLONG (a
+ * protocol of 256 bytes or more, a state directory of 4096 or more: never
+ * truncated into another one), AN_EMALFORMED (a store of another format),
+ * AN_ELIMIT (protocol table).
  */
 int an_kad_node_new(struct an_host *h, const struct an_kad_node_config *cfg,
 		    struct an_kad_node **out);

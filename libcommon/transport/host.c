@@ -3,7 +3,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <malloc.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdarg.h>
@@ -17,6 +16,7 @@
 #include "transport/conn.h"
 #include "transport/mss.h"
 #include "transport/noise.h"
+#include "util/accept.h"
 #include "util/error.h"
 
 #define READ_CHUNK 65536
@@ -41,6 +41,7 @@ struct handler_entry {
 
 struct listener {
 	ev_io io;
+	ev_timer pause; /* out of descriptors without a reserve (util/accept.h) */
 	struct an_host *host;
 	int fd;
 	struct sockaddr_storage ss;
@@ -136,7 +137,7 @@ struct an_host {
 	const struct an_privkey *key;
 	struct an_peerid id;
 	struct an_host_limits lim;
-	char *agent;
+	const char *agent; /* borrowed from the config */
 	an_host_log_fn log;
 	void *log_arg;
 	struct listener listeners[AN_HOST_MAX_LISTENERS];
@@ -243,31 +244,27 @@ int an_host_maddr_format(const uint8_t *bin, size_t len, char *out, size_t cap)
 
 /* ---- host ---- */
 
-#define MMAP_THRESHOLD (128 * 1024) /* glibc's initial (and default) value */
-
 static void flush_cb(struct ev_loop *loop, ev_prepare *w, int revents);
 static void flush_again_cb(struct ev_loop *loop, ev_idle *w, int revents);
 
 int an_host_new(struct ev_loop *loop, const struct an_host_config *cfg, struct an_host **out)
 {
 	struct an_pubkey pk;
+	struct an_host *h = NULL;
+	int rc;
+
 	*out = NULL;
-	/* large buffers always mmapped, freed to the system (host.h); the
-	   same value each time, so a second host changes nothing */
-	mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD);
 	if (!cfg->key)
 		return -EINVAL;
-	struct an_host *h = calloc(1, sizeof(*h));
+	h = calloc(1, sizeof(*h));
 	if (!h)
 		return -ENOMEM;
 	h->loop = loop;
 	h->key = cfg->key;
 	an_privkey_public(cfg->key, &pk);
-	int rc = an_peerid_from_pubkey(&pk, &h->id);
-	if (rc < 0) {
-		free(h);
-		return rc;
-	}
+	rc = an_peerid_from_pubkey(&pk, &h->id);
+	if (rc < 0)
+		goto out;
 	h->lim = cfg->limits;
 	if (!h->lim.max_conns)
 		h->lim.max_conns = AN_HOST_DEFAULT_MAX_CONNS;
@@ -283,7 +280,7 @@ int an_host_new(struct ev_loop *loop, const struct an_host_config *cfg, struct a
 		h->lim.idle_timeout_ms = AN_HOST_DEFAULT_IDLE_MS;
 	if (!h->lim.negotiate_timeout_ms)
 		h->lim.negotiate_timeout_ms = AN_HOST_DEFAULT_NEGOTIATE_MS;
-	h->agent = cfg->agent_version ? strdup(cfg->agent_version) : NULL;
+	h->agent = cfg->agent_version;
 	h->log = cfg->log;
 	h->log_arg = cfg->log_arg;
 	ev_timer_init(&h->shutdown_timer, NULL, 0, 0);
@@ -293,7 +290,10 @@ int an_host_new(struct ev_loop *loop, const struct an_host_config *cfg, struct a
 	ev_prepare_start(loop, &h->flush_watcher);
 	ev_unref(loop);
 	*out = h;
-	return 0;
+	h = NULL;
+out:
+	free(h);
+	return rc;
 }
 
 void an_host_config_log(struct an_host *h, an_host_log_fn log, void *arg)
@@ -347,6 +347,7 @@ void an_host_free(struct an_host *h)
 	}
 	for (size_t i = 0; i < h->n_listeners; i++) {
 		ev_io_stop(h->loop, &h->listeners[i].io);
+		ev_timer_stop(h->loop, &h->listeners[i].pause);
 		if (h->listeners[i].fd >= 0)
 			close(h->listeners[i].fd);
 	}
@@ -360,7 +361,6 @@ void an_host_free(struct an_host *h)
 	ev_ref(h->loop);
 	ev_prepare_stop(h->loop, &h->flush_watcher);
 	free(h->peers);
-	free(h->agent);
 	free(h);
 }
 
@@ -446,6 +446,7 @@ int an_host_listen(struct an_host *h, const char *maddr)
 	l->fd = fd;
 	l->host = h;
 	ev_io_init(&l->io, accept_cb, fd, EV_READ);
+	an_accept_pause_init(&l->pause, &l->io);
 	ev_io_start(h->loop, &l->io);
 	h->n_listeners++;
 	fd = -1;
@@ -1655,9 +1656,13 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 	for (int i = 0; i < 64; i++) {
 		struct sockaddr_storage ss;
 		socklen_t sl = sizeof(ss);
-		int fd = accept4(l->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd < 0)
+		int fd = an_accept(l->fd, &ss, &sl);
+		if (fd == AN_ELIMIT)
+			an_accept_pause(loop, &l->pause, w);
+		if (an_accept_should_stop(fd))
 			return;
+		if (fd < 0)
+			continue;
 		char text[AN_HOST_ADDR_TEXT_MAX];
 		sockaddr_to_text(&ss, text, sizeof(text));
 		if (h->shutting_down || h->n_conns >= h->lim.max_conns ||
@@ -2013,8 +2018,10 @@ void an_host_shutdown(struct an_host *h, int timeout_ms)
 	if (h->shutting_down)
 		return;
 	h->shutting_down = true;
-	for (size_t i = 0; i < h->n_listeners; i++)
+	for (size_t i = 0; i < h->n_listeners; i++) {
 		ev_io_stop(h->loop, &h->listeners[i].io);
+		ev_timer_stop(h->loop, &h->listeners[i].pause);
+	}
 	if (!h->conns) {
 		ev_break(h->loop, EVBREAK_ALL);
 		return;

@@ -67,22 +67,16 @@ typedef void (*an_host_log_fn)(void *arg, const char *msg);
 struct an_host_config {
 	const struct an_privkey *key; /* borrowed; must outlive the host */
 	struct an_host_limits limits;
-	const char *agent_version;    /* borrowed; identify's agentVersion */
+	const char *agent_version;    /* borrowed (not copied); identify's agentVersion */
 	an_host_log_fn log;
 	void *log_arg;
 };
 
 /*
- * A new host in loop (borrowed).  cfg is copied (key and strings stay
- * borrowed).  *out is new; free with an_host_free.
- *
- * Process-wide: fixes glibc's mmap threshold at 128 KiB (mallopt
- * M_MMAP_THRESHOLD).  glibc otherwise raises it each time a large mmapped
- * block is freed, so after a few hundred connections have come and gone
- * the big receive buffers come from the heap instead: a listener measured
- * 8.1 Gbit/s on its first bulk stream and 6.8 after 200 short connections
- * (the copy into the stream buffer cost twice as much; 7.9 with the
- * threshold fixed), and freed buffers stayed in the process's RSS.
+ * A new host in loop (borrowed).  cfg is copied; the key and agent_version
+ * stay borrowed and must outlive the host.  *out is new; free with
+ * an_host_free.  -EINVAL without a key, -ENOMEM.  No process-wide side
+ * effects: programs call an_global_init (util/accept.h) once in main.
  */
 int an_host_new(struct ev_loop *loop, const struct an_host_config *cfg, struct an_host **out);
 
