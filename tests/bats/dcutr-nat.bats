@@ -95,9 +95,14 @@ start_client() {
 
 @test "home is not reachable directly from the client" {
 	start_home --dcutr-prime 2
-	run ip netns exec "$LAB_NS_client" timeout 5 "$AN_TESTPEER" --timeout 2 \
+	run --separate-stderr ip netns exec "$LAB_NS_client" timeout 5 "$AN_TESTPEER" --timeout 2 \
 		--dial "/ip4/$HOME_PUB/tcp/$HOME_PORT/p2p/$HOME_ID"
-	[ "$status" -ne 0 ]
+	# home's router forwards nothing unasked: its own stack refuses the SYN
+	[ "$status" -eq 4 ]
+	[ "$output" = '{"event":"error","action":"dial","message":"Connection refused"}' ]
+	# and home, still up behind it, saw no connection from the client
+	alive "$(cat "$NET/home.pid")"
+	run ! grep -F "$CLIENT_PUB" "$NET/home.out" "$NET/home.err"
 }
 
 @test "a primed punch gives home a direct connection dialed by the client" {
