@@ -22,8 +22,9 @@ static const char USAGE[] =
 	"write the body to stdout.  The name is resolved like an-resolve does (pins\n"
 	"included) and every address of its record is tried, each only if the node\n"
 	"there holds the publisher's key.  With --gateway, serve browsers instead:\n"
-	"http://ADDR:PORT/an/PEERHASH@NAME/path is that site, and so is\n"
-	"http://NAME.PEERHASH.localhost:PORT/path, on an origin of its own.\n"
+	"http://NAME.PEERHASH.localhost:PORT/path is that site, on an origin of its own\n"
+	"(http://ADDR:PORT/an/PEERHASH@NAME/path redirects there).  The gateway answers\n"
+	"only Host names of its own, and pins a name only on a navigation the user made.\n"
 	"\n"
 	"Options:\n"
 	"  -o, --output FILE          write the body to FILE\n"
@@ -40,7 +41,9 @@ static const char USAGE[] =
 	"                             still match the URL's peer hash)\n"
 	"      --gateway [ADDR:]PORT  run the browser gateway (ADDR default 127.0.0.1)\n"
 	"      --gateway-public       allow the gateway to bind a non-loopback address\n"
+	"      --gateway-host NAME    also answer Host NAME and *.NAME (repeatable)\n"
 	"      --repin                accept and pin a peer hash other than the pinned one\n"
+	"                             (not with --gateway)\n"
 	"  -k, --key KEYFILE          our identity (default: ephemeral)\n"
 	"      --state-dir DIR        state directory (daemon socket, pins, config)\n"
 	"      --bootstrap MULTIADDR  bootstrap peer (repeatable; else $AN_BOOTSTRAP, DIR/config)\n"
@@ -56,6 +59,7 @@ enum {
 	OPT_CONNECT_TO = 256,
 	OPT_GATEWAY,
 	OPT_GATEWAY_PUBLIC,
+	OPT_GATEWAY_HOST,
 	OPT_REPIN,
 	OPT_STATE_DIR,
 	OPT_BOOTSTRAP,
@@ -77,6 +81,7 @@ int main(int argc, char **argv)
 		{"connect-to", required_argument, NULL, OPT_CONNECT_TO},
 		{"gateway", required_argument, NULL, OPT_GATEWAY},
 		{"gateway-public", no_argument, NULL, OPT_GATEWAY_PUBLIC},
+		{"gateway-host", required_argument, NULL, OPT_GATEWAY_HOST},
 		{"repin", no_argument, NULL, OPT_REPIN},
 		{"key", required_argument, NULL, 'k'},
 		{"state-dir", required_argument, NULL, OPT_STATE_DIR},
@@ -147,6 +152,19 @@ int main(int argc, char **argv)
 		case OPT_GATEWAY_PUBLIC:
 			go.public = true;
 			break;
+		case OPT_GATEWAY_HOST:
+			/* a DNS name, lowercase (Host is compared lowercased) */
+			if (!*optarg || strlen(optarg) > 253 || optarg[0] == '.' || optarg[0] == '-' ||
+			    strspn(optarg, "abcdefghijklmnopqrstuvwxyz0123456789.-") != strlen(optarg)) {
+				cli_warn("invalid gateway host '%s' (a lowercase DNS name)", optarg);
+				cli_usage(USAGE, AN_EXIT_USAGE);
+			}
+			if (go.n_hosts == GW_MAX_HOSTS) {
+				cli_warn("too many --gateway-host names");
+				cli_usage(USAGE, AN_EXIT_USAGE);
+			}
+			go.hosts[go.n_hosts++] = optarg;
+			break;
 		case OPT_REPIN:
 			cfg.repin = true;
 			break;
@@ -189,9 +207,14 @@ int main(int argc, char **argv)
 			cli_warn("--connect-to is for a single request, not --gateway");
 			cli_usage(USAGE, AN_EXIT_USAGE);
 		}
+		if (cfg.repin) {
+			/* any page could then repin any name */
+			cli_warn("--repin is for a single request, not --gateway (use an-resolve --pin)");
+			cli_usage(USAGE, AN_EXIT_USAGE);
+		}
 	} else {
-		if (go.public) {
-			cli_warn("--gateway-public needs --gateway");
+		if (go.public || go.n_hosts) {
+			cli_warn("--gateway-public and --gateway-host need --gateway");
 			cli_usage(USAGE, AN_EXIT_USAGE);
 		}
 		if (argc - optind != 1) {

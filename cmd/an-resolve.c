@@ -21,12 +21,16 @@ static const char USAGE[] =
 	"Resolve NAME (an://PEERHASH@NAME, PEERHASH@NAME, PEERHASH@SUB.NAME, or a bare NAME)\n"
 	"to its verified record as one JSON line {\"name\",\"record\",\"chain\"}; a bare name\n"
 	"lists its claimants, one JSON line each, unless a peer hash is pinned for it.\n"
-	"The first answer for a name pins its peer hash in STATEDIR/pins.json; a later\n"
-	"answer from another peer hash is refused unless --repin is given.\n"
+	"The first answer for a name pins its root name's peer hash in STATEDIR/pins.json;\n"
+	"a later answer from another peer hash is refused unless --repin is given.  A pin\n"
+	"decides exactly its own name (and subdomains resolved under it), never a name\n"
+	"with a root record of its own.  --pin and --unpin change pins without a lookup.\n"
 	"\n"
 	"Options:\n"
 	"      --addrs                print only the record's multiaddrs, one per line\n"
 	"      --repin                accept and pin a peer hash other than the pinned one\n"
+	"      --pin                  pin NAME (PEERHASH@NAME) to PEERHASH, replacing its pin\n"
+	"      --unpin                remove NAME's pin\n"
 	"  -t, --timeout DURATION     deadline of the bootstrap and of each lookup (default 10s)\n"
 	"  -k, --key KEYFILE          identity of the in-process node (default: ephemeral)\n"
 	"  -s, --state-dir DIR        state directory (daemon socket, pins, store, config)\n"
@@ -34,10 +38,10 @@ static const char USAGE[] =
 	"      --protocol ID          kad protocol ID (default /an/kad/1.0.0)\n"
 	"  -h, --help                 show this help\n"
 	"\n"
-	"Exit status: 0 ok, 1 not found or pinned to another peer hash, 2 usage,\n"
-	"3 bad data, 4 network error, timeout or daemon unreachable.\n";
+	"Exit status: 0 ok, 1 not found, pinned to another peer hash, or (--unpin) not\n"
+	"pinned, 2 usage, 3 bad data, 4 network error, timeout or daemon unreachable.\n";
 
-enum { OPT_ADDRS = 256, OPT_REPIN, OPT_BOOTSTRAP, OPT_PROTOCOL };
+enum { OPT_ADDRS = 256, OPT_REPIN, OPT_PIN, OPT_UNPIN, OPT_BOOTSTRAP, OPT_PROTOCOL };
 
 #define MAX_BOOTSTRAP 16
 
@@ -46,7 +50,7 @@ struct opts {
 	const char *bootstrap[MAX_BOOTSTRAP];
 	int n_bootstrap;
 	long long timeout_ms;
-	bool addrs, repin;
+	bool addrs, repin, pin, unpin;
 };
 
 static void quiet_log(void *arg, const char *msg)
@@ -92,7 +96,7 @@ static int run(struct opts *o, const char *arg)
 	struct an_name name;
 	struct an_resolved res;
 	json_t *pins = NULL, *list = NULL;
-	const char *pinned, *pinned_at = NULL;
+	const char *pinned;
 	char err[512] = "";
 	int rc;
 	an_resolved_init(&res);
@@ -103,15 +107,27 @@ static int run(struct opts *o, const char *arg)
 		rc = AN_EMALFORMED;
 		goto out;
 	}
-	/* a pin conflict needs no network: answer it before opening a node */
-	pins = an_pins_load(dir);
-	pinned = an_pins_find(pins, name.fqdn, &pinned_at);
-	if (name.peerhash[0] && pinned && strcmp(pinned, name.peerhash) != 0 && !o->repin) {
-		cli_warn("'%s' is pinned to peer hash %s, not %s: use --repin to change", pinned_at,
-			 pinned, name.peerhash);
-		rc = AN_EPINNED;
+	if (o->pin || o->unpin) {
+		if (o->pin && !name.peerhash[0]) {
+			cli_warn("--pin needs PEERHASH@NAME, not a bare name '%s'", arg);
+			rc = AN_EMALFORMED;
+			goto out;
+		}
+		rc = o->pin ? an_pins_set(dir, name.fqdn, name.peerhash, true, NULL, err, sizeof(err))
+			    : an_pins_unset(dir, name.fqdn, err, sizeof(err));
+		if (rc < 0)
+			cli_warn("%s", err[0] ? err : an_strerror(rc));
 		goto out;
 	}
+	/* a pin conflict on the name itself needs no network: answer it before opening a node */
+	rc = an_pins_load(dir, &pins, err, sizeof(err));
+	if (rc == 0 && name.peerhash[0] && !o->repin)
+		rc = an_pins_check(pins, name.fqdn, NULL, name.peerhash, err, sizeof(err));
+	if (rc < 0) {
+		cli_warn("%s", err);
+		goto out;
+	}
+	pinned = an_pins_find(pins, name.fqdn);
 	rc = backend_open(o, &b);
 	if (rc < 0)
 		goto out;
@@ -133,7 +149,8 @@ static int run(struct opts *o, const char *arg)
 		}
 		goto out;
 	}
-	rc = an_resolve(b, dir, &name, o->repin, (int)o->timeout_ms, &res, err, sizeof(err));
+	rc = an_resolve(b, dir, &name, AN_RESOLVE_PIN | (o->repin ? AN_RESOLVE_REPIN : 0),
+			(int)o->timeout_ms, &res, err, sizeof(err));
 	if (rc < 0) {
 		if (err[0])
 			cli_warn("%s", err);
@@ -167,6 +184,8 @@ int main(int argc, char **argv)
 	static const struct option longopts[] = {
 		{"addrs", no_argument, NULL, OPT_ADDRS},
 		{"repin", no_argument, NULL, OPT_REPIN},
+		{"pin", no_argument, NULL, OPT_PIN},
+		{"unpin", no_argument, NULL, OPT_UNPIN},
 		{"timeout", required_argument, NULL, 't'},
 		{"key", required_argument, NULL, 'k'},
 		{"state-dir", required_argument, NULL, 's'},
@@ -203,6 +222,12 @@ int main(int argc, char **argv)
 		case OPT_REPIN:
 			o.repin = true;
 			break;
+		case OPT_PIN:
+			o.pin = true;
+			break;
+		case OPT_UNPIN:
+			o.unpin = true;
+			break;
 		case OPT_BOOTSTRAP:
 			cli_opt_append(o.bootstrap, &o.n_bootstrap, MAX_BOOTSTRAP, optarg, "--bootstrap addresses", USAGE);
 			break;
@@ -219,5 +244,7 @@ int main(int argc, char **argv)
 	}
 	if (argc - optind != 1)
 		cli_usage_error(USAGE, argc == optind ? "missing NAME" : "too many arguments");
+	if (o.pin + o.unpin + o.repin + o.addrs > 1 && (o.pin || o.unpin))
+		cli_usage_error(USAGE, "--pin and --unpin take no other of --pin, --unpin, --repin, --addrs");
 	return cli_finish(cli_exit_status(run(&o, argv[optind])));
 }

@@ -211,8 +211,8 @@ static void site_ready(struct site_wait *w, int err, struct an_host_conn *c)
 {
 	struct fetch *f = (struct fetch *)((char *)w - offsetof(struct fetch, wait));
 	if (err < 0) {
-		if (f->d->last_err[0])
-			cli_warn("%s", f->d->last_err);
+		if (w->why[0])
+			cli_warn("%s", w->why);
 		else
 			cli_warn("'%s': %s", f->o->url, an_strerror(err));
 		f->printed = true;
@@ -362,6 +362,7 @@ int fetch_run(struct dial *d, const struct fetch_opts *o)
 		}
 	}
 	f->wait.cb = site_ready;
+	f->wait.pin = true; /* a command a person ran: pins on first use */
 	site_get(d, &f->name, &f->wait);
 	ev_run(d->loop, 0);
 	if (!f->done) {

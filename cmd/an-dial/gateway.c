@@ -2,7 +2,10 @@
  * gateway.c - an-dial's HTTP/1.1 gateway for browsers (see dial.h and
  * man/an-route.7, Gateways).
  *
- * GET /an/PEERHASH@NAME/path?q from a browser becomes a /an/route/1.0.0
+ * Every site has an origin of its own, http://NAME.PEERHASH.localhost:PORT/
+ * (browsers resolve *.localhost to loopback), so cookies, storage, service
+ * workers and the same-origin policy keep sites apart; /an/PEERHASH@NAME/path
+ * redirects there.  A request on a site's origin becomes a /an/route/1.0.0
  * request to that site on a cached connection; the response streams back
  * with its status and fields, hop-by-hop fields dropped and the body framed
  * again for the browser's connection.  One request at a time per browser
@@ -12,6 +15,15 @@
  *
  * Backpressure: a browser that reads slowly fills our output buffer; above
  * OUT_HIGH the route call is paused, below OUT_LOW resumed.
+ *
+ * Any web page can send requests here, so (man/an-dial.1, GATEWAY):
+ * only Host values that name the gateway are answered (421 otherwise: DNS
+ * rebinding); pins change only on a navigation the user made (Sec-Fetch-*);
+ * response fields that reach across origins (Set-Cookie's Domain,
+ * Clear-Site-Data) are dropped; a request head has one deadline from its
+ * first byte, a body one from the head; each client address holds at most
+ * GW_PER_ADDR_MAX connections; the site cache and lookups are capped
+ * (site.c).
  */
 #include "dial.h"
 
@@ -40,7 +52,9 @@
 #define GW_OUT_HIGH (512 * 1024)          /* pause the route call above */
 #define GW_OUT_LOW (128 * 1024)           /* resume below */
 #define GW_KEEPALIVE_S 60.0               /* idle browser connection */
-#define GW_HEAD_S 10.0                    /* request head deadline */
+#define GW_HEAD_S 10.0                    /* a whole request head, from its first byte */
+#define GW_BODY_S 30.0                    /* a whole request body, from its head */
+#define GW_PER_ADDR_MAX 64                /* connections of one client address */
 #define GW_READ_CHUNK 16384
 
 struct gateway;
@@ -65,6 +79,11 @@ struct client {
 	char path[AN_ROUTE_LINE_MAX + 1]; /* the site's target */
 	char host[AN_RECORD_FQDN_MAX + 48];  /* the browser's Host, lowercase, no port */
 	char host_port[16];                  /* ":PORT" of that Host, or "" */
+	const char *base;                    /* the gateway name Host ends in: "localhost" or a --gateway-host */
+	bool intent;         /* a navigation the user made (Sec-Fetch-*): may pin */
+	bool started;        /* the request's first byte arrived (its head deadline runs) */
+	bool admitted;       /* counted against GW_PER_ADDR_MAX */
+	bool refused;        /* over GW_PER_ADDR_MAX: closed at once */
 	struct an_name name;
 	struct an_route_field fields[AN_ROUTE_FIELDS_MAX];
 	char *field_store;   /* copies of the fields' strings */
@@ -93,6 +112,8 @@ struct gateway {
 	struct client *clients;
 	size_t n_clients;
 	char listen_text[128];
+	char listen_host[INET6_ADDRSTRLEN + 2]; /* the bound address as a Host ("[::1]" for v6) */
+	const struct gateway_opts *o;
 };
 
 /* ---- small helpers ---- */
@@ -234,6 +255,31 @@ static void client_close(struct client *c)
 	client_free(c);
 }
 
+/* c's address without its port ("127.0.0.2", "[::1]"). */
+static size_t addr_len(const struct client *c)
+{
+	const char *colon = strrchr(c->peer, ':');
+	return colon ? (size_t)(colon - c->peer) : strlen(c->peer);
+}
+
+/*
+ * A new connection (reset_request's first call, before accept_cb starts
+ * the timer): over GW_PER_ADDR_MAX connections from its address it is
+ * refused - its timer fires at once and closes it; else the first request
+ * head has GW_HEAD_S from now.
+ */
+static void admit(struct client *c)
+{
+	size_t n = 0, len = addr_len(c);
+	c->admitted = true;
+	for (struct client *o = c->g->clients; o; o = o->next)
+		if (o != c && !o->refused && addr_len(o) == len && memcmp(o->peer, c->peer, len) == 0)
+			n++;
+	c->refused = n >= GW_PER_ADDR_MAX;
+	if (!ev_is_active(&c->timer))
+		ev_timer_set(&c->timer, c->refused ? 0. : GW_HEAD_S, 0.);
+}
+
 static void reset_request(struct client *c)
 {
 	an_route_parser_free(&c->parser);
@@ -251,7 +297,13 @@ static void reset_request(struct client *c)
 	c->bytes = 0;
 	c->resp_started = false;
 	c->call_paused = false;
+	c->started = false;
+	c->intent = false;
+	c->base = NULL;
+	c->wait.pin = false;
 	c->t0 = ev_now(c->g->loop);
+	if (!c->admitted)
+		admit(c);
 }
 
 /* The response is complete: log, then the next request or close. */
@@ -276,8 +328,11 @@ static void request_done(struct client *c)
 	}
 	if (!ev_is_active(&c->rio))
 		ev_io_start(c->g->loop, &c->rio);
-	if (c->in.len)
+	if (c->in.len) {
+		c->started = true; /* the next head is here already: its deadline runs */
+		restart_timer(c, GW_HEAD_S);
 		client_process(c);
+	}
 }
 
 /* A complete response of the gateway's own (errors, redirects, the index). */
@@ -319,12 +374,48 @@ static void respond_error(struct client *c, int status, const char *detail)
 
 /* ---- the route call ---- */
 
-/* The request came in through a site's own origin (host_route). */
-static bool host_is_site(const struct client *c)
+/*
+ * Set-Cookie without its Domain attribute (a host-only cookie of the
+ * site's origin: Domain=localhost would reach every site).  out holds
+ * 2 * strlen(v) + 1.
+ */
+static void cookie_without_domain(const char *v, char *out)
 {
-	char want[AN_RECORD_FQDN_MAX + 48];
-	snprintf(want, sizeof(want), "%s.%s.localhost", c->name.fqdn, c->name.peerhash);
-	return strcmp(want, c->host) == 0;
+	size_t o = 0;
+	bool first = true;
+	for (const char *p = v; *p;) {
+		const char *e = p + strcspn(p, ";");
+		const char *a = p, *z = e;
+		while (a < z && (*a == ' ' || *a == '\t'))
+			a++;
+		while (z > a && (z[-1] == ' ' || z[-1] == '\t'))
+			z--;
+		size_t kn = strcspn(a, "=;");
+		while (kn && (a[kn - 1] == ' ' || a[kn - 1] == '\t'))
+			kn--;
+		bool domain = !first && kn == 6 && strncasecmp(a, "domain", 6) == 0;
+		if (!domain && (first || z > a)) {
+			if (!first) {
+				memcpy(out + o, "; ", 2);
+				o += 2;
+			}
+			memcpy(out + o, a, (size_t)(z - a));
+			o += (size_t)(z - a);
+		}
+		first = false;
+		p = *e ? e + 1 : e;
+	}
+	out[o] = 0;
+}
+
+/* A response field that reaches across sites: dropped. */
+static bool cross_site_field(const struct client *c, const char *name)
+{
+	if (strcasecmp(name, "clear-site-data") == 0)
+		return true; /* clears a whole registrable domain's cookies, other sites' too */
+	if (strcasecmp(name, "service-worker-allowed") == 0 || strcasecmp(name, "set-cookie") == 0)
+		return !c->by_host; /* never on the shared origin (the path form only redirects) */
+	return false;
 }
 
 static void call_head(struct an_route_call *call, const struct an_route_head *h, void *arg)
@@ -337,26 +428,38 @@ static void call_head(struct an_route_call *call, const struct an_route_head *h,
 	(void)call;
 	if (c->dead)
 		return;
+	size_t need = 0;
+	for (size_t i = 0; i < h->n_fields; i++)
+		if (strcasecmp(h->fields[i].name, "set-cookie") == 0)
+			need += 2 * strlen(h->fields[i].value) + 1;
+	char *cookies = need ? malloc(need) : NULL, *cp = cookies;
+	if (need && !cookies) {
+		c->keep_alive = false;
+		an_route_call_abort(c->call);
+		return;
+	}
 	for (size_t i = 0; i < h->n_fields && nf < AN_ROUTE_FIELDS_MAX; i++) {
-		if (hop_by_hop(h->fields[i].name, conn))
+		if (hop_by_hop(h->fields[i].name, conn) || cross_site_field(c, h->fields[i].name))
 			continue;
 		f[nf] = h->fields[i];
-		/* an://PEERHASH@host/path in a redirect becomes our /an/PEERHASH@host/path */
-		if (strcasecmp(f[nf].name, "location") == 0 && strncmp(f[nf].value, "an://", 5) == 0 &&
-		    strlen(f[nf].value) < sizeof(location) - 4) {
-			snprintf(location, sizeof(location), "/an/%s", f[nf].value + 5);
-			f[nf].value = location;
+		if (strcasecmp(f[nf].name, "set-cookie") == 0) {
+			cookie_without_domain(f[nf].value, cp);
+			f[nf].value = cp;
+			cp += strlen(cp) + 1;
+		}
+		/* an://PEERHASH@NAME/path in a redirect: that site's own origin here */
+		if (strcasecmp(f[nf].name, "location") == 0 && strncmp(f[nf].value, "an://", 5) == 0) {
 			struct an_name ln;
-			const char *v = h->fields[i].value, *at = strchr(v, '@');
-			const char *path = at ? at + strcspn(at, "/?") : NULL;
+			const char *v = f[nf].value, *at = strchr(v, '@');
+			const char *path = at ? at + strcspn(at, "/?#") : NULL;
 			char lname[AN_ROUTE_LINE_MAX + 8];
-			/* on a site's own origin: http://FQDN.PEERHASH.localhost:PORT/path */
-			if (c->host[0] && path && (size_t)(path - v) < sizeof(lname)) {
+			if (path && (size_t)(path - v) < sizeof(lname) && c->base) {
 				snprintf(lname, sizeof(lname), "%.*s", (int)(path - v), v);
-				if (strstr(c->host, ".localhost") && an_name_parse(lname, false, &ln) == 0 &&
-				    c->by_host && host_is_site(c))
-					snprintf(location, sizeof(location), "http://%s.%s.localhost%s%s",
-						 ln.fqdn, ln.peerhash, c->host_port, *path ? path : "/");
+				if (an_name_parse(lname, false, &ln) == 0 &&
+				    (size_t)snprintf(location, sizeof(location), "http://%s.%s.%s%s%s%s", ln.fqdn,
+						     ln.peerhash, c->base, c->host_port, *path == '/' ? "" : "/",
+						     path) < sizeof(location))
+					f[nf].value = location;
 			}
 		}
 		nf++;
@@ -379,7 +482,9 @@ static void call_head(struct an_route_call *call, const struct an_route_head *h,
 		an_route_writer_init(&c->wr, AN_ROUTE_BODY_CHUNKED, 0);
 	}
 	c->status = h->status;
-	if (an_route_response_write(&c->out, &r) < 0) {
+	int wrc = an_route_response_write(&c->out, &r);
+	free(cookies);
+	if (wrc < 0) {
 		/* a head our writer refuses (should not happen: the parser is as strict) */
 		c->keep_alive = false;
 		an_route_call_abort(c->call);
@@ -481,13 +586,24 @@ static void site_ready(struct site_wait *w, int err, struct an_host_conn *conn)
 {
 	struct client *c = (struct client *)((char *)w - offsetof(struct client, wait));
 	if (err < 0) {
-		const char *detail = c->g->d->last_err[0] ? c->g->d->last_err : an_strerror(err);
+		char detail[DIAL_WHY_MAX];
 		int status = err == AN_ENOTFOUND ? 404 : err == AN_EPINNED ? 403
-			   : err == -ETIMEDOUT ? 504 : 502;
+			   : err == AN_ELIMIT ? 503 : err == -ETIMEDOUT ? 504 : 502;
+		/* this request's own error (w->why is the wait's copy) */
+		snprintf(detail, sizeof(detail), "%s", w->why[0] ? w->why : an_strerror(err));
 		respond_error(c, status, detail);
 		return;
 	}
 	bool body = c->reqbody.len > 0;
+	if (!c->by_host) {
+		/* never the shared origin's credentials (the path form redirects, so this is a guard) */
+		size_t k = 0;
+		for (size_t i = 0; i < c->n_fields; i++)
+			if (strcasecmp(c->fields[i].name, "cookie") != 0 &&
+			    strcasecmp(c->fields[i].name, "authorization") != 0)
+				c->fields[k++] = c->fields[i];
+		c->n_fields = k;
+	}
 	struct an_route_call_opts o = {
 		.peerhash = c->name.peerhash,
 		.host = c->name.fqdn,
@@ -513,7 +629,8 @@ static void site_ready(struct site_wait *w, int err, struct an_host_conn *conn)
 static const char INDEX_PAGE[] =
 	"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>an-dial gateway</title></head>\n"
 	"<body><h1>an-dial gateway</h1>\n"
-	"<p>Open an Alternet site as <code>/an/PEERHASH@NAME/</code>.</p></body></html>\n";
+	"<p>Open an Alternet site as <code>http://NAME.PEERHASH.localhost:PORT/</code> (or "
+	"<code>/an/PEERHASH@NAME/</code>, which redirects there).</p></body></html>\n";
 
 /* Copy the browser's end-to-end fields (the parser's strings die with it at the next request). */
 static int keep_fields(struct client *c, const struct an_route_head *h)
@@ -539,18 +656,48 @@ static int keep_fields(struct client *c, const struct an_route_head *h)
 	return 0;
 }
 
+/* true if host is name or a subdomain of it (both lowercase). */
+static bool host_under(const char *host, const char *name)
+{
+	size_t h = strlen(host), n = strlen(name);
+	return strcmp(host, name) == 0 || (h > n + 1 && host[h - n - 1] == '.' && strcmp(host + h - n, name) == 0);
+}
+
 /*
- * A site by its own origin: Host FQDN.PEERHASH.localhost (browsers resolve
+ * The gateway name the browser's Host ends in ("localhost" for loopback
+ * literals, localhost and *.localhost; or a --gateway-host), NULL if the
+ * Host names something else: a page on another name (DNS rebinding) is
+ * not answered.
+ */
+static const char *host_base(const struct client *c)
+{
+	struct in_addr a4;
+	const struct gateway *g = c->g;
+	if (!c->host[0])
+		return NULL;
+	if (inet_pton(AF_INET, c->host, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127 || strcmp(c->host, g->listen_host) == 0 ? "localhost" : NULL;
+	if (c->host[0] == '[')
+		return strcmp(c->host, "[::1]") == 0 || strcmp(c->host, g->listen_host) == 0 ? "localhost" : NULL;
+	if (host_under(c->host, "localhost"))
+		return "localhost";
+	for (size_t i = 0; i < g->o->n_hosts; i++)
+		if (host_under(c->host, g->o->hosts[i]))
+			return g->o->hosts[i];
+	return NULL;
+}
+
+/*
+ * A site by its own origin: Host FQDN.PEERHASH.BASE (browsers resolve
  * every *.localhost name to loopback), so each site gets its own cookies,
  * storage and same-origin policy, and absolute paths ("/img/a.png") work.
  * true if the Host named a site (the request is then under way).
  */
 static bool host_route(struct client *c)
 {
-	static const char SUFFIX[] = ".localhost";
 	char name[AN_RECORD_FQDN_MAX + 48];
-	size_t n = strlen(c->host), sl = sizeof(SUFFIX) - 1;
-	if (n <= sl + AN_PEERHASH_LEN + 2 || strcmp(c->host + n - sl, SUFFIX) != 0)
+	size_t n = strlen(c->host), sl = strlen(c->base) + 1;
+	if (n <= sl + AN_PEERHASH_LEN + 2 || !host_under(c->host, c->base))
 		return false;
 	n -= sl;
 	const char *ph = c->host + n - AN_PEERHASH_LEN;
@@ -563,6 +710,7 @@ static bool host_route(struct client *c)
 	snprintf(c->path, sizeof(c->path), "%s", c->target);
 	c->by_host = true;
 	c->wait.cb = site_ready;
+	c->wait.pin = c->intent;
 	site_get(c->g->d, &c->name, &c->wait);
 	return true;
 }
@@ -570,10 +718,17 @@ static bool host_route(struct client *c)
 /* The request head and body are in: route it. */
 static void request_route(struct client *c)
 {
-	char name[AN_ROUTE_LINE_MAX + 8], loc[AN_ROUTE_LINE_MAX + 8];
+	char name[AN_ROUTE_LINE_MAX + 8], loc[AN_ROUTE_LINE_MAX + AN_RECORD_FQDN_MAX + 128];
 	const char *t = c->target;
 	c->state = C_WAIT_SITE;
 	ev_timer_stop(c->g->loop, &c->timer);
+	c->base = host_base(c);
+	if (!c->base) {
+		c->keep_alive = false;
+		respond_error(c, 421, "This gateway answers only for its own names: 127.0.0.1, localhost, "
+				      "*.localhost and those given with --gateway-host.");
+		return;
+	}
 	if (host_route(c))
 		return;
 	if (strcmp(t, "/") == 0) {
@@ -581,7 +736,7 @@ static void request_route(struct client *c)
 		return;
 	}
 	if (strncmp(t, "/an/", 4) != 0) {
-		respond_error(c, 404, "Not an Alternet path: open /an/PEERHASH@NAME/.");
+		respond_error(c, 404, "Not an Alternet path: open http://NAME.PEERHASH.localhost:PORT/ or /an/PEERHASH@NAME/.");
 		return;
 	}
 	const char *n = t + 4, *end = n + strcspn(n, "/?");
@@ -594,15 +749,14 @@ static void request_route(struct client *c)
 		respond_error(c, 400, "Malformed gateway path: expected /an/PEERHASH@NAME/.");
 		return;
 	}
-	if (*end != '/') {
-		/* /an/PH@NAME -> /an/PH@NAME/ so relative links resolve inside the site */
-		snprintf(loc, sizeof(loc), "/an/%.*s/%s", (int)(end - n), n, end);
-		respond_own(c, 301, "text/html; charset=utf-8", "<!DOCTYPE html>\n<p>Moved.</p>\n", loc);
+	/* the site's own origin, path and query kept: sites never share the gateway's origin */
+	if ((size_t)snprintf(loc, sizeof(loc), "http://%s.%s.%s%s%s%s", c->name.fqdn, c->name.peerhash,
+			     c->base, c->host_port, *end == '/' ? "" : "/", end) >= sizeof(loc)) {
+		respond_error(c, 414, "The address is too long.");
 		return;
 	}
-	snprintf(c->path, sizeof(c->path), "%s", end);
-	c->wait.cb = site_ready;
-	site_get(c->g->d, &c->name, &c->wait);
+	respond_own(c, 302, "text/html; charset=utf-8", "<!DOCTYPE html>\n<p>Moved to the site's own origin.</p>\n",
+		    loc);
 }
 
 static void head_complete(struct client *c)
@@ -614,15 +768,30 @@ static void head_complete(struct client *c)
 	c->head_method = strcmp(h->method, "HEAD") == 0;
 	c->keep_alive = !(conn && has_token(conn, "close"));
 	const char *host = an_route_head_get(h, "host");
-	size_t hl = host ? strcspn(host, ":") : 0;
 	c->host[0] = c->host_port[0] = 0;
-	if (host && hl < sizeof(c->host)) {
-		for (size_t i = 0; i < hl; i++)
-			c->host[i] = (char)tolower((unsigned char)host[i]);
-		c->host[hl] = 0;
-		if (host[hl] == ':' && strlen(host + hl) < sizeof(c->host_port))
-			snprintf(c->host_port, sizeof(c->host_port), "%s", host + hl);
+	if (host) {
+		/* [v6]:port or name:port; lowercase, a trailing dot dropped */
+		size_t hl = host[0] == '[' ? strcspn(host, "]") + 1 : strcspn(host, ":");
+		if (hl > strlen(host))
+			hl = 0; /* "[" without "]" */
+		if (hl < sizeof(c->host) && (!host[hl] || host[hl] == ':')) {
+			size_t cl = hl;
+			for (size_t i = 0; i < hl; i++)
+				c->host[i] = (char)tolower((unsigned char)host[i]);
+			if (cl > 1 && c->host[cl - 1] == '.')
+				cl--;
+			c->host[cl] = 0;
+			if (host[hl] == ':' && strlen(host + hl) < sizeof(c->host_port) &&
+			    strspn(host + hl + 1, "0123456789") == strlen(host + hl + 1))
+				snprintf(c->host_port, sizeof(c->host_port), "%s", host + hl);
+		}
 	}
+	/* a navigation the user made: typed, bookmarked (pages cannot forge Sec-Fetch-*) */
+	const char *mode = an_route_head_get(h, "sec-fetch-mode");
+	const char *user = an_route_head_get(h, "sec-fetch-user");
+	const char *site = an_route_head_get(h, "sec-fetch-site");
+	c->intent = mode && user && site && strcmp(mode, "navigate") == 0 && strcmp(user, "?1") == 0 &&
+		    strcmp(site, "none") == 0;
 	if (keep_fields(c, h) < 0) {
 		respond_error(c, 500, "Out of memory.");
 		return;
@@ -633,6 +802,7 @@ static void head_complete(struct client *c)
 	}
 	an_route_body_init(&c->reqbody_dec, h->framing, h->content_length, GW_BODY_MAX);
 	c->state = C_BODY;
+	restart_timer(c, GW_BODY_S); /* the whole body, not each byte */
 }
 
 /* Run the parser over the input we have. */
@@ -677,6 +847,10 @@ static void client_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 	uint8_t *p;
 	(void)loop;
 	(void)revents;
+	if (c->refused) {
+		client_close(c);
+		return;
+	}
 	if (an_buf_reserve(&c->in, GW_READ_CHUNK, &p) < 0) {
 		/* the browser sends more than one request ahead: stop reading */
 		ev_io_stop(c->g->loop, &c->rio);
@@ -694,12 +868,13 @@ static void client_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 		return;
 	}
 	c->in.len += (size_t)n;
-	if (c->state == C_HEAD || c->state == C_BODY) {
-		ev_timer_stop(c->g->loop, &c->timer);
-		ev_timer_set(&c->timer, GW_HEAD_S, 0.);
-		ev_timer_start(c->g->loop, &c->timer);
-		client_process(c);
+	if (c->state == C_HEAD && !c->started) {
+		/* one deadline for the whole head, from its first byte (not renewed by each byte) */
+		c->started = true;
+		restart_timer(c, GW_HEAD_S);
 	}
+	if (c->state == C_HEAD || c->state == C_BODY)
+		client_process(c);
 }
 
 static void client_write_cb(struct ev_loop *loop, ev_io *w, int revents)
@@ -720,7 +895,11 @@ static void client_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	struct client *c = (struct client *)((char *)w - offsetof(struct client, timer));
 	(void)loop;
 	(void)revents;
-	if (c->state == C_HEAD && (c->in.len || c->parser.buf.len)) {
+	if (c->refused) {
+		client_close(c);
+		return;
+	}
+	if (c->state == C_HEAD && (c->started || c->in.len || c->parser.buf.len)) {
 		c->keep_alive = false;
 		respond_error(c, 408, "The request head did not arrive in time.");
 		return;
@@ -874,7 +1053,7 @@ static int parse_listen(const char *s, struct sockaddr_storage *ss, socklen_t *s
 
 int gateway_run(struct dial *d, const struct gateway_opts *o)
 {
-	struct gateway g = {.d = d, .loop = d->loop, .fd = -1};
+	struct gateway g = {.d = d, .loop = d->loop, .fd = -1, .o = o};
 	struct sockaddr_storage ss;
 	socklen_t sl = 0;
 	bool loopback = false;
@@ -906,10 +1085,12 @@ int gateway_run(struct dial *d, const struct gateway_opts *o)
 			inet_ntop(AF_INET, &((struct sockaddr_in *)&bound)->sin_addr, host, sizeof(host));
 			port = ntohs(((struct sockaddr_in *)&bound)->sin_port);
 			snprintf(g.listen_text, sizeof(g.listen_text), "%s:%d", host, port);
+			snprintf(g.listen_host, sizeof(g.listen_host), "%s", host);
 		} else {
 			inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&bound)->sin6_addr, host, sizeof(host));
 			port = ntohs(((struct sockaddr_in6 *)&bound)->sin6_port);
 			snprintf(g.listen_text, sizeof(g.listen_text), "[%s]:%d", host, port);
+			snprintf(g.listen_host, sizeof(g.listen_host), "[%s]", host);
 		}
 	}
 	cli_warn("gateway listening on http://%s/", g.listen_text);

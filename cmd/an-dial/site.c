@@ -2,6 +2,7 @@
 #include "dial.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,9 @@
 
 enum site_state { S_NEW, S_RESOLVING, S_CONNECTING, S_READY, S_FAILED };
 
+static char refused_mark;
+#define REFUSED ((struct site *)(void *)&refused_mark) /* a wait in dial.refused */
+
 #define ADDR_TEXT (AN_RECORD_ADDR_MAX + AN_PEERID_TEXT_MAX + 8)
 
 struct site {
@@ -21,6 +25,8 @@ struct site {
 	struct dial *d;
 	struct an_name name;
 	char peerhash[AN_PEERHASH_LEN + 1]; /* resolved (a bare name's from its pin) */
+	char root_name[AN_RECORD_FQDN_MAX + 1]; /* its root record's name, once resolved */
+	char why[DIAL_WHY_MAX];             /* detail of the failure (S_FAILED) */
 	enum site_state state;
 	ev_tstamp resolved_at, failed_at;
 	int err;
@@ -42,6 +48,21 @@ static void debug_log(void *arg, const char *msg)
 		cli_warn("%s", msg);
 }
 
+/* Waits refused without a site (cache full, out of memory): AN_ELIMIT. */
+static void refuse_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct dial *d = (struct dial *)((char *)t - offsetof(struct dial, refuse_kick));
+	struct site_wait *w;
+	(void)loop;
+	(void)revents;
+	while ((w = d->refused)) {
+		d->refused = w->next;
+		w->next = NULL;
+		w->site = NULL;
+		w->cb(w, AN_ELIMIT, NULL);
+	}
+}
+
 int dial_init(struct dial *d, const struct dial_cfg *cfg)
 {
 	struct an_host_config hc = {0};
@@ -49,6 +70,7 @@ int dial_init(struct dial *d, const struct dial_cfg *cfg)
 	memset(d, 0, sizeof(*d));
 	d->cfg = *cfg;
 	d->loop = ev_default_loop(0);
+	ev_timer_init(&d->refuse_kick, refuse_cb, 0., 0.);
 	rc = cfg->keyfile ? an_privkey_load(cfg->keyfile, &d->key) : an_privkey_generate(&d->key);
 	if (rc < 0) {
 		cli_warn("unable to load key '%s': %s", cfg->keyfile ? cfg->keyfile : "", an_strerror(rc));
@@ -67,8 +89,24 @@ int dial_init(struct dial *d, const struct dial_cfg *cfg)
 	return rc;
 }
 
+static bool busy(enum site_state st)
+{
+	return st == S_RESOLVING || st == S_CONNECTING;
+}
+
+/* Every state change goes through here: d->n_busy counts the lookups under way. */
+static void set_state(struct site *s, enum site_state st)
+{
+	if (busy(s->state) && !busy(st))
+		s->d->n_busy--;
+	else if (!busy(s->state) && busy(st))
+		s->d->n_busy++;
+	s->state = st;
+}
+
 static void site_free(struct site *s)
 {
+	set_state(s, S_NEW);
 	ev_timer_stop(s->d->loop, &s->kick);
 	an_resolve_cancel(s->rop);
 	if (s->conn)
@@ -85,6 +123,9 @@ void dial_free(struct dial *d)
 		site_free(s);
 	}
 	d->sites = NULL;
+	d->n_sites = 0;
+	ev_timer_stop(d->loop, &d->refuse_kick);
+	d->refused = NULL;
 	if (d->node)
 		an_node_close(d->node);
 	d->node = NULL;
@@ -106,17 +147,74 @@ static struct site *site_find(struct dial *d, const struct an_name *name)
 	return NULL;
 }
 
+static void why(struct site *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void why(struct site *s, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(s->why, sizeof(s->why), fmt, ap);
+	va_end(ap);
+}
+
+/* The site drops its connection (another request may still hold the stream). */
+static void drop_conn(struct site *s)
+{
+	if (s->conn)
+		an_host_conn_unref(s->conn);
+	s->conn = NULL;
+}
+
+/*
+ * A ready site about to be handed out: a pin for another peer hash (maybe
+ * written since it was resolved) refuses it; a waiter's intent pins its
+ * root name on first use.
+ */
+static void pins_apply(struct site *s)
+{
+	struct dial *d = s->d;
+	json_t *pins = NULL;
+	bool want = false;
+	char err[DIAL_WHY_MAX] = "";
+	int rc;
+	for (struct site_wait *w = s->waiters; w; w = w->next)
+		want = want || w->pin;
+	rc = an_pins_load(d->cfg.statedir, &pins, err, sizeof(err));
+	if (rc == 0 && !d->cfg.repin)
+		rc = an_pins_check(pins, s->name.fqdn, s->root_name, s->peerhash, err, sizeof(err));
+	json_decref(pins);
+	if (rc == 0 && want && s->root_name[0]) {
+		rc = an_pins_set(d->cfg.statedir, s->root_name, s->peerhash, d->cfg.repin, NULL, err,
+				 sizeof(err));
+		if (rc == AN_ELIMIT) {
+			cli_warn("%s", err); /* shown, not pinned */
+			rc = 0;
+		}
+	}
+	if (rc < 0) {
+		drop_conn(s);
+		set_state(s, S_FAILED);
+		s->err = rc;
+		s->failed_at = ev_now(d->loop);
+		why(s, "%s", err[0] ? err : an_strerror(rc));
+	}
+}
+
 static void deliver(struct site *s)
 {
 	struct site_wait *w;
+	if (s->state == S_READY && s->waiters)
+		pins_apply(s);
 	while ((w = s->waiters)) {
 		s->waiters = w->next;
 		w->next = NULL;
 		w->site = NULL;
-		if (s->state == S_READY)
+		if (s->state == S_READY) {
+			w->why[0] = 0;
 			w->cb(w, 0, s->conn);
-		else
+		} else {
+			snprintf(w->why, sizeof(w->why), "%s", s->why);
 			w->cb(w, s->err ? s->err : AN_ECLOSED, NULL);
+		}
 	}
 }
 
@@ -138,7 +236,7 @@ static void kick(struct site *s)
 
 static void fail(struct site *s, int err)
 {
-	s->state = S_FAILED;
+	set_state(s, S_FAILED);
 	s->err = err;
 	s->failed_at = ev_now(s->d->loop);
 	kick(s);
@@ -164,20 +262,17 @@ static void dial_cb(struct an_host *h, struct an_host_conn *c, int err, void *ar
 		char hash[AN_PEERHASH_LEN + 1];
 		const struct an_peerid *id = an_host_conn_peer(c);
 		if (an_peerhash(id, hash) < 0 || strcmp(hash, s->name.peerhash) != 0) {
-			snprintf(s->d->last_err, sizeof(s->d->last_err),
-				 "the peer at '%s' is not %s", s->addrs[s->next_addr - 1], s->name.peerhash);
+			why(s, "the peer at '%s' is not %s", s->addrs[s->next_addr - 1], s->name.peerhash);
 			an_host_conn_close(c);
 			err = AN_EMISMATCH;
 		}
 	}
 	if (err < 0) {
 		s->err = err;
-		snprintf(s->d->last_err, sizeof(s->d->last_err), "unable to connect to '%s': %s",
-			 s->addrs[s->next_addr - 1],
-			 err == AN_EMISMATCH ? "the peer does not hold the publisher's key"
-					     : an_strerror(err));
+		why(s, "unable to connect to '%s': %s", s->addrs[s->next_addr - 1],
+		    err == AN_EMISMATCH ? "the peer does not hold the publisher's key" : an_strerror(err));
 		if (s->d->cfg.verbose || s->next_addr < s->n_addrs)
-			cli_warn("%s", s->d->last_err);
+			cli_warn("%s", s->why);
 		try_next_addr(s);
 		return;
 	}
@@ -186,7 +281,7 @@ static void dial_cb(struct an_host *h, struct an_host_conn *c, int err, void *ar
 			 s->addrs[s->next_addr - 1]);
 	an_host_conn_ref(c);
 	s->conn = c;
-	s->state = S_READY;
+	set_state(s, S_READY);
 	kick(s);
 }
 
@@ -200,13 +295,12 @@ static void try_next_addr(struct site *s)
 		if (rc == 0)
 			return;
 		s->err = rc;
-		snprintf(s->d->last_err, sizeof(s->d->last_err), "unable to connect to '%s': %s", a,
-			 an_strerror(rc));
+		why(s, "unable to connect to '%s': %s", a, an_strerror(rc));
 		if (s->d->cfg.verbose || s->next_addr < s->n_addrs)
-			cli_warn("%s", s->d->last_err);
+			cli_warn("%s", s->why);
 	}
 	if (s->n_addrs == 0) {
-		snprintf(s->d->last_err, sizeof(s->d->last_err), "the record has no address");
+		why(s, "the record has no address");
 		s->err = AN_ENOTFOUND;
 	}
 	fail(s, s->err ? s->err : AN_ENOTFOUND);
@@ -236,7 +330,7 @@ static void add_addr(struct site *s, const char *addr)
 
 static void connect_start(struct site *s)
 {
-	s->state = S_CONNECTING;
+	set_state(s, S_CONNECTING);
 	s->next_addr = 0;
 	s->err = 0;
 	try_next_addr(s);
@@ -248,11 +342,15 @@ static void resolved(void *arg, int err, struct an_resolved *r)
 	const char *addrs[AN_RECORD_ADDRS_MAX];
 	s->rop = NULL;
 	if (err < 0) {
-		snprintf(s->d->last_err, sizeof(s->d->last_err), "'%s@%s': %s", s->name.peerhash,
-			 s->name.fqdn, err == AN_ENOTFOUND ? "not found" : an_strerror(err));
+		if (r && r->why[0])
+			why(s, "%s", r->why);
+		else
+			why(s, "'%s@%s': %s", s->name.peerhash, s->name.fqdn,
+			    err == AN_ENOTFOUND ? "not found" : an_strerror(err));
 		fail(s, err);
 		return;
 	}
+	memcpy(s->root_name, r->root_name, sizeof(s->root_name));
 	s->publisher = r->publisher;
 	s->have_publisher = true;
 	memcpy(s->peerhash, r->name.peerhash, sizeof(s->peerhash));
@@ -270,7 +368,7 @@ static void resolved(void *arg, int err, struct an_resolved *r)
 	connect_start(s);
 }
 
-static int node_open(struct dial *d)
+static int node_open(struct dial *d, char *why, size_t whycap)
 {
 	struct an_node_options o = {0};
 	char err[256] = "";
@@ -285,17 +383,16 @@ static int node_open(struct dial *d)
 	o.log = debug_log;
 	int rc = an_node_open(&o, &d->node, err, sizeof(err));
 	if (rc < 0)
-		snprintf(d->last_err, sizeof(d->last_err), "unable to start a node: %s",
-			 err[0] ? err : an_strerror(rc));
+		snprintf(why, whycap, "unable to start a node: %s", err[0] ? err : an_strerror(rc));
 	return rc;
 }
 
 static void resolve_start(struct site *s)
 {
 	struct dial *d = s->d;
-	char err[512] = "";
+	char err[DIAL_WHY_MAX] = "";
 	int rc;
-	s->state = S_RESOLVING;
+	set_state(s, S_RESOLVING);
 	if (d->cfg.connect_to) {
 		s->n_addrs = 0;
 		s->have_publisher = s->name.has_id;
@@ -311,9 +408,8 @@ static void resolve_start(struct site *s)
 			char hash[AN_PEERHASH_LEN + 1];
 			if (an_peerid_parse(p2p + 5, &id) < 0 || an_peerhash(&id, hash) < 0 ||
 			    strcmp(hash, s->name.peerhash) != 0) {
-				snprintf(d->last_err, sizeof(d->last_err),
-					 "--connect-to '%s' names a peer other than %s", d->cfg.connect_to,
-					 s->name.peerhash);
+				why(s, "--connect-to '%s' names a peer other than %s", d->cfg.connect_to,
+				    s->name.peerhash);
 				fail(s, AN_EMISMATCH);
 				return;
 			}
@@ -328,38 +424,81 @@ static void resolve_start(struct site *s)
 		connect_start(s);
 		return;
 	}
-	rc = node_open(d);
+	rc = node_open(d, err, sizeof(err));
 	if (rc == 0)
-		rc = an_resolve_start(d->node, d->cfg.statedir, &s->name, d->cfg.repin, d->cfg.timeout_ms,
-				      resolved, s, &s->rop, err, sizeof(err));
+		rc = an_resolve_start(d->node, d->cfg.statedir, &s->name,
+				      d->cfg.repin ? AN_RESOLVE_REPIN : 0, d->cfg.timeout_ms, resolved, s,
+				      &s->rop, err, sizeof(err));
 	if (rc < 0) {
-		if (err[0])
-			snprintf(d->last_err, sizeof(d->last_err), "%s", err);
-		else if (!d->last_err[0])
-			snprintf(d->last_err, sizeof(d->last_err), "%s", an_strerror(rc));
+		why(s, "%s", err[0] ? err : an_strerror(rc));
 		fail(s, rc);
 	}
 }
 
+/* Make room for a site: free the least recently used one nobody waits on. */
+static int evict_one(struct dial *d)
+{
+	struct site **victim = NULL;
+	for (struct site **pp = &d->sites; *pp; pp = &(*pp)->next)
+		if (!(*pp)->waiters && !busy((*pp)->state))
+			victim = pp;
+	if (!victim)
+		return AN_ELIMIT;
+	struct site *s = *victim;
+	*victim = s->next;
+	d->n_sites--;
+	site_free(s);
+	return 0;
+}
+
+/* Answer w from the loop with err: a site refused, not cached as failed. */
+static void refuse(struct site *s, int err, const char *text)
+{
+	drop_conn(s);
+	fail(s, err);
+	s->failed_at = ev_now(s->d->loop) - DIAL_FAIL_CACHE_S; /* the next request tries again */
+	why(s, "%s", text);
+}
+
 void site_get(struct dial *d, const struct an_name *name, struct site_wait *w)
 {
-	struct site *s = site_find(d, name);
+	struct site **pp, *s = NULL;
 	ev_tstamp now = ev_now(d->loop);
+	for (pp = &d->sites; *pp; pp = &(*pp)->next)
+		if (strcmp((*pp)->name.peerhash, name->peerhash) == 0 &&
+		    strcmp((*pp)->name.fqdn, name->fqdn) == 0) {
+			s = *pp;
+			*pp = s->next; /* to the front: most recently used */
+			d->n_sites--;
+			break;
+		}
+	w->why[0] = 0;
+	w->dial = d;
 	if (!s) {
-		s = calloc(1, sizeof(*s));
+		if (d->n_sites >= DIAL_SITES_MAX)
+			evict_one(d);
+		s = d->n_sites < DIAL_SITES_MAX ? calloc(1, sizeof(*s)) : NULL;
 		if (!s) {
-			/* no site to deliver from: answer through a throwaway failure */
-			w->site = NULL;
-			w->cb(w, -ENOMEM, NULL);
+			/* no site to deliver from: answered from the loop by refuse_cb */
+			snprintf(w->why, sizeof(w->why), "%s",
+				 d->n_sites < DIAL_SITES_MAX ? an_strerror(-ENOMEM)
+							     : "too many sites are open at once: try again");
+			w->site = REFUSED;
+			w->next = d->refused;
+			d->refused = w;
+			ev_timer_stop(d->loop, &d->refuse_kick);
+			ev_timer_set(&d->refuse_kick, 0., 0.);
+			ev_timer_start(d->loop, &d->refuse_kick);
 			return;
 		}
 		s->d = d;
 		s->name = *name;
 		memcpy(s->peerhash, name->peerhash, sizeof(s->peerhash));
 		ev_timer_init(&s->kick, kick_cb, 0., 0.);
-		s->next = d->sites;
-		d->sites = s;
 	}
+	s->next = d->sites;
+	d->sites = s;
+	d->n_sites++;
 	w->site = s;
 	w->next = s->waiters;
 	s->waiters = w;
@@ -378,10 +517,12 @@ void site_get(struct dial *d, const struct an_name *name, struct site_wait *w)
 			kick(s);
 			return;
 		}
-		if (s->conn)
-			an_host_conn_unref(s->conn);
-		s->conn = NULL;
+		drop_conn(s);
 		if (now - s->resolved_at < DIAL_RECORD_CACHE_S) {
+			if (d->n_busy >= DIAL_LOOKUPS_MAX) {
+				refuse(s, AN_ELIMIT, "too many sites are being opened at once: try again");
+				return;
+			}
 			connect_start(s); /* same record, new connection */
 			return;
 		}
@@ -389,7 +530,11 @@ void site_get(struct dial *d, const struct an_name *name, struct site_wait *w)
 	case S_NEW:
 		break;
 	}
-	d->last_err[0] = 0;
+	if (d->n_busy >= DIAL_LOOKUPS_MAX) {
+		refuse(s, AN_ELIMIT, "too many sites are being opened at once: try again");
+		return;
+	}
+	s->why[0] = 0;
 	resolve_start(s);
 }
 
@@ -398,6 +543,17 @@ void site_wait_cancel(struct site_wait *w)
 	struct site *s = w->site;
 	if (!s)
 		return;
+	if (s == REFUSED) {
+		struct dial *d = w->dial;
+		for (struct site_wait **pp = &d->refused; *pp; pp = &(*pp)->next)
+			if (*pp == w) {
+				*pp = w->next;
+				break;
+			}
+		w->site = NULL;
+		w->next = NULL;
+		return;
+	}
 	for (struct site_wait **pp = &s->waiters; *pp; pp = &(*pp)->next)
 		if (*pp == w) {
 			*pp = w->next;
@@ -411,10 +567,8 @@ void site_forget(struct dial *d, const struct an_name *name)
 {
 	struct site *s = site_find(d, name);
 	if (s && s->state == S_READY) {
-		if (s->conn)
-			an_host_conn_unref(s->conn);
-		s->conn = NULL;
-		s->state = S_NEW;
+		drop_conn(s);
+		set_state(s, S_NEW);
 	}
 }
 

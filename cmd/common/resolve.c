@@ -4,9 +4,11 @@
 #include "resolve.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -62,12 +64,64 @@ int an_name_parse(const char *s, bool allow_bare, struct an_name *out)
 
 /* ---- pins ---- */
 
-json_t *an_pins_load(const char *statedir)
+static int write_all(int fd, const char *p, size_t n)
+{
+	while (n) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* Group or others may write st (or it is not ours): whoever can decides where names go. */
+static bool writable_by_others(const struct stat *st)
+{
+	return (st->st_mode & (S_IWGRP | S_IWOTH)) || st->st_uid != geteuid();
+}
+
+static int pins_dir_check(const char *statedir, char *err, size_t errcap)
+{
+	struct stat st;
+	if (stat(statedir, &st) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (S_ISDIR(st.st_mode) && !writable_by_others(&st))
+		return 0;
+	if (err)
+		snprintf(err, errcap,
+			 "refusing pins in '%s': the directory is writable by others or not ours (chmod 700 it)",
+			 statedir);
+	return AN_EKEYPERM;
+}
+
+int an_pins_load(const char *statedir, json_t **out, char *err, size_t errcap)
 {
 	char path[4200];
 	struct an_buf b;
+	struct stat st;
 	json_t *pins = NULL;
+	int rc;
+	*out = NULL;
+	if (err && errcap)
+		err[0] = 0;
 	snprintf(path, sizeof(path), "%s/pins.json", statedir);
+	if (lstat(path, &st) == 0) {
+		if (!S_ISREG(st.st_mode) || writable_by_others(&st)) {
+			if (err)
+				snprintf(err, errcap,
+					 "refusing pins in '%s': the file is writable by others, not ours or "
+					 "not a regular file (check it, then chmod 600 it)",
+					 path);
+			return AN_EKEYPERM;
+		}
+		rc = pins_dir_check(statedir, err, errcap);
+		if (rc < 0)
+			return rc;
+	}
 	an_buf_init(&b, AN_PINS_MAX);
 	if (an_read_file(path, &b) == 0)
 		pins = json_loadb((const char *)b.data, b.len, 0, NULL);
@@ -76,39 +130,134 @@ json_t *an_pins_load(const char *statedir)
 		json_decref(pins);
 		pins = json_object();
 	}
-	return pins;
+	*out = pins;
+	return pins ? 0 : -ENOMEM;
 }
 
-int an_pins_save(const char *statedir, const json_t *pins)
+int an_pins_save(const char *statedir, const json_t *pins, char *err, size_t errcap)
 {
 	char path[4200], tmp[4220];
+	char *text = NULL;
+	int fd = -1;
 	int rc = an_node_make_dir(statedir);
+	if (rc < 0) {
+		if (err)
+			snprintf(err, errcap, "unable to create '%s': %s", statedir, an_strerror(rc));
+		return rc;
+	}
+	rc = pins_dir_check(statedir, err, errcap);
 	if (rc < 0)
 		return rc;
 	snprintf(path, sizeof(path), "%s/pins.json", statedir);
 	snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", path, (long)getpid());
-	if (json_dump_file(pins, tmp, JSON_COMPACT | JSON_SORT_KEYS) < 0) {
-		unlink(tmp);
-		return -EIO;
+	text = json_dumps(pins, JSON_COMPACT | JSON_SORT_KEYS);
+	if (!text) {
+		rc = -ENOMEM;
+		goto out;
 	}
-	if (rename(tmp, path) < 0) {
+	unlink(tmp);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0 || write_all(fd, text, strlen(text)) < 0 || write_all(fd, "\n", 1) < 0 ||
+	    fsync(fd) < 0) {
+		rc = errno ? -errno : -EIO;
+		goto out;
+	}
+	if (close(fd) < 0) {
+		fd = -1;
 		rc = -errno;
-		unlink(tmp);
+		goto out;
 	}
+	fd = -1;
+	if (rename(tmp, path) < 0)
+		rc = -errno;
+out:
+	if (fd >= 0)
+		close(fd);
+	if (rc < 0) {
+		unlink(tmp);
+		if (err && !err[0])
+			snprintf(err, errcap, "unable to write '%s': %s", path, an_strerror(rc ? rc : -EIO));
+	}
+	free(text);
 	return rc;
 }
 
-const char *an_pins_find(const json_t *pins, const char *fqdn, const char **at)
+const char *an_pins_find(const json_t *pins, const char *fqdn)
 {
-	for (const char *p = fqdn; p; p = strchr(p, '.') ? strchr(p, '.') + 1 : NULL) {
-		const char *h = json_string_value(json_object_get(pins, p));
-		if (h) {
-			if (at)
-				*at = p;
-			return h;
+	return json_string_value(json_object_get(pins, fqdn));
+}
+
+int an_pins_check(const json_t *pins, const char *fqdn, const char *root, const char *peerhash,
+		  char *err, size_t errcap)
+{
+	const char *names[2] = {fqdn, root};
+	for (size_t i = 0; i < 2; i++) {
+		const char *h = names[i] && names[i][0] ? an_pins_find(pins, names[i]) : NULL;
+		if (h && strcmp(h, peerhash) != 0) {
+			if (err)
+				snprintf(err, errcap, "'%s' is pinned to peer hash %s, not %s: use --repin to change",
+					 names[i], h, peerhash);
+			return AN_EPINNED;
 		}
 	}
-	return NULL;
+	return 0;
+}
+
+int an_pins_set(const char *statedir, const char *name, const char *peerhash, bool replace,
+		bool *changed, char *err, size_t errcap)
+{
+	json_t *pins = NULL;
+	const char *h;
+	int rc;
+	if (changed)
+		*changed = false;
+	rc = an_pins_load(statedir, &pins, err, errcap);
+	if (rc < 0)
+		goto out;
+	h = an_pins_find(pins, name);
+	if (h && strcmp(h, peerhash) == 0)
+		goto out;
+	if (h && !replace) {
+		an_pins_check(pins, name, NULL, peerhash, err, errcap);
+		rc = AN_EPINNED;
+		goto out;
+	}
+	if (!h && json_object_size(pins) >= AN_PINS_ENTRIES_MAX) {
+		if (err)
+			snprintf(err, errcap, "not pinning '%s': %d names are pinned already (remove some with an-resolve --unpin)",
+				 name, AN_PINS_ENTRIES_MAX);
+		rc = AN_ELIMIT;
+		goto out;
+	}
+	if (json_object_set_new(pins, name, json_string(peerhash)) < 0) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	rc = an_pins_save(statedir, pins, err, errcap);
+	if (rc == 0 && changed)
+		*changed = true;
+out:
+	json_decref(pins);
+	return rc;
+}
+
+int an_pins_unset(const char *statedir, const char *name, char *err, size_t errcap)
+{
+	json_t *pins = NULL;
+	int rc = an_pins_load(statedir, &pins, err, errcap);
+	if (rc < 0)
+		goto out;
+	if (!an_pins_find(pins, name)) {
+		if (err)
+			snprintf(err, errcap, "'%s' is not pinned", name);
+		rc = AN_ENOTFOUND;
+		goto out;
+	}
+	json_object_del(pins, name);
+	rc = an_pins_save(statedir, pins, err, errcap);
+out:
+	json_decref(pins);
+	return rc;
 }
 
 /* ---- resolution ---- */
@@ -143,7 +292,7 @@ size_t an_resolved_addrs(const struct an_resolved *r, const char **out, size_t m
 struct an_resolve_op {
 	struct an_node *node;
 	char statedir[4096];
-	bool repin;
+	unsigned flags;
 	int timeout_ms;
 	an_resolve_fn done;
 	void *arg;
@@ -153,9 +302,22 @@ struct an_resolve_op {
 	size_t ns;
 	size_t i;        /* suffix being tried (counting down: shortest first) */
 	bool sub;        /* getting the subdomain's record */
-	char pinned[AN_PEERHASH_LEN + 1]; /* "" if none */
-	char pinned_at[AN_RECORD_FQDN_MAX + 1];
 };
+
+/* The root is known: a pin on it (or on the name) for another peer hash refuses. */
+static int check_root_pin(struct an_resolve_op *op)
+{
+	json_t *pins = NULL;
+	int rc;
+	if (op->flags & AN_RESOLVE_REPIN)
+		return 0;
+	rc = an_pins_load(op->statedir, &pins, op->res.why, sizeof(op->res.why));
+	if (rc == 0)
+		rc = an_pins_check(pins, op->res.name.fqdn, op->res.root_name, op->res.name.peerhash,
+				   op->res.why, sizeof(op->res.why));
+	json_decref(pins);
+	return rc;
+}
 
 static void op_finish(struct an_resolve_op *op, int err)
 {
@@ -168,24 +330,31 @@ static void op_finish(struct an_resolve_op *op, int err)
 		else if (strcmp(hash, op->res.name.peerhash) != 0)
 			err = AN_EMISMATCH; /* the node validated it; keep the check local too */
 	}
-	if (err == 0) {
-		/* pin the root name's peer hash on first use (or on --repin) */
-		const json_t *top = op->res.root ? op->res.root : op->res.record;
-		const char *root_name = json_string_value(json_object_get(json_object_get(top, "dns"), "name"));
-		const char *ph = op->res.name.peerhash;
-		if (root_name && (!op->pinned[0] || op->repin || strcmp(op->pinned, ph) != 0)) {
-			json_t *pins = an_pins_load(op->statedir);
-			if (op->pinned_at[0] && op->repin)
-				json_object_del(pins, op->pinned_at);
-			json_object_set_new(pins, root_name, json_string(ph));
-			int prc = an_pins_save(op->statedir, pins);
-			if (prc < 0)
-				cli_warn("unable to save pins in '%s': %s", op->statedir, an_strerror(prc));
-			else
-				op->res.pinned_now = true;
+	if (err == 0)
+		err = check_root_pin(op);
+	if (err == 0 && (op->flags & (AN_RESOLVE_PIN | AN_RESOLVE_REPIN)) && op->res.root_name[0]) {
+		/* pin the root name's peer hash on first use (or on repin) */
+		char why[512] = "";
+		bool changed = false;
+		bool repin = op->flags & AN_RESOLVE_REPIN;
+		int prc = an_pins_set(op->statedir, op->res.root_name, op->res.name.peerhash, repin,
+				      &changed, why, sizeof(why));
+		/* a repin also drops a pin on the subdomain's own name that disagrees */
+		if (prc == 0 && repin && strcmp(op->res.name.fqdn, op->res.root_name) != 0) {
+			json_t *pins = NULL;
+			if (an_pins_load(op->statedir, &pins, NULL, 0) == 0 &&
+			    an_pins_find(pins, op->res.name.fqdn) &&
+			    strcmp(an_pins_find(pins, op->res.name.fqdn), op->res.name.peerhash) != 0)
+				prc = an_pins_unset(op->statedir, op->res.name.fqdn, why, sizeof(why));
 			json_decref(pins);
 		}
+		if (prc < 0)
+			cli_warn("%s", why[0] ? why : an_strerror(prc));
+		op->res.pinned_now = changed;
 	}
+	if (err < 0 && !op->res.why[0])
+		snprintf(op->res.why, sizeof(op->res.why), "'%s@%s': %s", op->res.name.peerhash,
+			 op->res.name.fqdn, err == AN_ENOTFOUND ? "not found" : an_strerror(err));
 	op->done(op->arg, err, &op->res);
 	an_resolved_free(&op->res);
 	free(op);
@@ -226,10 +395,12 @@ static void get_done(void *arg, int err, const json_t *result, size_t stored)
 		return;
 	} else if (op->i == 0) {
 		op->res.record = json_deep_copy(result);
+		snprintf(op->res.root_name, sizeof(op->res.root_name), "%s", op->suffixes[op->i]);
 		op_finish(op, 0);
 		return;
 	} else {
 		op->res.root = json_deep_copy(result);
+		snprintf(op->res.root_name, sizeof(op->res.root_name), "%s", op->suffixes[op->i]);
 		op->sub = true;
 	}
 	err = get_next(op);
@@ -238,12 +409,12 @@ static void get_done(void *arg, int err, const json_t *result, size_t stored)
 }
 
 int an_resolve_start(struct an_node *n, const char *statedir, const struct an_name *name,
-		     bool repin, int timeout_ms, an_resolve_fn done, void *arg,
+		     unsigned flags, int timeout_ms, an_resolve_fn done, void *arg,
 		     struct an_resolve_op **opp, char *err, size_t errcap)
 {
 	struct an_resolve_op *op;
-	json_t *pins;
-	const char *pinned, *at = NULL;
+	json_t *pins = NULL;
+	const char *pinned;
 	int rc;
 	if (opp)
 		*opp = NULL;
@@ -254,32 +425,27 @@ int an_resolve_start(struct an_node *n, const char *statedir, const struct an_na
 		return -ENOMEM;
 	op->node = n;
 	snprintf(op->statedir, sizeof(op->statedir), "%s", statedir);
-	op->repin = repin;
+	op->flags = flags;
 	op->timeout_ms = timeout_ms;
 	op->done = done;
 	op->arg = arg;
 	an_resolved_init(&op->res);
 	op->res.name = *name;
-	pins = an_pins_load(statedir);
-	pinned = an_pins_find(pins, name->fqdn, &at);
-	if (pinned) {
-		snprintf(op->pinned, sizeof(op->pinned), "%s", pinned);
-		snprintf(op->pinned_at, sizeof(op->pinned_at), "%s", at);
-	}
-	json_decref(pins);
+	rc = an_pins_load(statedir, &pins, err, errcap);
+	if (rc < 0)
+		goto fail;
+	/* a pin decides exactly its own name */
+	pinned = an_pins_find(pins, name->fqdn);
 	if (!name->peerhash[0]) {
-		if (!op->pinned[0] || !an_peerhash_valid(op->pinned)) {
+		if (!pinned || !an_peerhash_valid(pinned)) {
 			if (err)
 				snprintf(err, errcap, "'%s' is not pinned to a peer hash", name->fqdn);
 			rc = AN_ENOTFOUND;
 			goto fail;
 		}
-		memcpy(op->res.name.peerhash, op->pinned, sizeof(op->pinned));
-	} else if (op->pinned[0] && strcmp(op->pinned, name->peerhash) != 0 && !repin) {
-		if (err)
-			snprintf(err, errcap, "'%s' is pinned to peer hash %s, not %s: use --repin to change",
-				 op->pinned_at, op->pinned, name->peerhash);
-		rc = AN_EPINNED;
+		memcpy(op->res.name.peerhash, pinned, sizeof(op->res.name.peerhash));
+	} else if (!(flags & AN_RESOLVE_REPIN) &&
+		   (rc = an_pins_check(pins, name->fqdn, NULL, name->peerhash, err, errcap)) < 0) {
 		goto fail;
 	}
 	const char *fq = op->res.name.fqdn;
@@ -292,10 +458,12 @@ int an_resolve_start(struct an_node *n, const char *statedir, const struct an_na
 			snprintf(err, errcap, "%s", an_strerror(rc));
 		goto fail;
 	}
+	json_decref(pins);
 	if (opp)
 		*opp = op;
 	return 0;
 fail:
+	json_decref(pins);
 	free(op);
 	return rc;
 }
@@ -313,6 +481,8 @@ struct blocking {
 	bool done;
 	int err;
 	struct an_resolved *out;
+	char *why;
+	size_t whycap;
 };
 
 static void blocking_done(void *arg, int err, struct an_resolved *r)
@@ -320,19 +490,21 @@ static void blocking_done(void *arg, int err, struct an_resolved *r)
 	struct blocking *b = arg;
 	b->done = true;
 	b->err = err;
+	if (err < 0 && b->why && b->whycap)
+		snprintf(b->why, b->whycap, "%s", r->why);
 	if (err == 0) {
 		*b->out = *r;
 		r->record = r->root = NULL; /* stolen */
 	}
 }
 
-int an_resolve(struct an_node *n, const char *statedir, const struct an_name *name, bool repin,
+int an_resolve(struct an_node *n, const char *statedir, const struct an_name *name, unsigned flags,
 	       int timeout_ms, struct an_resolved *out, char *err, size_t errcap)
 {
-	struct blocking b = {.out = out};
+	struct blocking b = {.out = out, .why = err, .whycap = errcap};
 	struct ev_loop *loop = an_node_loop(n);
 	an_resolved_init(out);
-	int rc = an_resolve_start(n, statedir, name, repin, timeout_ms, blocking_done, &b, NULL, err,
+	int rc = an_resolve_start(n, statedir, name, flags, timeout_ms, blocking_done, &b, NULL, err,
 				  errcap);
 	if (rc < 0)
 		return rc;
