@@ -55,6 +55,8 @@ static const char USAGE[] =
 	"      --republish DURATION   republish interval (default 24h, the records' ttl)\n"
 	"      --valid DURATION       validity of each signed record (default 48h)\n"
 	"      --upstream-timeout DURATION  upstream response head deadline (default 30s)\n"
+	"      --dotfiles             serve files and directories whose name starts with\n"
+	"                             '.' too (default: 404, except /.well-known/)\n"
 	"      --access-log FILE      append the access log to FILE (default stderr)\n"
 	"  -t, --timeout DURATION     deadline of the bootstrap and of each publication\n"
 	"                             (default 10s)\n"
@@ -66,7 +68,8 @@ static const char USAGE[] =
 
 enum {
 	OPT_UPSTREAM = 256, OPT_SUB, OPT_LISTEN, OPT_ANNOUNCE, OPT_BOOTSTRAP, OPT_PROTOCOL,
-	OPT_REPUBLISH, OPT_VALID, OPT_ACCESS_LOG, OPT_UPSTREAM_TIMEOUT, OPT_RELAY, OPT_NO_DIRECT
+	OPT_REPUBLISH, OPT_VALID, OPT_ACCESS_LOG, OPT_UPSTREAM_TIMEOUT, OPT_RELAY, OPT_NO_DIRECT,
+	OPT_DOTFILES
 };
 
 #define MAX_SUBS 32
@@ -97,7 +100,7 @@ struct opts {
 	int n_bootstrap;
 	const char *relays[AN_RSV_MAX_RELAYS];
 	int n_relays;
-	bool no_direct;
+	bool no_direct, dotfiles;
 	long long timeout_ms, republish_ms, valid_ms, upstream_timeout_ms;
 	bool quiet;
 };
@@ -548,6 +551,7 @@ static int add_sites(struct serve *sv)
 		if (rc < 0)
 			return rc;
 		s->up.timeout_ms = (int)o->upstream_timeout_ms;
+		s->dir.dotfiles = o->dotfiles;
 		rc = an_route_server_add_site(sv->route, s->fqdn,
 					      s->upstream ? &an_upstream_responder : &an_static_responder,
 					      s->upstream ? (void *)&s->up : (void *)&s->dir);
@@ -701,6 +705,7 @@ int main(int argc, char **argv)
 		{"republish", required_argument, NULL, OPT_REPUBLISH},
 		{"valid", required_argument, NULL, OPT_VALID},
 		{"upstream-timeout", required_argument, NULL, OPT_UPSTREAM_TIMEOUT},
+		{"dotfiles", no_argument, NULL, OPT_DOTFILES},
 		{"access-log", required_argument, NULL, OPT_ACCESS_LOG},
 		{"timeout", required_argument, NULL, 't'},
 		{"quiet", no_argument, NULL, 'q'},
@@ -765,6 +770,9 @@ int main(int argc, char **argv)
 			break;
 		case OPT_UPSTREAM_TIMEOUT:
 			o.upstream_timeout_ms = duration_opt("upstream timeout", optarg, 1);
+			break;
+		case OPT_DOTFILES:
+			o.dotfiles = true;
 			break;
 		case OPT_ACCESS_LOG:
 			o.access_log = optarg;

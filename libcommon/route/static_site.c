@@ -50,8 +50,63 @@ void an_static_etag(const struct stat *st, char out[AN_STATIC_ETAG_MAX])
 {
 	unsigned long long ns = (unsigned long long)st->st_mtim.tv_sec * 1000000000ull +
 				(unsigned long long)st->st_mtim.tv_nsec;
-	snprintf(out, AN_STATIC_ETAG_MAX, "\"%llx-%llx-%llx\"", (unsigned long long)st->st_size, ns,
-		 (unsigned long long)st->st_ino);
+	/* no inode number: it tells a client about the file system, and a copy of the site would differ */
+	snprintf(out, AN_STATIC_ETAG_MAX, "\"%llx-%llx\"", (unsigned long long)st->st_size, ns);
+}
+
+bool an_static_path_hidden(const char *path)
+{
+	const char *p = path;
+	bool first = true;
+	while ((p = strchr(p, '/')) != NULL) {
+		p++;
+		if (*p == '.' && !(first && strncmp(p, AN_STATIC_WELL_KNOWN, strlen(AN_STATIC_WELL_KNOWN)) == 0 &&
+				   (p[strlen(AN_STATIC_WELL_KNOWN)] == '/' || p[strlen(AN_STATIC_WELL_KNOWN)] == 0)))
+			return true;
+		first = false;
+	}
+	return false;
+}
+
+/* Bytes a Location path keeps as they are (RFC 3986 pchar without '%', and '/'). */
+static bool location_char(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       strchr("-._~!$&'()*+,;=:@/", c) != NULL;
+}
+
+int an_static_dir_location(const char *path, const char *target, char *out, size_t cap)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	const char *q = strchr(target, '?');
+	size_t o = 0;
+	if (path[0] != '/' || path[1] == '/')
+		return -EINVAL;
+	for (const unsigned char *p = (const unsigned char *)path; *p; p++) {
+		/* room for this byte's encoding, the '/' to append and the NUL */
+		if (o + (location_char(*p) ? 1 : 3) + 2 > cap)
+			return AN_ETOOBIG;
+		if (location_char(*p)) {
+			out[o++] = (char)*p;
+		} else {
+			out[o++] = '%';
+			out[o++] = hex[*p >> 4];
+			out[o++] = hex[*p & 15];
+		}
+	}
+	if (o == 0 || out[o - 1] != '/')
+		out[o++] = '/';
+	if (q) {
+		size_t n = strlen(q);
+		if (o + n + 1 > cap)
+			return AN_ETOOBIG;
+		memcpy(out + o, q, n);
+		o += n;
+	}
+	if (o + 1 > cap)
+		return AN_ETOOBIG;
+	out[o] = 0;
+	return 0;
 }
 
 void an_static_http_date(int64_t t, char out[30])
@@ -258,6 +313,7 @@ out:
 
 int an_static_site_init(struct an_static_site *s, const char *dir)
 {
+	s->dotfiles = false;
 	s->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	return s->dirfd < 0 ? -errno : 0;
 }
@@ -285,9 +341,10 @@ static int simple(struct an_route_exchange *x, int status, const struct an_route
 	struct an_route_field fields[4];
 	int len = snprintf(body, sizeof(body), "%d %s\n", status, an_route_status_reason(status));
 	size_t n = 0;
-	for (size_t i = 0; i < nf && n < 3; i++)
+	for (size_t i = 0; i < nf && n < 2; i++)
 		fields[n++] = f[i];
 	fields[n++] = (struct an_route_field){"Content-Type", "text/plain; charset=utf-8"};
+	fields[n++] = (struct an_route_field){"X-Content-Type-Options", "nosniff"};
 	struct an_route_response r = {
 		.status = status, .fields = fields, .n_fields = n,
 		.framing = AN_ROUTE_BODY_LENGTH, .content_length = (uint64_t)len,
@@ -326,17 +383,16 @@ static void pump(struct an_route_exchange *x)
 	}
 }
 
-/* 301 to the directory's path with its '/', the query kept. */
-static int redirect_dir(struct an_route_exchange *x, const char *target)
+/*
+ * 301 to the directory's normalized path with its '/', the query kept.
+ * Never built from the raw target: "//img" would give "//img/", which a
+ * browser reads as the host "img".
+ */
+static int redirect_dir(struct an_route_exchange *x, const char *path, const char *target)
 {
 	char loc[AN_ROUTE_LINE_MAX + 2];
-	const char *q = strchr(target, '?');
-	size_t plen = q ? (size_t)(q - target) : strlen(target);
-	if (plen + 1 + (q ? strlen(q) : 0) >= sizeof(loc))
+	if (an_static_dir_location(path, target, loc, sizeof(loc)) < 0)
 		return simple(x, 414, NULL, 0);
-	memcpy(loc, target, plen);
-	loc[plen] = '/';
-	strcpy(loc + plen + 1, q ? q : "");
 	struct an_route_field f = {"Location", loc};
 	return simple(x, 301, &f, 1);
 }
@@ -358,12 +414,14 @@ static int static_start(void *arg, struct an_route_exchange *x, const struct an_
 	rc = an_route_path_normalize(h->target, path, sizeof(path));
 	if (rc < 0)
 		return simple(x, rc == AN_ETOOBIG ? 414 : 400, NULL, 0);
+	if (!site->dotfiles && an_static_path_hidden(path))
+		return simple(x, 404, NULL, 0); /* as if absent: no 301, no 403 */
 	rc = an_static_open(site->dirfd, path, &fd, &st);
 	if (rc == 0 && S_ISDIR(st.st_mode)) {
 		int dfd = fd;
 		if (path[strlen(path) - 1] != '/') {
 			close(dfd);
-			return redirect_dir(x, h->target);
+			return redirect_dir(x, path, h->target);
 		}
 		rc = an_static_open(dfd, "/" AN_STATIC_INDEX, &fd, &st);
 		close(dfd);
@@ -379,6 +437,7 @@ static int static_start(void *arg, struct an_route_exchange *x, const struct an_
 	an_static_http_date((int64_t)st.st_mtim.tv_sec, lm);
 	fields[nf++] = (struct an_route_field){"ETag", etag};
 	fields[nf++] = (struct an_route_field){"Last-Modified", lm};
+	fields[nf++] = (struct an_route_field){"X-Content-Type-Options", "nosniff"};
 	if (an_static_not_modified(an_route_head_get(h, "If-None-Match"),
 				   an_route_head_get(h, "If-Modified-Since"), etag,
 				   (int64_t)st.st_mtim.tv_sec)) {

@@ -11,11 +11,26 @@
  * climb out because ".." never reaches the walk.  Only regular files are
  * served; a directory answers its index.html, and a directory named
  * without its trailing '/' is redirected there (301), as web servers do, so
- * relative links in the index resolve.
+ * relative links in the index resolve.  The redirect's Location is built
+ * from the normalized path (percent-encoded again), never from the raw
+ * target, so it always starts with exactly one '/': "//img" would be a
+ * protocol-relative URL to the host "img".
+ *
+ * Dotfiles: a path with any component that starts with '.' (".env",
+ * ".git/config", "a/.htpasswd") is answered 404 as if absent - no 301, no
+ * 403, never an index - unless the site allows them (dotfiles).  The one
+ * exception is "/.well-known/" as the first component (RFC 8615: published
+ * on purpose, security.txt, ACME challenges); a dotfile beneath it is still
+ * hidden.
+ *
+ * Every response carries "X-Content-Type-Options: nosniff": the type is
+ * the extension's, and a browser must not guess a script out of a text file.
  *
  * Methods: GET and HEAD; others 405 with "Allow: GET, HEAD".
- * Validators: ETag "<size hex>-<mtime ns hex>-<inode hex>" (strong; a file
- * rewritten in place within a nanosecond is the accepted blind spot) and
+ * Validators: ETag "<size hex>-<mtime ns hex>" (strong; stable across
+ * restarts and copies that keep mtimes; no inode number, which would tell
+ * clients about the file system.  A file replaced by another of the same
+ * size and the same mtime to the nanosecond is the accepted blind spot) and
  * Last-Modified (IMF-fixdate).  If-None-Match (weak comparison, "*" too)
  * wins over If-Modified-Since (RFC 9110 13.2.2); either gives 304.
  * Range: one "bytes=" range (a-b, a-, -n) gives 206 with Content-Range, an
@@ -40,16 +55,18 @@
 #define AN_STATIC_PATH_MAX 4096        /* a normalized request path */
 #define AN_STATIC_ETAG_MAX 64
 #define AN_STATIC_INDEX "index.html"
+#define AN_STATIC_WELL_KNOWN ".well-known" /* the dot directory served by default */
 
 /* The responder; its arg is a struct an_static_site. */
 extern const struct an_route_responder an_static_responder;
 
 struct an_static_site {
-	int dirfd; /* owned: O_PATH|O_DIRECTORY of the served directory */
+	int dirfd;     /* owned: O_PATH|O_DIRECTORY of the served directory */
+	bool dotfiles; /* serve dotfiles too (an-serve --dotfiles); init sets false */
 };
 
 /*
- * Open dir (borrowed) for serving.  0, -errno (-ENOTDIR for a file).
+ * Open dir (borrowed) for serving, dotfiles hidden.  0, -errno (-ENOTDIR for a file).
  * Free with an_static_site_free (NULL-safe; the struct itself is the caller's).
  */
 int an_static_site_init(struct an_static_site *s, const char *dir);
@@ -63,6 +80,21 @@ void an_static_site_free(struct an_static_site *s);
  * path that is not absolute or has "." / ".." / empty segments).
  */
 int an_static_open(int dirfd, const char *path, int *fd, struct stat *st);
+
+/*
+ * Is path (normalized, as for an_static_open) hidden as a dotfile: does a
+ * component start with '.', other than a first component ".well-known"?
+ */
+bool an_static_path_hidden(const char *path);
+
+/*
+ * The Location of the redirect for the directory path (normalized, starting
+ * with one '/'): path percent-encoded where it is not an RFC 3986 pchar or
+ * '/', a '/' appended, then the query of target (borrowed; from its '?',
+ * if any) as it came.  Into out (cap bytes, NUL-terminated).  0,
+ * AN_ETOOBIG, -EINVAL for a path that does not start with exactly one '/'.
+ */
+int an_static_dir_location(const char *path, const char *target, char *out, size_t cap);
 
 /* MIME type by the path's extension (case-insensitive); application/octet-stream otherwise. */
 const char *an_static_mime(const char *path);

@@ -201,6 +201,97 @@ static void test_etag_changes_with_file(void)
 	CHECK(strcmp(e1, e2) != 0);
 }
 
+static void test_etag_has_no_inode(void)
+{
+	struct stat a = {0}, b;
+	char e1[AN_STATIC_ETAG_MAX], e2[AN_STATIC_ETAG_MAX];
+	a.st_size = 0x1234;
+	a.st_mtim.tv_sec = 1000;
+	a.st_mtim.tv_nsec = 5;
+	a.st_ino = 0xabcdef;
+	an_static_etag(&a, e1);
+	CHECK_EQ_STR(e1, "\"1234-e8d4a51005\"");
+	b = a;
+	b.st_ino = 7; /* the same file after a restore or on another machine */
+	an_static_etag(&b, e2);
+	CHECK_EQ_STR(e1, e2);
+	CHECK(strstr(e1, "abcdef") == NULL);
+}
+
+static void test_dotfiles_hidden(void)
+{
+	static const char *const hidden[] = {
+		"/.env", "/.git/", "/.git/config", "/a/.htpasswd", "/a/b/.x/c", "/..a", "/.well-known/.x",
+		"/.well-knownx", "/a/.well-known/x", "/.WELL-KNOWN/x",
+	};
+	static const char *const shown[] = {
+		"/", "/a.txt", "/a/b.c/", "/x.", "/a/b", "/.well-known/", "/.well-known",
+		"/.well-known/security.txt",
+	};
+	for (size_t i = 0; i < sizeof(hidden) / sizeof(hidden[0]); i++)
+		if (!an_static_path_hidden(hidden[i])) {
+			printf("#   %s should be hidden\n", hidden[i]);
+			CHECK(0);
+		}
+	for (size_t i = 0; i < sizeof(shown) / sizeof(shown[0]); i++)
+		if (an_static_path_hidden(shown[i])) {
+			printf("#   %s should be shown\n", shown[i]);
+			CHECK(0);
+		}
+}
+
+/* A directory's redirect starts with exactly one '/', whatever the target looked like. */
+static void test_dir_location_from_normalized_path(void)
+{
+	static const struct {
+		const char *target, *location;
+	} cases[] = {
+		{"//img", "/img/"},
+		{"/a//b", "/a/b/"},
+		{"///a/./b?x=1//y", "/a/b/?x=1//y"},
+		{"//%2e/img", "/img/"},
+		{"/%2F%2Fimg", NULL}, /* refused by the normaliser (400) */
+		{"/a%20b?q", "/a%20b/?q"},
+		{"/%C3%A9t%C3%A9", "/%C3%A9t%C3%A9/"},
+		{"/a%25b", "/a%25b/"},
+		{"/a%3Fb", "/a%3Fb/"},
+		{"/a%23b", "/a%23b/"},
+		{"/@evil:x", "/@evil:x/"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char path[AN_STATIC_PATH_MAX], loc[256];
+		int rc = an_route_path_normalize(cases[i].target, path, sizeof(path));
+		if (!cases[i].location) {
+			CHECK(rc < 0);
+			continue;
+		}
+		CHECK_EQ_INT(rc, 0);
+		CHECK_EQ_INT(an_static_dir_location(path, cases[i].target, loc, sizeof(loc)), 0);
+		CHECK_EQ_STR(loc, cases[i].location);
+		CHECK(loc[0] == '/' && loc[1] != '/' && loc[1] != '\\');
+	}
+}
+
+static void test_dir_location_limits(void)
+{
+	char loc[9];
+	CHECK_EQ_INT(an_static_dir_location("/abcdef", "/abcdef", loc, sizeof(loc)), 0);
+	CHECK_EQ_STR(loc, "/abcdef/");
+	CHECK_EQ_INT(an_static_dir_location("/abcdefg", "/abcdefg", loc, sizeof(loc)), AN_ETOOBIG);
+	CHECK_EQ_INT(an_static_dir_location("/abc d", "/abc%20d", loc, sizeof(loc)), AN_ETOOBIG);
+	CHECK_EQ_INT(an_static_dir_location("/a", "/a?longer", loc, sizeof(loc)), AN_ETOOBIG);
+	CHECK_EQ_INT(an_static_dir_location("//a", "//a", loc, sizeof(loc)), -EINVAL);
+	CHECK_EQ_INT(an_static_dir_location("a", "a", loc, sizeof(loc)), -EINVAL);
+}
+
+static void test_site_init_hides_dotfiles(void)
+{
+	struct an_static_site s = {.dotfiles = true};
+	CHECK_EQ_INT(an_static_site_init(&s, tmp), 0);
+	CHECK(!s.dotfiles);
+	an_static_site_free(&s);
+}
+
 static void test_if_none_match(void)
 {
 	const char *etag = "\"5-abc-7\"";
@@ -304,6 +395,11 @@ int main(void)
 	RUN(test_http_date_roundtrip);
 	RUN(test_http_date_rejects_other_forms);
 	RUN(test_etag_changes_with_file);
+	RUN(test_etag_has_no_inode);
+	RUN(test_dotfiles_hidden);
+	RUN(test_dir_location_from_normalized_path);
+	RUN(test_dir_location_limits);
+	RUN(test_site_init_hides_dotfiles);
 	RUN(test_if_none_match);
 	RUN(test_if_none_match_wins_over_if_modified_since);
 	RUN(test_if_modified_since);
