@@ -201,6 +201,7 @@ void an_route_parser_init_upstream_response(struct an_route_parser *p, bool head
 {
 	an_route_parser_init_response(p, head_request, deadline_ms);
 	p->http10 = true;
+	p->skip_interim = true;
 }
 
 void an_route_parser_free(struct an_route_parser *p)
@@ -285,8 +286,21 @@ static int parse_status_line(struct an_route_parser *p, size_t start, size_t end
 	int status = (l[9] - '0') * 100 + (l[10] - '0') * 10 + (l[11] - '0');
 	if (status < 100 || status > 599)
 		return fail(p, AN_EMALFORMED, 502, "status out of range");
-	if (status < 200)
-		return fail(p, AN_EPROTO, 502, "interim (1xx) response");
+	if (status < 200) {
+		/*
+		 * An upstream may send 100 Continue (python's http.server does
+		 * for Expect: 100-continue, and RFC 9110 15.2 lets any server
+		 * send one unasked), 102 or 103 before its answer: skipped.  101
+		 * would switch protocols, which a proxy that dropped Upgrade
+		 * never asked for.
+		 */
+		if (!p->skip_interim || status == 101)
+			return fail(p, AN_EPROTO, 502, "interim (1xx) response");
+		if (++p->interim > AN_ROUTE_INTERIM_MAX)
+			return fail(p, AN_EPROTO, 502, "too many interim (1xx) responses");
+		p->in_interim = true;
+		return 0;
+	}
 	for (size_t i = start + 13; i < end; i++)
 		if (!is_value_char((uint8_t)s[i]))
 			return fail(p, AN_EMALFORMED, 502, "bad reason phrase");
@@ -410,6 +424,14 @@ static int line_done(struct an_route_parser *p, size_t start, size_t end)
 			return parse_request_line(p, start, end);
 	} else if (no == 0) {
 		return parse_status_line(p, start, end);
+	}
+	if (start == end && p->in_interim) {
+		/* the end of an interim head: forget it, the next status line starts over */
+		p->in_interim = false;
+		p->line_no = 0;
+		p->head.n_fields = 0;
+		p->buf.len = 0;
+		return 0;
 	}
 	if (start == end)
 		return head_finish(p);
@@ -853,8 +875,9 @@ int an_route_error_write(struct an_buf *out, int status)
 	if (status < 400 || status > 599)
 		return -EINVAL;
 	n = snprintf(body, sizeof(body), "%d %s\n", status, an_route_status_reason(status));
-	struct an_route_field f[] = { { "Content-Type", "text/plain; charset=utf-8" } };
-	struct an_route_response r = { .status = status, .fields = f, .n_fields = 1,
+	struct an_route_field f[] = { { "Content-Type", "text/plain; charset=utf-8" },
+				      { "X-Content-Type-Options", "nosniff" } };
+	struct an_route_response r = { .status = status, .fields = f, .n_fields = 2,
 				       .framing = AN_ROUTE_BODY_LENGTH,
 				       .content_length = (uint64_t)n };
 	rc = an_route_response_write(out, &r);

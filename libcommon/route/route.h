@@ -52,6 +52,7 @@
 #define AN_ROUTE_DID_MAX 64         /* "dns:" + base58, NUL not counted */
 #define AN_ROUTE_HOST_MAX 253       /* an fqdn (man/an-record.5) */
 #define AN_ROUTE_CHUNK_EXT_MAX 4096 /* chunk extensions of one chunk-size line */
+#define AN_ROUTE_INTERIM_MAX 8      /* 1xx heads an upstream may send before its answer */
 /* Timeouts (defaults; the host enforces those that need a socket). */
 #define AN_ROUTE_HEAD_TIMEOUT_MS 10000  /* stream open -> request head complete */
 #define AN_ROUTE_IDLE_TIMEOUT_MS 30000  /* no byte either way on a stream */
@@ -105,6 +106,9 @@ struct an_route_parser {
 	bool route_line;       /* request: starts with the route line */
 	bool http10;           /* response: HTTP/1.0 status lines accepted */
 	bool head_request;     /* response to a HEAD request: no body */
+	bool skip_interim;     /* response: 1xx heads (not 101) skipped, not refused */
+	bool in_interim;       /* inside a skipped 1xx head */
+	unsigned interim;      /* 1xx heads skipped so far */
 	uint64_t max_body;     /* request bodies: over it is 413 (0: no cap) */
 	uint64_t deadline_ms;  /* head must be complete before (0: none) */
 	struct an_buf buf;     /* the head bytes, capped at AN_ROUTE_HEAD_MAX */
@@ -154,8 +158,11 @@ void an_route_parser_init_http_request(struct an_route_parser *p, uint64_t max_b
 /*
  * A response from an upstream web server (an-serve --upstream): as
  * an_route_parser_init_response, but "HTTP/1.0" status lines are accepted
- * too (python3 -m http.server answers HTTP/1.0).  The head written on to the
- * Alternet client is always HTTP/1.1.
+ * too (python3 -m http.server answers HTTP/1.0), and interim 1xx heads
+ * other than 101 (100 Continue, 102, 103) are skipped, up to
+ * AN_ROUTE_INTERIM_MAX of them, each within the head limits; the head
+ * returned is the final one.  The head written on to the Alternet client is
+ * always HTTP/1.1.
  */
 void an_route_parser_init_upstream_response(struct an_route_parser *p, bool head_request,
 					    uint64_t deadline_ms);
@@ -169,8 +176,8 @@ void an_route_parser_free(struct an_route_parser *p);
  *   1   the head is complete (an_route_parser_head); in[*used..len) is body
  *   AN_EMALFORMED  a syntax error             (request: 400, 501 or 505)
  *   AN_ETOOBIG     a limit was exceeded       (request: 413, 414 or 431)
- *   AN_EPROTO      response only: a head we must not accept (1xx, unknown
- *                  transfer coding)
+ *   AN_EPROTO      response only: a head we must not accept (1xx but as
+ *                  an upstream parser skips them, unknown transfer coding)
  *   -ENOMEM        (status 500)
  *   -ETIMEDOUT     after an_route_parser_expired said so (408 / 504)
  * Errors are sticky; an_route_parser_status gives the status a server
@@ -301,8 +308,8 @@ int an_route_response_write(struct an_buf *out, const struct an_route_response *
 
 /*
  * Append a complete error response: status, Content-Type: text/plain,
- * Content-Length and a one-line body "<status> <reason>\n".  -EINVAL if
- * status is not 400..599.
+ * X-Content-Type-Options: nosniff, Content-Length and a one-line body
+ * "<status> <reason>\n".  -EINVAL if status is not 400..599.
  */
 int an_route_error_write(struct an_buf *out, int status);
 

@@ -128,6 +128,17 @@ static bool hop_by_hop(const struct an_route_head *h, const char *name)
 	return false;
 }
 
+/*
+ * "Expect: 100-continue" is not forwarded: the body is sent to the upstream
+ * as it comes, without waiting for a 100 (the client has sent it already:
+ * the route protocol has no interim responses).  Another expectation is
+ * forwarded, for the upstream to answer 417.
+ */
+static bool expect_continue(const struct an_route_field *f)
+{
+	return strcasecmp(f->name, "Expect") == 0 && strcasecmp(f->value, "100-continue") == 0;
+}
+
 static void up_send(struct ureq *q)
 {
 	if (q->fd >= 0 && q->connected && q->out.len && !ev_is_active(&q->wio))
@@ -144,6 +155,9 @@ static void deliver_head(struct ureq *q)
 	for (size_t i = 0; i < h->n_fields; i++)
 		if (!hop_by_hop(h, h->fields[i].name))
 			fields[nf++] = h->fields[i];
+	/* as the static server does; an upstream's own value is kept (it may say more) */
+	if (!an_route_head_get(h, "X-Content-Type-Options") && nf < AN_ROUTE_FIELDS_MAX)
+		fields[nf++] = (struct an_route_field){"X-Content-Type-Options", "nosniff"};
 	r.n_fields = nf;
 	r.framing = h->framing;
 	r.content_length = h->content_length;
@@ -295,7 +309,7 @@ static int up_start(void *arg, struct an_route_exchange *x, const struct an_rout
 		const char *n = h->fields[i].name;
 		if (hop_by_hop(h, n) || strcasecmp(n, "Host") == 0 ||
 		    strcasecmp(n, "X-Forwarded-For") == 0 || strcasecmp(n, "X-Forwarded-Host") == 0 ||
-		    strcasecmp(n, "X-Forwarded-Proto") == 0)
+		    strcasecmp(n, "X-Forwarded-Proto") == 0 || expect_continue(&h->fields[i]))
 			continue;
 		fields[nf++] = h->fields[i];
 	}

@@ -15,16 +15,22 @@
  *             peer ID (base58; a client's own X-Forwarded-For,
  *             X-Forwarded-Host and X-Forwarded-Proto are dropped, so the
  *             upstream can trust them), X-Forwarded-Host the route line's
- *             host, X-Forwarded-Proto "an".  The request body is forwarded
+ *             host, X-Forwarded-Proto "an".  "Expect: 100-continue" is
+ *             dropped: the body goes on without waiting for a 100 (the
+ *             client sent it already; the route protocol has no interim
+ *             responses); another expectation is forwarded.  The request body is forwarded
  *             with the framing it came with, held in a buffer (the
  *             request body cap, max_body, plus framing room) while the
  *             upstream is slower: there is no way to stop reading one
  *             stream of a yamux connection, so the cap is the bound.
  *   response  parsed with route.h's upstream parser (HTTP/1.0 or 1.1, the
  *             same head limits as requests; an invalid or oversized head is
- *             502), AN_ROUTE_RESPONSE_TIMEOUT_MS from connecting to its
- *             head (504); status and fields passed on without the
- *             hop-by-hop ones, the body framed again (Content-Length kept,
+ *             502), interim 1xx heads (100 Continue sent unasked, 102,
+ *             103) skipped, AN_ROUTE_RESPONSE_TIMEOUT_MS from connecting to
+ *             its final head, however the bytes trickle in (504); status and
+ *             fields passed on without the hop-by-hop ones,
+ *             "X-Content-Type-Options: nosniff" added when the upstream
+ *             sent none (as the static server sends it), the body framed again (Content-Length kept,
  *             chunked re-chunked, a body that ends with the connection
  *             becomes an end-of-stream body).  Reading from the upstream
  *             stops while the stream's queue is full (backpressure), and

@@ -520,6 +520,70 @@ static void test_upstream_http10(void)
 	an_route_parser_free(&p);
 }
 
+/* 100 Continue (also unasked), 102 and 103 before the answer are skipped; byte by byte too. */
+static void test_upstream_interim_heads_skipped(void)
+{
+	const char *s = "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n"
+			"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+	struct an_route_parser p;
+	size_t used, total = 0;
+	int rc = 0;
+
+	an_route_parser_init_upstream_response(&p, false, 0);
+	CHECK_EQ_INT(an_route_parse(&p, (const uint8_t *)s, strlen(s), &used), 1);
+	CHECK_EQ_INT(used, strlen(s) - 2);
+	const struct an_route_head *h = an_route_parser_head(&p);
+	CHECK(h != NULL);
+	if (!h) {
+		an_route_parser_free(&p);
+		return;
+	}
+	CHECK_EQ_INT(h->status, 200);
+	CHECK_EQ_INT(h->n_fields, 1);
+	CHECK_EQ_STR(h->fields[0].name, "Content-Length");
+	CHECK(an_route_head_get(h, "Link") == NULL);
+	CHECK_EQ_INT(h->content_length, 2);
+	an_route_parser_free(&p);
+	an_route_parser_init_upstream_response(&p, false, 0);
+	for (size_t i = 0; i < strlen(s) && rc == 0; i++) {
+		rc = an_route_parse(&p, (const uint8_t *)s + i, 1, &used);
+		total += used;
+	}
+	CHECK_EQ_INT(rc, 1);
+	CHECK_EQ_INT(total, strlen(s) - 2);
+	CHECK(an_route_parser_head(&p) && an_route_parser_head(&p)->status == 200);
+	an_route_parser_free(&p);
+}
+
+static void test_upstream_interim_limits(void)
+{
+	char many[512] = "";
+	struct an_route_parser p;
+	size_t used;
+
+	an_route_parser_init_upstream_response(&p, false, 0);
+	const char *sw = "HTTP/1.1 101 Switching Protocols\r\n\r\n";
+	CHECK_EQ_INT(an_route_parse(&p, (const uint8_t *)sw, strlen(sw), &used), AN_EPROTO);
+	CHECK_EQ_INT(an_route_parser_status(&p), 502);
+	an_route_parser_free(&p);
+	for (int i = 0; i <= AN_ROUTE_INTERIM_MAX; i++)
+		strcat(many, "HTTP/1.1 100 Continue\r\n\r\n");
+	strcat(many, "HTTP/1.1 200 OK\r\n\r\n");
+	an_route_parser_init_upstream_response(&p, false, 0);
+	CHECK_EQ_INT(an_route_parse(&p, (const uint8_t *)many, strlen(many), &used), AN_EPROTO);
+	an_route_parser_free(&p);
+	/* one fewer is fine */
+	an_route_parser_init_upstream_response(&p, false, 0);
+	const char *rest = many + strlen("HTTP/1.1 100 Continue\r\n\r\n");
+	CHECK_EQ_INT(an_route_parse(&p, (const uint8_t *)rest, strlen(rest), &used), 1);
+	an_route_parser_free(&p);
+	/* a route client still refuses them: our server never sends one */
+	an_route_parser_init_response(&p, false, 0);
+	const char *c = "HTTP/1.1 100 Continue\r\n\r\n";
+	CHECK_EQ_INT(an_route_parse(&p, (const uint8_t *)c, strlen(c), &used), AN_EPROTO);
+	an_route_parser_free(&p);
+}
+
 static void test_response_roundtrip(void)
 {
 	struct an_buf out;
@@ -658,6 +722,7 @@ static void test_error_write(void)
 	CHECK_EQ_INT(h->status, 421);
 	CHECK_EQ_STR(h->reason, "Misdirected Request");
 	CHECK_EQ_INT(h->framing, AN_ROUTE_BODY_LENGTH);
+	CHECK_EQ_STR(an_route_head_get(h, "X-Content-Type-Options"), "nosniff");
 	an_route_body_init(&b, h->framing, h->content_length, 0);
 	CHECK_EQ_INT(an_route_body_decode(&b, out.data + used, out.len - used, &used2, &d, &dl), 1);
 	CHECK_EQ_INT(dl, strlen("421 Misdirected Request\n"));
@@ -1084,6 +1149,8 @@ int main(void)
 	RUN(test_plain_request_line_limit);
 	RUN(test_plain_request_write);
 	RUN(test_upstream_http10);
+	RUN(test_upstream_interim_heads_skipped);
+	RUN(test_upstream_interim_limits);
 	RUN(test_response_roundtrip);
 	RUN(test_response_framing);
 	RUN(test_status_lines);

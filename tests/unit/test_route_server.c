@@ -7,11 +7,14 @@
  */
 #include "check.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <sodium.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -19,6 +22,7 @@
 #include "record/record.h"
 #include "route/server.h"
 #include "route/static_site.h"
+#include "route/upstream.h"
 #include "transport/host.h"
 #include "util/error.h"
 
@@ -36,6 +40,10 @@ struct rig {
 	size_t req_len;
 	bool fin;
 	bool stop_on_eof; /* stop once the response ended (the stream may stay half-open) */
+	double trickle;   /* > 0: write the request one byte per this many seconds */
+	size_t sent;
+	ev_timer trickle_timer;
+	double t_open, t_eof; /* ev_now at stream open, at the response's end */
 	struct an_stream *st;
 	struct an_buf got;
 	bool closed, eof;
@@ -52,9 +60,27 @@ static void deadline_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	ev_break(loop, EVBREAK_ALL);
 }
 
+static void trickle_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)revents;
+	struct rig *r = w->data;
+	if (!r->st || r->sent == r->req_len) {
+		ev_timer_stop(loop, w);
+		return;
+	}
+	an_stream_write(r->st, (const uint8_t *)r->req + r->sent++, 1);
+}
+
 static void c_open(struct an_stream *s, void *arg)
 {
 	struct rig *r = arg;
+	r->t_open = ev_now(r->loop);
+	if (r->trickle > 0) {
+		ev_timer_init(&r->trickle_timer, trickle_cb, 0, r->trickle);
+		r->trickle_timer.data = r;
+		ev_timer_start(r->loop, &r->trickle_timer);
+		return;
+	}
 	an_stream_write(s, (const uint8_t *)r->req, r->req_len);
 	if (r->fin)
 		an_stream_close_write(s);
@@ -71,6 +97,7 @@ static void c_eof(struct an_stream *s, void *arg)
 {
 	struct rig *r = arg;
 	r->eof = true;
+	r->t_eof = ev_now(r->loop);
 	if (r->stop_on_eof)
 		ev_break(r->loop, EVBREAK_ALL);
 	if (!r->fin)
@@ -131,6 +158,7 @@ static int rig_new(struct rig *r, const struct an_route_server_config *cfg_in)
 
 static void rig_free(struct rig *r)
 {
+	ev_timer_stop(r->loop, &r->trickle_timer);
 	an_route_server_free(r->srv);
 	an_static_site_free(&r->site);
 	an_host_free(r->a);
@@ -262,6 +290,326 @@ static void test_head_timeout_is_408(void)
 	rig_free(&r);
 	CHECK_EQ_INT(r.access_status, 408);
 	CHECK_EQ_INT(r.access_err, -ETIMEDOUT);
+}
+
+/* The deadline covers the whole head: bytes trickling in do not push it back. */
+static void test_trickled_head_is_408_at_the_deadline(void)
+{
+	struct rig r;
+	struct an_route_server_config cfg = {.head_timeout_ms = 300};
+	char req[512];
+	CHECK_EQ_INT(rig_new(&r, &cfg), 0);
+	request(&r, "site", "GET", "/f.txt", "X-Pad: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n", req,
+		sizeof(req));
+	r.stop_on_eof = true;
+	r.trickle = 0.01; /* one byte every 10 ms: the head would take > 1.5 s */
+	rig_run(&r, req, strlen(req), false);
+	CHECK(starts(&r, "HTTP/1.1 408 "));
+	CHECK(r.eof);
+	CHECK(r.sent < strlen(req));
+	CHECK(r.t_eof - r.t_open < 1.0);
+	rig_free(&r);
+	CHECK_EQ_INT(r.access_status, 408);
+	CHECK_EQ_INT(r.access_err, -ETIMEDOUT);
+}
+
+/* A dotfile is 404 as if absent, a dot directory too (no 301 that would say it exists). */
+static void test_dotfiles_are_404(void)
+{
+	static const char *const targets[] = {"/.env", "/.git", "/.git/", "/.git/config", "/%2eenv",
+					      "/dir/.hidden", "/.well-known/.x"};
+	for (size_t i = 0; i < sizeof(targets) / sizeof(targets[0]); i++) {
+		struct rig r;
+		char req[512];
+		CHECK_EQ_INT(rig_new(&r, NULL), 0);
+		request(&r, "site", "GET", targets[i], NULL, req, sizeof(req));
+		rig_run(&r, req, strlen(req), true);
+		if (!starts(&r, "HTTP/1.1 404 ")) {
+			printf("#   %s: %.*s\n", targets[i], (int)(r.got.len < 40 ? r.got.len : 40),
+			       (const char *)r.got.data);
+			CHECK(0);
+		}
+		rig_free(&r);
+	}
+}
+
+static void test_well_known_and_allowed_dotfiles_are_served(void)
+{
+	struct rig r;
+	char req[512];
+	size_t n;
+	CHECK_EQ_INT(rig_new(&r, NULL), 0);
+	request(&r, "site", "GET", "/.well-known/security.txt", NULL, req, sizeof(req));
+	rig_run(&r, req, strlen(req), true);
+	CHECK(starts(&r, "HTTP/1.1 200 "));
+	rig_free(&r);
+	CHECK_EQ_INT(rig_new(&r, NULL), 0);
+	r.site.dotfiles = true;
+	request(&r, "site", "GET", "/.env", NULL, req, sizeof(req));
+	rig_run(&r, req, strlen(req), true);
+	CHECK(starts(&r, "HTTP/1.1 200 "));
+	const char *b = body_of(&r, &n);
+	CHECK(n == 7 && memcmp(b, "SECRET\n", 7) == 0);
+	rig_free(&r);
+}
+
+/* The value of field name in the response head, into out; false if absent. */
+static bool field_of(const struct rig *r, const char *name, char *out, size_t cap)
+{
+	char pat[80];
+	const char *head = (const char *)r->got.data, *p, *end;
+	size_t hl;
+	body_of(r, &hl);
+	hl = r->got.len - hl;
+	snprintf(pat, sizeof(pat), "\r\n%s: ", name);
+	p = memmem(head, hl, pat, strlen(pat));
+	if (!p)
+		return false;
+	p += strlen(pat);
+	end = memmem(p, hl - (size_t)(p - head), "\r\n", 2);
+	if (!end || (size_t)(end - p) >= cap)
+		return false;
+	memcpy(out, p, (size_t)(end - p));
+	out[end - p] = 0;
+	return true;
+}
+
+static void test_directory_redirect_is_never_protocol_relative(void)
+{
+	static const struct {
+		const char *target, *location;
+	} cases[] = {
+		{"//dir", "/dir/"}, {"/dir", "/dir/"}, {"///dir?a=b", "/dir/?a=b"}, {"/.//dir", "/dir/"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct rig r;
+		char req[512], loc[256] = "";
+		CHECK_EQ_INT(rig_new(&r, NULL), 0);
+		request(&r, "site", "GET", cases[i].target, NULL, req, sizeof(req));
+		rig_run(&r, req, strlen(req), true);
+		CHECK(starts(&r, "HTTP/1.1 301 "));
+		CHECK(field_of(&r, "Location", loc, sizeof(loc)));
+		CHECK_EQ_STR(loc, cases[i].location);
+		rig_free(&r);
+	}
+}
+
+/* nosniff on a file, an error of the site, a 304 and an error of the server itself. */
+static void test_every_response_says_nosniff(void)
+{
+	static const char *const targets[] = {"/f.txt", "/missing", "/dir"};
+	char v[64];
+	for (size_t i = 0; i < sizeof(targets) / sizeof(targets[0]); i++) {
+		struct rig r;
+		char req[512];
+		CHECK_EQ_INT(rig_new(&r, NULL), 0);
+		request(&r, "site", "GET", targets[i], NULL, req, sizeof(req));
+		rig_run(&r, req, strlen(req), true);
+		CHECK(field_of(&r, "X-Content-Type-Options", v, sizeof(v)) && strcmp(v, "nosniff") == 0);
+		rig_free(&r);
+	}
+	struct rig r;
+	char req[512], etag[64] = "", extra[128];
+	CHECK_EQ_INT(rig_new(&r, NULL), 0);
+	request(&r, "site", "GET", "/f.txt", NULL, req, sizeof(req));
+	rig_run(&r, req, strlen(req), true);
+	CHECK(field_of(&r, "ETag", etag, sizeof(etag)));
+	rig_free(&r);
+	CHECK_EQ_INT(rig_new(&r, NULL), 0);
+	snprintf(extra, sizeof(extra), "If-None-Match: %s\r\n", etag);
+	request(&r, "site", "GET", "/f.txt", extra, req, sizeof(req));
+	rig_run(&r, req, strlen(req), true);
+	CHECK(starts(&r, "HTTP/1.1 304 "));
+	CHECK(field_of(&r, "X-Content-Type-Options", v, sizeof(v)) && strcmp(v, "nosniff") == 0);
+	rig_free(&r);
+	CHECK_EQ_INT(rig_new(&r, NULL), 0);
+	request(&r, "other", "GET", "/", NULL, req, sizeof(req));
+	rig_run(&r, req, strlen(req), true);
+	CHECK(starts(&r, "HTTP/1.1 421 "));
+	CHECK(field_of(&r, "X-Content-Type-Options", v, sizeof(v)) && strcmp(v, "nosniff") == 0);
+	rig_free(&r);
+}
+
+/* ---- the upstream proxy against a scripted upstream in the same loop ---- */
+
+enum up_mode {
+	UP_CONTINUE,  /* 100 Continue after the head, 200 after the body */
+	UP_TRICKLE,   /* the response head one byte every 10 ms */
+	UP_NO_NOSNIFF /* a 200 without X-Content-Type-Options */
+};
+
+struct fake_up {
+	struct ev_loop *loop;
+	enum up_mode mode;
+	int lfd, fd;
+	ev_io lio, rio;
+	ev_timer tick;
+	char got[4096];
+	size_t got_len, sent;
+	bool saw_expect, sent_100, answered;
+	struct an_upstream u;
+};
+
+static const char trickled_head[] = "HTTP/1.1 200 OK\r\nX-Pad: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+				    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\nContent-Length: 0\r\n\r\n";
+
+static void up_put(struct fake_up *f, const char *s)
+{
+	if (write(f->fd, s, strlen(s)) != (ssize_t)strlen(s))
+		printf("# fake upstream: short write\n");
+}
+
+static void up_tick(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)revents;
+	struct fake_up *f = w->data;
+	if (f->fd < 0 || f->sent == sizeof(trickled_head) - 1) {
+		ev_timer_stop(loop, w);
+		return;
+	}
+	if (write(f->fd, trickled_head + f->sent, 1) == 1)
+		f->sent++;
+}
+
+static void up_read(struct ev_loop *loop, ev_io *w, int revents)
+{
+	(void)revents;
+	struct fake_up *f = w->data;
+	ssize_t n = read(f->fd, f->got + f->got_len, sizeof(f->got) - 1 - f->got_len);
+	if (n <= 0) {
+		ev_io_stop(loop, w);
+		close(f->fd);
+		f->fd = -1;
+		return;
+	}
+	f->got_len += (size_t)n;
+	f->got[f->got_len] = 0;
+	const char *end = strstr(f->got, "\r\n\r\n");
+	if (!end || f->answered)
+		return;
+	f->saw_expect = strcasestr(f->got, "\r\nExpect:") != NULL;
+	if (f->mode == UP_TRICKLE) {
+		f->answered = true;
+		ev_timer_init(&f->tick, up_tick, 0, 0.01);
+		f->tick.data = f;
+		ev_timer_start(loop, &f->tick);
+	} else if (f->mode == UP_NO_NOSNIFF) {
+		f->answered = true;
+		up_put(f, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok");
+	} else {
+		/* an upstream honouring Expect (python's http.server does): 100 first, and always
+		 * before the body, as a server may send 100 unasked */
+		if (!f->sent_100) {
+			f->sent_100 = true;
+			up_put(f, "HTTP/1.1 100 Continue\r\n\r\n");
+		}
+		if (strcmp(end + 4, "hi") == 0) {
+			f->answered = true;
+			up_put(f, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+		}
+	}
+}
+
+static void up_accept(struct ev_loop *loop, ev_io *w, int revents)
+{
+	(void)revents;
+	struct fake_up *f = w->data;
+	int fd = accept(f->lfd, NULL, NULL);
+	if (fd < 0 || f->fd >= 0) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	f->fd = fd;
+	ev_io_init(&f->rio, up_read, fd, EV_READ);
+	f->rio.data = f;
+	ev_io_start(loop, &f->rio);
+}
+
+static int fake_up_start(struct fake_up *f, struct ev_loop *loop, enum up_mode mode)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof(a);
+	char url[64];
+	memset(f, 0, sizeof(*f));
+	f->loop = loop;
+	f->mode = mode;
+	f->fd = -1;
+	f->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (f->lfd < 0 || bind(f->lfd, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(f->lfd, 4) < 0 ||
+	    getsockname(f->lfd, (struct sockaddr *)&a, &len) < 0)
+		return -1;
+	ev_io_init(&f->lio, up_accept, f->lfd, EV_READ);
+	f->lio.data = f;
+	ev_io_start(loop, &f->lio);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%u", ntohs(a.sin_port));
+	return an_upstream_init(&f->u, url);
+}
+
+static void fake_up_stop(struct fake_up *f)
+{
+	ev_io_stop(f->loop, &f->lio);
+	ev_io_stop(f->loop, &f->rio);
+	ev_timer_stop(f->loop, &f->tick);
+	close(f->lfd);
+	if (f->fd >= 0)
+		close(f->fd);
+}
+
+static void test_upstream_100_continue_is_not_502(void)
+{
+	struct rig r;
+	struct fake_up f;
+	char req[512];
+	size_t n;
+	CHECK_EQ_INT(rig_new(&r, NULL), 0);
+	CHECK_EQ_INT(fake_up_start(&f, r.loop, UP_CONTINUE), 0);
+	CHECK_EQ_INT(an_route_server_add_site(r.srv, "up", &an_upstream_responder, &f.u), 0);
+	request(&r, "up", "POST", "/", "Expect: 100-continue\r\nContent-Length: 2\r\n", req, sizeof(req));
+	strcat(req, "hi");
+	rig_run(&r, req, strlen(req), true);
+	CHECK(starts(&r, "HTTP/1.1 200 OK\r\n"));
+	const char *b = body_of(&r, &n);
+	CHECK(n == 2 && memcmp(b, "ok", 2) == 0);
+	CHECK(f.answered);
+	CHECK(!f.saw_expect); /* the body is sent without waiting for the 100 */
+	fake_up_stop(&f);
+	rig_free(&r);
+}
+
+/* The upstream's response head has a deadline of its own, not restarted per byte. */
+static void test_upstream_trickled_head_is_504_at_the_deadline(void)
+{
+	struct rig r;
+	struct fake_up f;
+	char req[512];
+	CHECK_EQ_INT(rig_new(&r, NULL), 0);
+	CHECK_EQ_INT(fake_up_start(&f, r.loop, UP_TRICKLE), 0);
+	f.u.timeout_ms = 300; /* the head would take > 1 s */
+	CHECK_EQ_INT(an_route_server_add_site(r.srv, "up", &an_upstream_responder, &f.u), 0);
+	request(&r, "up", "GET", "/", NULL, req, sizeof(req));
+	rig_run(&r, req, strlen(req), true);
+	CHECK(starts(&r, "HTTP/1.1 504 "));
+	CHECK(f.sent > 0 && f.sent < sizeof(trickled_head) - 1);
+	CHECK(r.t_eof - r.t_open < 1.0);
+	fake_up_stop(&f);
+	rig_free(&r);
+}
+
+static void test_upstream_answer_gets_nosniff(void)
+{
+	struct rig r;
+	struct fake_up f;
+	char req[512], v[64];
+	CHECK_EQ_INT(rig_new(&r, NULL), 0);
+	CHECK_EQ_INT(fake_up_start(&f, r.loop, UP_NO_NOSNIFF), 0);
+	CHECK_EQ_INT(an_route_server_add_site(r.srv, "up", &an_upstream_responder, &f.u), 0);
+	request(&r, "up", "GET", "/", NULL, req, sizeof(req));
+	rig_run(&r, req, strlen(req), true);
+	CHECK(starts(&r, "HTTP/1.1 200 "));
+	CHECK(field_of(&r, "X-Content-Type-Options", v, sizeof(v)) && strcmp(v, "nosniff") == 0);
+	fake_up_stop(&f);
+	rig_free(&r);
 }
 
 static void test_body_over_cap_is_413(void)
@@ -408,6 +756,25 @@ static void make_dir(void)
 	if (write(fd, "hello", 5) != 5)
 		abort();
 	close(fd);
+	snprintf(p, sizeof(p), "%s/.env", dir);
+	fd = open(p, O_CREAT | O_WRONLY, 0600);
+	if (write(fd, "SECRET\n", 7) != 7)
+		abort();
+	close(fd);
+	snprintf(p, sizeof(p), "%s/dir", dir);
+	mkdir(p, 0700);
+	snprintf(p, sizeof(p), "%s/dir/.hidden", dir);
+	close(open(p, O_CREAT | O_WRONLY, 0600));
+	snprintf(p, sizeof(p), "%s/.git", dir);
+	mkdir(p, 0700);
+	snprintf(p, sizeof(p), "%s/.git/config", dir);
+	close(open(p, O_CREAT | O_WRONLY, 0600));
+	snprintf(p, sizeof(p), "%s/.well-known", dir);
+	mkdir(p, 0700);
+	snprintf(p, sizeof(p), "%s/.well-known/security.txt", dir);
+	close(open(p, O_CREAT | O_WRONLY, 0600));
+	snprintf(p, sizeof(p), "%s/.well-known/.x", dir);
+	close(open(p, O_CREAT | O_WRONLY, 0600));
 	snprintf(p, sizeof(p), "%s/big.bin", dir);
 	fd = open(p, O_CREAT | O_WRONLY, 0600);
 	uint8_t *big = malloc(3 << 20);
@@ -431,6 +798,14 @@ int main(void)
 	RUN(test_wrong_did_is_421);
 	RUN(test_unserved_host_is_421);
 	RUN(test_head_timeout_is_408);
+	RUN(test_trickled_head_is_408_at_the_deadline);
+	RUN(test_dotfiles_are_404);
+	RUN(test_well_known_and_allowed_dotfiles_are_served);
+	RUN(test_directory_redirect_is_never_protocol_relative);
+	RUN(test_every_response_says_nosniff);
+	RUN(test_upstream_100_continue_is_not_502);
+	RUN(test_upstream_trickled_head_is_504_at_the_deadline);
+	RUN(test_upstream_answer_gets_nosniff);
 	RUN(test_body_over_cap_is_413);
 	RUN(test_static_post_is_405_before_its_body);
 	RUN(test_body_cut_short_is_400);
