@@ -16,6 +16,8 @@ setup() {
 }
 
 teardown() {
+	exec 9>&- || true
+	[ ! -f "$dir/verify.pid" ] || kill "$(cat "$dir/verify.pid")" 2>/dev/null || true
 	rm -rf "$dir"
 }
 
@@ -246,12 +248,34 @@ mixed_stream() {
 	done
 }
 
-@test "the default -j gives the same verdicts as -j 1" {
+@test "the default -j is one thread per online CPU and gives the same verdicts as -j 1" {
 	mixed_stream
-	serial=$(an-verify -j 1 -t $T1 <"$dir/mixed.json" || true)
-	run --separate-stderr an-verify -t $T1 <"$dir/mixed.json"
+	run --separate-stderr an-verify -j 1 -t $T1 "$dir/mixed.json"
 	[ "$status" -eq 1 ]
-	[ "$output" = "$serial" ]
+	[ "${#lines[@]}" -eq 700 ]
+	serial=$output
+	# 6 online CPUs whatever this machine has (so the default is never -j 1):
+	# a mount namespace of its own with its own /sys/devices/system/cpu/online
+	echo 0-5 >"$dir/online"
+	mkfifo "$dir/in"
+	timeout 30 unshare -m sh -c 'echo $$ >"$1/verify.pid" &&
+		mount --bind "$1/online" /sys/devices/system/cpu/online &&
+		exec an-verify -t "$2" <"$1/in" >"$1/out" 2>"$1/err"' sh "$dir" "$T1" &
+	exec 9<>"$dir/in" # read-write: the open never blocks, the close is EOF
+	# its threads start before it reads: 6 in all (5 workers)
+	local deadline=$((SECONDS + 10)) threads=0
+	until [ "$threads" = 6 ]; do
+		[ "$SECONDS" -lt "$deadline" ] || { exec 9>&-; echo "an-verify runs $threads threads, not 6" >&2; return 1; }
+		sleep 0.05
+		threads=$(awk '/^Threads:/ {print $2}' "/proc/$(cat "$dir/verify.pid" 2>/dev/null)/status" 2>/dev/null || echo 0)
+	done
+	cat "$dir/mixed.json" >&9
+	exec 9>&-
+	status=0
+	wait $! || status=$?
+	[ "$status" -eq 1 ]
+	[ "$(cat "$dir/out")" = "$serial" ]
+	[ ! -s "$dir/err" ]
 }
 
 @test "subdomains verify against a root earlier in the stream at every -j" {
