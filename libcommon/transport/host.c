@@ -101,6 +101,10 @@ struct an_host_conn {
 	char fail_reason[128];
 	bool peer_ready;  /* the peer answered or opened a stream (early-stream rule) */
 	size_t n_streams_total; /* struct an_stream objects on this connection */
+	size_t n_streams_in;    /* ... of them opened by the peer */
+	bool has_key;           /* key is the remote's address (TCP, not relayed) */
+	bool stream_limit_logged;
+	struct an_host_addr_key key;
 	ev_tstamp last_activity;
 	struct an_conn *conn;
 	char remote_text[AN_HOST_ADDR_TEXT_MAX];
@@ -280,6 +284,21 @@ int an_host_new(struct ev_loop *loop, const struct an_host_config *cfg, struct a
 		h->lim.idle_timeout_ms = AN_HOST_DEFAULT_IDLE_MS;
 	if (!h->lim.negotiate_timeout_ms)
 		h->lim.negotiate_timeout_ms = AN_HOST_DEFAULT_NEGOTIATE_MS;
+	if (!h->lim.inbound_handshake_timeout_ms)
+		h->lim.inbound_handshake_timeout_ms = cfg->limits.handshake_timeout_ms
+			? cfg->limits.handshake_timeout_ms : AN_HOST_DEFAULT_INBOUND_HANDSHAKE_MS;
+	if (!h->lim.max_pending_per_addr)
+		h->lim.max_pending_per_addr = AN_HOST_DEFAULT_MAX_PENDING_PER_ADDR;
+	if (!h->lim.max_pending_per_net)
+		h->lim.max_pending_per_net = AN_HOST_DEFAULT_MAX_PENDING_PER_NET;
+	if (!h->lim.max_conns_per_addr)
+		h->lim.max_conns_per_addr = AN_HOST_DEFAULT_MAX_CONNS_PER_ADDR;
+	if (!h->lim.max_conns_per_net)
+		h->lim.max_conns_per_net = AN_HOST_DEFAULT_MAX_CONNS_PER_NET;
+	if (!h->lim.max_streams_per_addr)
+		h->lim.max_streams_per_addr = AN_HOST_DEFAULT_MAX_STREAMS_PER_ADDR;
+	if (!h->lim.max_streams_per_net)
+		h->lim.max_streams_per_net = AN_HOST_DEFAULT_MAX_STREAMS_PER_NET;
 	h->agent = cfg->agent_version;
 	h->log = cfg->log;
 	h->log_arg = cfg->log_arg;
@@ -551,6 +570,8 @@ static struct an_stream *find_stream(const struct an_host_conn *c, uint32_t id)
 static void stream_unlink(struct an_stream *s)
 {
 	s->c->n_streams_total--;
+	if (s->inbound)
+		s->c->n_streams_in--;
 	for (struct an_stream **pp = &s->c->streams; *pp; pp = &(*pp)->next) {
 		if (*pp == s) {
 			*pp = s->next;
@@ -605,6 +626,8 @@ static struct an_stream *stream_new(struct an_host_conn *c, uint32_t id, bool in
 	s->next = c->streams;
 	c->streams = s;
 	c->n_streams_total++;
+	if (inbound)
+		c->n_streams_in++;
 	return s;
 }
 
@@ -1393,11 +1416,17 @@ static void conn_ready(struct an_host_conn *c)
 	conn_unref(c);
 }
 
+static bool addr_stream_allowed(struct an_host_conn *c);
+
 static void inbound_stream(struct an_host_conn *c, uint32_t id)
 {
 	peer_is_ready(c);
-	struct an_stream *s = stream_new(c, id, true);
 	struct an_yamux *y = an_conn_yamux(c->conn);
+	if (!addr_stream_allowed(c)) {
+		an_yamux_stream_reset(y, id);
+		return;
+	}
+	struct an_stream *s = stream_new(c, id, true);
 	if (!s) {
 		an_yamux_stream_reset(y, id);
 		return;
@@ -1631,7 +1660,8 @@ static struct an_host_conn *conn_new(struct an_host *h, int fd, bool inbound,
 	c->last_activity = ev_now(h->loop);
 	strcpy(c->remote_text, "?");
 	ev_io_init(&c->io, conn_io_cb, fd, EV_READ);
-	ev_timer_init(&c->hs_timer, hs_timeout_cb, h->lim.handshake_timeout_ms / 1000.0, 0);
+	int hs_ms = inbound && fd >= 0 ? h->lim.inbound_handshake_timeout_ms : h->lim.handshake_timeout_ms;
+	ev_timer_init(&c->hs_timer, hs_timeout_cb, hs_ms / 1000.0, 0);
 	ev_timer_init(&c->idle_timer, idle_cb, 0, h->lim.idle_timeout_ms / 1000.0);
 	ev_timer_init(&c->ping_timer, ping_timer_cb, KEEPALIVE_S, KEEPALIVE_S);
 	ev_timer_init(&c->fail_timer, fail_timer_cb, 0, 0);
@@ -1646,6 +1676,107 @@ static struct an_host_conn *conn_new(struct an_host *h, int fd, bool inbound,
 	h->n_conns++;
 	h->n_pending++;
 	return c;
+}
+
+/* ---- per-address limits (host.h) ---- */
+
+static bool addr_key_from(const struct sockaddr_storage *ss, struct an_host_addr_key *k)
+{
+	bool loopback;
+	size_t prefix; /* bytes of ip that make the network */
+	memset(k, 0, sizeof(*k));
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
+		k->ip[10] = k->ip[11] = 0xff;
+		memcpy(k->ip + 12, &a->sin_addr, 4);
+	} else if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
+		memcpy(k->ip, &a->sin6_addr, 16);
+	} else {
+		return false;
+	}
+	static const uint8_t v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+	static const uint8_t v6loop[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+	if (memcmp(k->ip, v4mapped, 12) == 0) {
+		loopback = k->ip[12] == 127;
+		prefix = 15; /* /24 */
+	} else {
+		loopback = memcmp(k->ip, v6loop, 16) == 0;
+		prefix = 8; /* /64 */
+	}
+	memcpy(k->net, k->ip, loopback ? 16 : prefix);
+	return true;
+}
+
+bool an_host_conn_addr_key(const struct an_host_conn *c, struct an_host_addr_key *out)
+{
+	if (!c->has_key) {
+		memset(out, 0, sizeof(*out));
+		return false;
+	}
+	*out = c->key;
+	return true;
+}
+
+struct addr_use {
+	size_t pending_addr, pending_net; /* inbound, in their handshake */
+	size_t conns_addr, conns_net;     /* inbound, all */
+	size_t streams_addr, streams_net; /* opened by the peers, open now */
+};
+
+static void addr_use(const struct an_host *h, const struct an_host_addr_key *k, struct addr_use *u)
+{
+	memset(u, 0, sizeof(*u));
+	for (const struct an_host_conn *o = h->conns; o; o = o->next) {
+		if (!o->has_key || memcmp(o->key.net, k->net, 16) != 0)
+			continue;
+		bool same = memcmp(o->key.ip, k->ip, 16) == 0;
+		if (o->inbound) {
+			u->conns_net++;
+			u->conns_addr += same;
+			if (!o->established) {
+				u->pending_net++;
+				u->pending_addr += same;
+			}
+		}
+		u->streams_net += o->n_streams_in;
+		if (same)
+			u->streams_addr += o->n_streams_in;
+	}
+}
+
+/* Why a new inbound connection from k is refused, or NULL. */
+static const char *addr_refusal(const struct an_host *h, const struct an_host_addr_key *k)
+{
+	struct addr_use u;
+	addr_use(h, k, &u);
+	if (u.pending_addr >= h->lim.max_pending_per_addr)
+		return "pending handshakes of this address at their limit";
+	if (u.pending_net >= h->lim.max_pending_per_net)
+		return "pending handshakes of this network at their limit";
+	if (u.conns_addr >= h->lim.max_conns_per_addr)
+		return "connections of this address at their limit";
+	if (u.conns_net >= h->lim.max_conns_per_net)
+		return "connections of this network at their limit";
+	return NULL;
+}
+
+/* May the peer of c open one more stream (per-address stream limits)? */
+static bool addr_stream_allowed(struct an_host_conn *c)
+{
+	struct an_host *h = c->host;
+	struct addr_use u;
+	if (!c->has_key)
+		return true;
+	addr_use(h, &c->key, &u);
+	if (u.streams_addr < h->lim.max_streams_per_addr && u.streams_net < h->lim.max_streams_per_net)
+		return true;
+	if (!c->stream_limit_logged) { /* once a connection: a flood must not flood the log */
+		c->stream_limit_logged = true;
+		hlog(h, "%s: streams refused: streams of this %s at their limit", c->remote_text,
+		     u.streams_addr >= h->lim.max_streams_per_addr ? "address" : "network");
+	}
+	return false;
 }
 
 static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
@@ -1674,6 +1805,14 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 			close(fd);
 			continue;
 		}
+		struct an_host_addr_key key;
+		bool has_key = addr_key_from(&ss, &key);
+		const char *why = has_key ? addr_refusal(h, &key) : NULL;
+		if (why) {
+			hlog(h, "connection %s refused: %s", text, why);
+			close(fd);
+			continue;
+		}
 		int one = 1;
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		struct an_host_conn *c = conn_new(h, fd, true, NULL);
@@ -1681,6 +1820,8 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 			close(fd);
 			continue;
 		}
+		c->has_key = has_key;
+		c->key = key;
 		strcpy(c->remote_text, text);
 		c->remote_bin_len = sockaddr_to_bin(&ss, c->remote_bin, sizeof(c->remote_bin));
 		ev_io_start(loop, &c->io);
@@ -1814,6 +1955,7 @@ int an_host_dial(struct an_host *h, const char *maddr, int timeout_ms, an_host_d
 	}
 	sockaddr_to_text(&ss, c->remote_text, sizeof(c->remote_text));
 	c->remote_bin_len = sockaddr_to_bin(&ss, c->remote_bin, sizeof(c->remote_bin));
+	c->has_key = addr_key_from(&ss, &c->key);
 	c->connecting = true;
 	ev_io_set(&c->io, fd, EV_WRITE);
 	ev_io_start(h->loop, &c->io);

@@ -31,24 +31,61 @@
 #include "crypto/key.h"
 #include "crypto/peerid.h"
 
-/* Limits and timers; zero fields take the defaults below. */
+/*
+ * Limits and timers; zero fields take the defaults below.
+ *
+ * Per remote address: a node is a public server, so what one address can
+ * hold is capped below the totals - whatever one address (or one /24 of
+ * IPv4, one /64 of IPv6) holds, a peer elsewhere still gets a handshake, a
+ * connection and streams.  On loopback (127.0.0.0/8, ::1) every address
+ * counts as a network of its own, so tests can attack from 127.0.0.2 while
+ * 127.0.0.1 is served.  Connections the peer dialed count (pending and
+ * connections); streams the peer opened count on any TCP connection with
+ * that address.  Relayed connections (an_host_conn_over_stream) have no
+ * address of their own: their carrier stream counted on the relay's.
+ * Refused connections are closed at once; a refused stream is reset.
+ */
 struct an_host_limits {
 	size_t max_conns;            /* established + handshaking */
 	size_t max_pending;          /* connections still in their handshake */
 	size_t max_per_peer;         /* connections to one peer ID */
 	size_t max_streams_per_conn; /* open yamux streams on one connection */
-	int handshake_timeout_ms;    /* TCP accept/connect to yamux ready */
+	int handshake_timeout_ms;    /* TCP connect to yamux ready (our dials) */
 	int idle_timeout_ms;         /* no stream open and no bytes for this long */
 	int negotiate_timeout_ms;    /* one stream's multistream-select */
+	/* inbound TCP accept to yamux ready, the whole handshake (never a
+	   byte's); 0: handshake_timeout_ms when that is set, else the default */
+	int inbound_handshake_timeout_ms;
+	size_t max_pending_per_addr; /* inbound handshakes from one address */
+	size_t max_pending_per_net;  /* ... from one /24 (IPv4) or /64 (IPv6) */
+	size_t max_conns_per_addr;   /* inbound connections from one address */
+	size_t max_conns_per_net;
+	size_t max_streams_per_addr; /* streams opened by peers at one address, open at once */
+	size_t max_streams_per_net;
 };
 
 #define AN_HOST_DEFAULT_MAX_CONNS 256
 #define AN_HOST_DEFAULT_MAX_PENDING 64
 #define AN_HOST_DEFAULT_MAX_PER_PEER 8
 #define AN_HOST_DEFAULT_MAX_STREAMS 256
-#define AN_HOST_DEFAULT_HANDSHAKE_MS 10000 /* js inbound upgrade timeout */
+#define AN_HOST_DEFAULT_HANDSHAKE_MS 10000 /* js dial timeout (DIAL_TIMEOUT) */
+/*
+ * js-libp2p gives an address 6 s for the TCP connect and the whole upgrade
+ * (ADDRESS_DIAL_TIMEOUT), so an inbound handshake past that has nobody
+ * waiting for it; js's own inbound upgrade timeout is 10 s.
+ */
+#define AN_HOST_DEFAULT_INBOUND_HANDSHAKE_MS 6000
 #define AN_HOST_DEFAULT_IDLE_MS 120000
 #define AN_HOST_DEFAULT_NEGOTIATE_MS 10000 /* js stream negotiation timeout */
+/* Per address: half of the default totals; per network: three quarters
+   (fixed numbers: lower totals bind first). */
+#define AN_HOST_DEFAULT_MAX_PENDING_PER_ADDR 32
+#define AN_HOST_DEFAULT_MAX_PENDING_PER_NET 48
+#define AN_HOST_DEFAULT_MAX_CONNS_PER_ADDR 128
+#define AN_HOST_DEFAULT_MAX_CONNS_PER_NET 192
+/* an-serve's route server takes 1024 requests at once (route/server.h) */
+#define AN_HOST_DEFAULT_MAX_STREAMS_PER_ADDR 512
+#define AN_HOST_DEFAULT_MAX_STREAMS_PER_NET 768
 #define AN_HOST_MAX_LISTENERS 8
 #define AN_HOST_MAX_ANNOUNCE 8
 #define AN_HOST_MAX_PROTOCOLS 32
@@ -271,6 +308,19 @@ size_t an_host_conns(const struct an_host *h, struct an_host_conn **out, size_t 
 /* Counts for tests and the limits: connections (all), handshaking ones. */
 size_t an_host_conn_count(const struct an_host *h);
 size_t an_host_pending_count(const struct an_host *h);
+
+/*
+ * The remote address of a connection as the per-address limits see it: ip
+ * (IPv4 as ::ffff:a.b.c.d) and net (its /24 or /64; on loopback the
+ * address itself).  False (and *out zeroed) for relayed connections and
+ * other addresses without an IP.  The relay (relay_server.h) keys its
+ * per-address limits on this too.
+ */
+struct an_host_addr_key {
+	uint8_t ip[16];
+	uint8_t net[16];
+};
+bool an_host_conn_addr_key(const struct an_host_conn *c, struct an_host_addr_key *out);
 
 /* ---- streams ---- */
 

@@ -98,3 +98,69 @@ wait_holding() {
 	[[ $stderr == *"unable to create state directory"*"File name too long"* ]]
 	[ ! -e "$T/x" ] # nothing created under another name
 }
+
+# wait_settled NAME MIN SECONDS: an-flood NAME's "open" stopped growing (the
+# same in its last three reports) at MIN or more; its count in SETTLED.
+wait_settled() {
+	local deadline=$((SECONDS + $3))
+	while [ "$SECONDS" -lt "$deadline" ]; do
+		SETTLED=$(jq -rs '[.[] | select(.event == "stats") | .open] | .[-3:] |
+			if length == 3 and (unique | length) == 1 then .[0] else -1 end' "$RUNDIR/$1.out" 2>/dev/null)
+		[ "${SETTLED:--1}" -ge "$2" ] && return 0
+		sleep 0.2
+	done
+	echo "an-flood $1 did not settle at $2 or more:" >&2
+	tail -5 "$RUNDIR/$1.out" "$RUNDIR/$1.err" >&2
+	return 1
+}
+
+# wait_streams NAME MIN SECONDS: an-flood NAME holds MIN agreed streams or more.
+wait_streams() {
+	local deadline=$((SECONDS + $3))
+	while [ "$SECONDS" -lt "$deadline" ]; do
+		[ "$(jq -rs '[.[] | .streams] | max // 0' "$RUNDIR/$1.out" 2>/dev/null)" -ge "$2" ] && return 0
+		sleep 0.2
+	done
+	echo "an-flood $1 never held $2 streams:" >&2
+	tail -5 "$RUNDIR/$1.out" "$RUNDIR/$1.err" >&2
+	return 1
+}
+
+@test "200 idle sockets from 127.0.0.2 leave an an-dht daemon's handshakes to 127.0.0.1" {
+	dht_victim -q
+	bg flood "$FLOOD" idle --to "127.0.0.1:$V_PORT" --from 127.0.0.2 -n 200 --for 40
+	wait_settled flood 30 15 # what the victim let it hold, opened again each second
+	run --separate-stderr timeout 20 an-dht ping -c 1 -t 5 "$V_ADDR"
+	[ "$status" -eq 0 ] || { echo "honest ping failed: $stderr" >&2; false; }
+	[ "$(jq -rs '[.[] | .open] | .[-1]' "$RUNDIR/flood.out")" -ge 30 ] # still flooding
+	alive "$V_PID"
+}
+
+@test "260 connections from 127.0.0.2 leave an an-dht daemon's connections to 127.0.0.1" {
+	dht_victim -q
+	bg flood "$FLOOD" streams --to "$V_ADDR" --from 127.0.0.2 -n 260 --streams 0 \
+		--proto /ipfs/ping/1.0.0 --for 60
+	wait_settled flood 100 40
+	run --separate-stderr timeout 20 an-dht ping -c 1 -t 5 "$V_ADDR"
+	[ "$status" -eq 0 ] || { echo "honest ping failed: $stderr" >&2; false; }
+	alive "$V_PID"
+}
+
+@test "1500 idle route streams from 127.0.0.2 leave an-serve's requests to 127.0.0.1" {
+	mkdir -p "$T/site"
+	echo '<h1>home</h1>' >"$T/site/index.html"
+	an-keygen -k "$T/site.key" >"$T/site.id"
+	PH=$(jq -r .peerHash "$T/site.id")
+	bg victim an-serve -k "$T/site.key" --name site -s "$T/s" --listen /ip4/0.0.0.0/tcp/0 "$T/site"
+	V_PID=$BG_PID
+	wait_for "$RUNDIR/victim.out" '"event":"ready"' 20
+	V_ADDR=$(jq -r '.addrs[0]' "$RUNDIR/victim.out")
+	bg flood "$FLOOD" streams --to "$V_ADDR" --from 127.0.0.2 -n 6 --streams 250 \
+		--proto /an/route/1.0.0 --for 60
+	wait_streams flood 500 30
+	sleep 1 # the rest of the 1500 are tried
+	run --separate-stderr timeout 15 an-dial -s -t 5s --connect-to "$V_ADDR" "an://$PH@site/"
+	[ "$status" -eq 0 ] || { echo "honest fetch failed ($status): $stderr" >&2; false; }
+	[[ $output == *home* ]]
+	alive "$V_PID"
+}
