@@ -11,17 +11,52 @@ load ../lib/common
 
 JS=$AN_TOP/tests/interop/js
 
-# in_table PEER_ID WANT(0|1) SECONDS: poll the C node's table until PEER_ID
-# is (1) or is not (0) in it
+# table_has PEER_ID: 0 if the C node's routing table lists PEER_ID, 1 if it
+# does not, 2 (with a message) if `an-dht peers` failed or the C daemon is
+# gone: a crashed node has an empty table, which proves nothing.
+table_has() {
+	local t
+	alive "$(cat "$NET/c.pid")" || { echo "the C daemon is gone:" >&2; cat "$NET/c.err" >&2; return 2; }
+	t=$(node_peers c) || { echo "an-dht peers failed" >&2; return 2; }
+	grep -qF -- "$1" <<<"$t" || return 1
+}
+
+# in_table PEER_ID SECONDS: poll until the C node's table lists PEER_ID.
 in_table() {
-	local deadline=$((SECONDS + $3)) have
-	while [ "$SECONDS" -lt "$deadline" ]; do
-		have=0
-		node_peers c | grep -qF -- "$1" && have=1
-		[ "$have" -eq "$2" ] && return 0
+	local deadline=$((SECONDS + $2)) rc
+	while :; do
+		rc=0
+		table_has "$1" || rc=$?
+		[ "$rc" -ne 0 ] || return 0
+		[ "$rc" -eq 1 ] || return 1
+		[ "$SECONDS" -lt "$deadline" ] || { echo "$1 not in the table after $2 s" >&2; return 1; }
 		sleep 0.2
 	done
-	return 1
+}
+
+# out_of_table PEER_ID SECONDS: poll until the table no longer lists PEER_ID.
+out_of_table() {
+	local deadline=$((SECONDS + $2)) rc
+	while :; do
+		rc=0
+		table_has "$1" || rc=$?
+		[ "$rc" -ne 1 ] || return 0
+		[ "$rc" -eq 0 ] || return 1
+		[ "$SECONDS" -lt "$deadline" ] || { echo "$1 still in the table after $2 s" >&2; return 1; }
+		sleep 0.2
+	done
+}
+
+# stays_out PEER_ID SECONDS: a negative check: the table never lists
+# PEER_ID in SECONDS (polled; fails at once if it does, or if the node dies).
+stays_out() {
+	local deadline=$((SECONDS + $2)) rc
+	while [ "$SECONDS" -lt "$deadline" ]; do
+		rc=0
+		table_has "$1" || rc=$?
+		[ "$rc" -eq 1 ] || { [ "$rc" -ne 0 ] || echo "$1 is in the table" >&2; return 1; }
+		sleep 0.2
+	done
 }
 
 setup_file() {
@@ -50,16 +85,17 @@ teardown() {
 }
 
 @test "a js peer in client mode stays out of the C node's table" {
-	sleep 1 # identify has run
-	in_table "$JSID" 0 1
+	# identify runs within a second of the connection: 3 s and it is still out
+	stays_out "$JSID" 3
 }
 
 @test "a js peer switching to server mode is added; back to client mode, removed" {
-	in_table "$JSID" 0 1
+	stays_out "$JSID" 1
 	echo server >&8
 	wait_for "$NET/js.out" '"mode":"server"' 10
-	in_table "$JSID" 1 10
+	in_table "$JSID" 10
 	echo client >&8
 	wait_for "$NET/js.out" '"mode":"client"' 10
-	in_table "$JSID" 0 10
+	out_of_table "$JSID" 10
+	alive "$(cat "$NET/c.pid")"
 }
