@@ -156,6 +156,22 @@ static void reset(struct an_route_exchange *x, int why, const char *reason)
 	an_stream_reset(x->stream);
 }
 
+/*
+ * The request is not read any more after an error answer: a client that
+ * keeps its side open (one trickling a head, one sending a body we refused)
+ * is reset after AN_ROUTE_LINGER_MS, time to read the answer, instead of
+ * holding the stream for the idle timeout.
+ */
+static void linger(struct an_route_exchange *x)
+{
+	double t = AN_ROUTE_LINGER_MS / 1000.0;
+	if (x->closed || x->held)
+		return;
+	if (x->idle_timer.repeat > t)
+		x->idle_timer.repeat = t;
+	ev_timer_again(xloop(x), &x->idle_timer);
+}
+
 /* A complete error response, then half-close; after a head, a reset. */
 static int send_error(struct an_route_exchange *x, int status)
 {
@@ -175,6 +191,7 @@ static int send_error(struct an_route_exchange *x, int status)
 	x->status = status;
 	if (rc == 0 && x->stream)
 		rc = an_stream_close_write(x->stream);
+	linger(x);
 	return rc;
 }
 

@@ -2,8 +2,8 @@
  * server.h - the /an/route/1.0.0 server on an an_host (man/an-route.7).
  *
  * One request per inbound stream.  The server reads the route line and the
- * request head (route.h's parser, AN_ROUTE_HEAD_TIMEOUT_MS from stream open:
- * 408), picks the site whose host the route line names and checks the did
+ * request head (route.h's parser, AN_ROUTE_HEAD_TIMEOUT_MS from stream open
+ * for the whole head, never pushed back by bytes trickling in: 408), picks the site whose host the route line names and checks the did
  * against an_record_did("an://<our peer hash>@<host>") (421 for an unknown
  * host or a wrong did), de-frames the request body (route.h's decoder,
  * capped: 413) and hands the request to the site's responder.  The
@@ -14,8 +14,11 @@
  * which no byte moves either way for the idle timeout
  * (AN_ROUTE_IDLE_TIMEOUT_MS) is reset, so a stalled reader or writer loses
  * only its stream.  Errors before the response head are answered with
- * their status (route.h's an_route_error_write); a response that cannot be
- * completed after its head is ended with a reset, never a clean close.
+ * their status (route.h's an_route_error_write), and as the rest of the
+ * request is not read, a client that keeps sending is reset
+ * AN_ROUTE_LINGER_MS later (or at the idle timeout if that is shorter); a
+ * response that cannot be completed after its head is ended with a reset,
+ * never a clean close.
  *
  * Responders: static files (static_site.h) and the reverse proxy
  * (upstream.h) are two implementations of struct an_route_responder.
@@ -38,6 +41,7 @@
 #define AN_ROUTE_SERVER_SITES_MAX 64          /* root + subdomains on one server */
 #define AN_ROUTE_SERVER_BODY_MAX (16u << 20)  /* default request body cap (413 above) */
 #define AN_ROUTE_SERVER_STREAMS_MAX 1024      /* requests under way at once */
+#define AN_ROUTE_LINGER_MS 2000               /* after an error answer, then reset */
 
 struct an_route_server;
 struct an_route_exchange; /* one request and its response (one stream) */

@@ -43,7 +43,8 @@ struct rig {
 	double trickle;   /* > 0: write the request one byte per this many seconds */
 	size_t sent;
 	ev_timer trickle_timer;
-	double t_open, t_eof; /* ev_now at stream open, at the response's end */
+	bool keep_open;   /* never close our side, even after the response (a slowloris) */
+	double t_open, t_eof, t_close; /* ev_now at stream open, response end, stream gone */
 	struct an_stream *st;
 	struct an_buf got;
 	bool closed, eof;
@@ -100,7 +101,7 @@ static void c_eof(struct an_stream *s, void *arg)
 	r->t_eof = ev_now(r->loop);
 	if (r->stop_on_eof)
 		ev_break(r->loop, EVBREAK_ALL);
-	if (!r->fin)
+	if (!r->fin && !r->keep_open)
 		an_stream_close_write(s);
 }
 
@@ -110,6 +111,7 @@ static void c_close(struct an_stream *s, int err, void *arg)
 	struct rig *r = arg;
 	r->closed = true;
 	r->close_err = err;
+	r->t_close = ev_now(r->loop);
 	r->st = NULL;
 	ev_break(r->loop, EVBREAK_ALL);
 }
@@ -308,6 +310,29 @@ static void test_trickled_head_is_408_at_the_deadline(void)
 	CHECK(r.eof);
 	CHECK(r.sent < strlen(req));
 	CHECK(r.t_eof - r.t_open < 1.0);
+	rig_free(&r);
+	CHECK_EQ_INT(r.access_status, 408);
+	CHECK_EQ_INT(r.access_err, -ETIMEDOUT);
+}
+
+/* After the 408 a client that goes on trickling holds its stream a short linger, not the idle timeout. */
+static void test_trickling_client_is_reset_after_the_408(void)
+{
+	struct rig r;
+	struct an_route_server_config cfg = {.head_timeout_ms = 300};
+	char req[4096] = "", pad[3000];
+	CHECK_EQ_INT(rig_new(&r, &cfg), 0);
+	memset(pad, 'a', sizeof(pad) - 1);
+	pad[sizeof(pad) - 1] = 0;
+	snprintf(req, sizeof(req), "AN-ROUTE/1.0 dns:Y9BBkshepgRUAmC91ZtHpc site\r\nGET / HTTP/1.1\r\nX-Pad: %s", pad);
+	r.keep_open = true;
+	r.trickle = 0.01; /* 30 s of head: past the linger, never past the idle timeout */
+	rig_run(&r, req, strlen(req), false);
+	CHECK(starts(&r, "HTTP/1.1 408 "));
+	CHECK(r.closed);
+	CHECK_EQ_INT(r.close_err, AN_ERESET);
+	CHECK(r.t_close - r.t_open < 0.3 + AN_ROUTE_LINGER_MS / 1000.0 + 1.0);
+	CHECK_EQ_INT(an_route_server_active(r.srv), 0);
 	rig_free(&r);
 	CHECK_EQ_INT(r.access_status, 408);
 	CHECK_EQ_INT(r.access_err, -ETIMEDOUT);
@@ -799,6 +824,7 @@ int main(void)
 	RUN(test_unserved_host_is_421);
 	RUN(test_head_timeout_is_408);
 	RUN(test_trickled_head_is_408_at_the_deadline);
+	RUN(test_trickling_client_is_reset_after_the_408);
 	RUN(test_dotfiles_are_404);
 	RUN(test_well_known_and_allowed_dotfiles_are_served);
 	RUN(test_directory_redirect_is_never_protocol_relative);
