@@ -26,7 +26,6 @@
 /* Bytes a source may send after its CONNECT before the splice is ready. */
 #define EARLY_MAX 65536
 #define ADDRS_MAX 8
-#define IP_TEXT_MAX 64
 
 enum state {
 	S_REQ,       /* reading the hop request */
@@ -39,7 +38,7 @@ struct reservation {
 	bool used;
 	struct an_peerid peer;
 	uint64_t expire; /* unix seconds */
-	char ip[IP_TEXT_MAX];
+	struct an_host_addr_key key; /* the reserving connection's address */
 };
 
 struct circuit {
@@ -53,6 +52,8 @@ struct circuit {
 	int refs;
 	bool hop_eof;           /* FIN from the hop side before the splice */
 	struct an_peerid src;   /* CONNECT: the source peer */
+	struct an_host_addr_key src_key; /* ... and its address (has_src_key) */
+	bool has_src_key;
 	struct an_buf in;       /* hop request, then the source's early bytes */
 	struct an_buf stop_in;  /* the target's stop answer */
 	uint64_t sent[2];       /* [0] hop -> stop, [1] stop -> hop */
@@ -73,8 +74,11 @@ void an_relay_config_init(struct an_relay_config *cfg)
 	cfg->reservation_ttl_s = AN_RELAY_DEFAULT_TTL_S;
 	cfg->max_reservations = AN_RELAY_DEFAULT_MAX_RESERVATIONS;
 	cfg->max_reservations_per_ip = AN_RELAY_DEFAULT_MAX_RESERVATIONS_PER_IP;
+	cfg->max_reservations_per_net = AN_RELAY_DEFAULT_MAX_RESERVATIONS_PER_NET;
 	cfg->max_circuits = AN_RELAY_DEFAULT_MAX_CIRCUITS;
 	cfg->max_circuits_per_peer = AN_RELAY_DEFAULT_MAX_CIRCUITS_PER_PEER;
+	cfg->max_circuits_per_ip = AN_RELAY_DEFAULT_MAX_CIRCUITS_PER_IP;
+	cfg->max_circuits_per_net = AN_RELAY_DEFAULT_MAX_CIRCUITS_PER_NET;
 	cfg->circuit_duration_s = AN_RELAY_DEFAULT_DURATION_S;
 	cfg->circuit_data = AN_RELAY_DEFAULT_DATA;
 	cfg->hop_timeout_ms = AN_RELAY_DEFAULT_HOP_TIMEOUT_MS;
@@ -172,19 +176,6 @@ static void timer_start(struct circuit *c, double seconds)
 
 /* ---- reservations ---- */
 
-/* The IP address part of a remote address text ("/ip4/1.2.3.4/tcp/5" -> "/ip4/1.2.3.4"). */
-static void remote_ip(const char *remote, char out[IP_TEXT_MAX])
-{
-	const char *p = remote && remote[0] == '/' ? strchr(remote + 1, '/') : NULL;
-	const char *end = p ? strchr(p + 1, '/') : NULL;
-	size_t n = end ? (size_t)(end - remote) : remote ? strlen(remote) : 0;
-	if (n >= IP_TEXT_MAX)
-		n = IP_TEXT_MAX - 1;
-	if (n)
-		memcpy(out, remote, n);
-	out[n] = '\0';
-}
-
 static bool relayed(struct an_host_conn *conn)
 {
 	return an_host_conn_relayed(conn);
@@ -222,12 +213,16 @@ static struct reservation *rsv_find(struct an_relay_server *r, const struct an_p
 	return NULL;
 }
 
-static size_t rsv_count(const struct an_relay_server *r, const char *ip)
+/* Reservations in all (key NULL), or from key's address (net false) or network. */
+static size_t rsv_count(const struct an_relay_server *r, const struct an_host_addr_key *key, bool net)
 {
 	size_t n = 0;
-	for (size_t i = 0; i < r->cfg.max_reservations; i++)
-		if (r->rsv[i].used && (!ip || strcmp(r->rsv[i].ip, ip) == 0))
+	for (size_t i = 0; i < r->cfg.max_reservations; i++) {
+		const struct reservation *v = &r->rsv[i];
+		if (v->used && (!key || (net ? memcmp(v->key.net, key->net, 16)
+					     : memcmp(v->key.ip, key->ip, 16)) == 0))
 			n++;
+	}
 	return n;
 }
 
@@ -274,7 +269,7 @@ static void handle_reserve(struct circuit *c)
 	struct an_relay_msg m;
 	struct an_buf voucher;
 	struct reservation *v;
-	char ip[IP_TEXT_MAX];
+	struct an_host_addr_key key;
 	size_t n, k = 0;
 
 	if (relayed(conn)) {
@@ -296,11 +291,12 @@ static void handle_reserve(struct circuit *c)
 		return;
 	}
 	rsv_sweep(r);
-	remote_ip(an_host_conn_remote_addr(conn), ip);
+	an_host_conn_addr_key(conn, &key); /* zeroes when it has none */
 	v = rsv_find(r, peer);
 	if (!v) {
-		if (rsv_count(r, NULL) >= r->cfg.max_reservations ||
-		    rsv_count(r, ip) >= r->cfg.max_reservations_per_ip) {
+		if (rsv_count(r, NULL, false) >= r->cfg.max_reservations ||
+		    rsv_count(r, &key, false) >= r->cfg.max_reservations_per_ip ||
+		    rsv_count(r, &key, true) >= r->cfg.max_reservations_per_net) {
 			refuse(c, AN_RELAY_RESOURCE_LIMIT_EXCEEDED, false);
 			return;
 		}
@@ -311,7 +307,7 @@ static void handle_reserve(struct circuit *c)
 	v->used = true;
 	v->peer = *peer;
 	v->expire = (uint64_t)time(NULL) + r->cfg.reservation_ttl_s;
-	memcpy(v->ip, ip, sizeof(v->ip));
+	v->key = key;
 
 	an_buf_init(&voucher, AN_ENVELOPE_MAX);
 	m.has_status = true;
@@ -345,6 +341,18 @@ static size_t circuits_from(const struct an_relay_server *r, const struct an_pee
 	return n;
 }
 
+/* Counted circuits whose source is at key's address (net false) or network. */
+static size_t circuits_from_addr(const struct an_relay_server *r, const struct an_host_addr_key *key,
+				 bool net)
+{
+	size_t n = 0;
+	for (const struct circuit *c = r->circuits; c; c = c->next)
+		if (c->counted && c->has_src_key &&
+		    (net ? memcmp(c->src_key.net, key->net, 16) : memcmp(c->src_key.ip, key->ip, 16)) == 0)
+			n++;
+	return n;
+}
+
 static void handle_connect(struct circuit *c, const struct an_relay_msg *req)
 {
 	struct an_relay_server *r = c->r;
@@ -360,8 +368,11 @@ static void handle_connect(struct circuit *c, const struct an_relay_msg *req)
 		return;
 	}
 	c->src = *an_host_conn_peer(conn);
+	c->has_src_key = an_host_conn_addr_key(conn, &c->src_key);
 	if (r->n_circuits >= r->cfg.max_circuits ||
-	    circuits_from(r, &c->src) >= r->cfg.max_circuits_per_peer) {
+	    circuits_from(r, &c->src) >= r->cfg.max_circuits_per_peer ||
+	    (c->has_src_key && (circuits_from_addr(r, &c->src_key, false) >= r->cfg.max_circuits_per_ip ||
+				circuits_from_addr(r, &c->src_key, true) >= r->cfg.max_circuits_per_net))) {
 		refuse(c, AN_RELAY_RESOURCE_LIMIT_EXCEEDED, true);
 		return;
 	}
@@ -687,6 +698,13 @@ int an_relay_server_new(struct an_host *h, const struct an_relay_config *cfg,
 		an_relay_config_init(&r->cfg);
 	if (r->cfg.max_reservations == 0)
 		r->cfg.max_reservations = 1;
+	/* the per-address limits came later: 0 (a config filled by hand) takes the default */
+	if (!r->cfg.max_reservations_per_net)
+		r->cfg.max_reservations_per_net = AN_RELAY_DEFAULT_MAX_RESERVATIONS_PER_NET;
+	if (!r->cfg.max_circuits_per_ip)
+		r->cfg.max_circuits_per_ip = AN_RELAY_DEFAULT_MAX_CIRCUITS_PER_IP;
+	if (!r->cfg.max_circuits_per_net)
+		r->cfg.max_circuits_per_net = AN_RELAY_DEFAULT_MAX_CIRCUITS_PER_NET;
 	r->rsv = calloc(r->cfg.max_reservations, sizeof(*r->rsv));
 	if (!r->rsv) {
 		rc = -ENOMEM;
@@ -735,5 +753,5 @@ void an_relay_server_stats(const struct an_relay_server *r, struct an_relay_stat
 {
 	*out = r->st;
 	out->circuits = r->n_circuits;
-	out->reservations = rsv_count(r, NULL);
+	out->reservations = rsv_count(r, NULL, false);
 }

@@ -24,9 +24,11 @@
  *
  * Refusals (HopMessage STATUS): over a relayed connection (one made by
  * an_host_conn_over_stream, an_host_conn_relayed) PERMISSION_DENIED;
- * reservation table full or too many for one IP: RESOURCE_LIMIT_EXCEEDED;
- * no address to offer: RESERVATION_REFUSED; too many circuits (in all, or
- * from one source peer): RESOURCE_LIMIT_EXCEEDED; target without an
+ * reservation table full or too many for one IP or network:
+ * RESOURCE_LIMIT_EXCEEDED;
+ * no address to offer: RESERVATION_REFUSED; too many circuits (in all,
+ * from one source peer, or from one address or network):
+ * RESOURCE_LIMIT_EXCEEDED; target without an
  * unexpired reservation or no longer connected: NO_RESERVATION; stop
  * stream refused or answered with anything but OK: CONNECTION_FAILED; an
  * undecodable request: MALFORMED_MESSAGE; a STATUS request:
@@ -41,12 +43,23 @@
 
 #include "transport/host.h"
 
+/*
+ * Per address: one address, or one network (a /24 of IPv4, a /64 of IPv6;
+ * on loopback every address alone), as the host keys its own limits
+ * (an_host_conn_addr_key in transport/host.h).  A peer holds one
+ * reservation; its circuits are capped per source peer, and the circuits
+ * of all peers at one address or network together, so fresh peer IDs from
+ * one place cannot take every circuit (four of them took all 16 before).
+ */
 struct an_relay_config {
 	uint32_t reservation_ttl_s;     /* reservation lifetime */
 	size_t max_reservations;        /* in all */
 	size_t max_reservations_per_ip; /* reserving peers behind one IP address */
+	size_t max_reservations_per_net; /* ... behind one network */
 	size_t max_circuits;            /* spliced or being set up, in all */
 	size_t max_circuits_per_peer;   /* from one source peer */
+	size_t max_circuits_per_ip;     /* from source peers at one IP address */
+	size_t max_circuits_per_net;    /* ... in one network */
 	uint32_t circuit_duration_s;    /* 0 = unlimited (no Limit.duration sent) */
 	uint64_t circuit_data;          /* bytes per direction; 0 = unlimited */
 	int hop_timeout_ms;             /* a hop or stop exchange before the splice */
@@ -56,8 +69,11 @@ struct an_relay_config {
 #define AN_RELAY_DEFAULT_TTL_S 3600
 #define AN_RELAY_DEFAULT_MAX_RESERVATIONS 128
 #define AN_RELAY_DEFAULT_MAX_RESERVATIONS_PER_IP 4
+#define AN_RELAY_DEFAULT_MAX_RESERVATIONS_PER_NET 8
 #define AN_RELAY_DEFAULT_MAX_CIRCUITS 16
 #define AN_RELAY_DEFAULT_MAX_CIRCUITS_PER_PEER 4
+#define AN_RELAY_DEFAULT_MAX_CIRCUITS_PER_IP 4  /* a quarter of the total */
+#define AN_RELAY_DEFAULT_MAX_CIRCUITS_PER_NET 8 /* half */
 #define AN_RELAY_DEFAULT_DURATION_S 120
 #define AN_RELAY_DEFAULT_DATA (128 * 1024)
 #define AN_RELAY_DEFAULT_HOP_TIMEOUT_MS 30000
@@ -80,7 +96,8 @@ struct an_relay_server;
 
 /*
  * Start the hop service on h (borrowed; must outlive the server): registers
- * the hop protocol.  cfg is copied (NULL = defaults).  *out is new; free
+ * the hop protocol.  cfg is copied (NULL = defaults; zero per-network and
+ * per-address circuit limits take theirs).  *out is new; free
  * with an_relay_server_free before freeing the host.  0, -ENOMEM, errors
  * of an_host_handle.
  */

@@ -725,6 +725,149 @@ static void test_free_with_live_circuit(void)
 	world_free(&w);
 }
 
+
+/* ---- per-address circuit limits ---- */
+
+/* A stop service that answers OK on every stream and then holds it. */
+struct hold {
+	struct an_buf in;
+	bool answered;
+};
+
+static void hold_data(struct an_stream *s, const uint8_t *p, size_t n, void *arg)
+{
+	(void)arg;
+	struct hold *h = an_stream_user(s);
+	struct an_relay_msg m;
+	size_t used;
+	if (!h) {
+		if (!(h = calloc(1, sizeof(*h))))
+			return;
+		an_buf_init(&h->in, 8192);
+		an_stream_set_user(s, h);
+	}
+	if (h->answered)
+		return;
+	an_buf_append(&h->in, p, n);
+	if (an_relay_msg_read(AN_RELAY_STOP, h->in.data, h->in.len, &m, &used) < 0)
+		return;
+	h->answered = true;
+	an_relay_msg_init(&m, AN_RELAY_STOP, AN_STOP_STATUS);
+	m.has_status = true;
+	m.status = AN_RELAY_OK;
+	struct an_buf b;
+	an_buf_init(&b, 64);
+	an_relay_msg_encode(&m, &b);
+	an_stream_write(s, b.data, b.len);
+	an_buf_free(&b);
+}
+
+static void hold_close(struct an_stream *s, int err, void *arg)
+{
+	(void)err, (void)arg;
+	struct hold *h = an_stream_user(s);
+	if (h) {
+		an_buf_free(&h->in);
+		free(h);
+	}
+}
+
+static const struct an_stream_handler hold_handler = {
+	.on_data = hold_data,
+	.on_close = hold_close,
+};
+
+#define FRESH_PEERS 4
+
+/*
+ * Four fresh peer IDs at 127.0.0.2 ask for four circuits each (each within
+ * max_circuits_per_peer): together they get max_circuits_per_ip, and B at
+ * 127.0.0.1 still gets one.  Before the per-address limit they took all 16
+ * and B was refused.
+ */
+static void test_fresh_peers_at_one_address_leave_circuits(void)
+{
+	struct world w;
+	struct an_host *x[FRESH_PEERS] = {0};
+	struct an_privkey *kx[FRESH_PEERS] = {0};
+	struct an_host_conn *cx[FRESH_PEERS] = {0};
+	struct hop_client ra, hb, hx[FRESH_PEERS][4];
+	struct an_relay_msg m;
+	struct an_buf b;
+	char addr[512];
+	size_t ok = 0, limited = 0;
+	bool never = false;
+	CHECK_EQ_INT(world_new(&w, NULL, false), 0);
+	CHECK_EQ_INT(an_host_handle(w.a, AN_RELAY_STOP_PROTOCOL, &hold_handler, NULL), 0);
+	hc_init(&ra);
+	hc_init(&hb);
+	CHECK(reserve(&w, w.ca, &ra));
+	CHECK_EQ_INT(ra.status, AN_RELAY_OK);
+	rfx_host_addr(w.r, addr, sizeof(addr));
+	for (int i = 0; i < FRESH_PEERS; i++) {
+		struct an_host_config cfg = {0};
+		CHECK_EQ_INT(an_privkey_generate(&kx[i]), 0);
+		cfg.key = kx[i];
+		CHECK_EQ_INT(an_host_new(w.loop, &cfg, &x[i]), 0);
+		/* dials leave from the listen address */
+		CHECK_EQ_INT(an_host_listen(x[i], "/ip4/127.0.0.2/tcp/0"), 0);
+		CHECK_EQ_INT(an_host_dial(x[i], addr, 5000, dial_cb, &cx[i]), 0);
+	}
+	for (int t = 0; t < 500; t++) {
+		bool all = true;
+		for (int i = 0; i < FRESH_PEERS; i++)
+			all = all && cx[i];
+		if (all)
+			break;
+		run_until(&w, &never, 0.01);
+	}
+	an_relay_msg_init(&m, AN_RELAY_HOP, AN_HOP_CONNECT);
+	m.peer.present = true;
+	m.peer.has_id = true;
+	m.peer.id = *an_host_peer_id(w.a);
+	an_buf_init(&b, 8192);
+	an_relay_msg_encode(&m, &b);
+	for (int i = 0; i < FRESH_PEERS; i++) {
+		CHECK(cx[i] != NULL);
+		if (cx[i])
+			CHECK(strncmp(an_host_conn_remote_addr(cx[i]), "/ip4/127.0.0.1/", 15) == 0);
+		for (int j = 0; j < 4; j++) {
+			hc_init(&hx[i][j]);
+			if (cx[i] && an_host_stream_open(cx[i], AN_RELAY_HOP_PROTOCOL, &hc_handler, &hx[i][j],
+							 &hx[i][j].s) == 0)
+				an_stream_write(hx[i][j].s, b.data, b.len);
+		}
+	}
+	an_buf_free(&b);
+	for (int t = 0; t < 500; t++) {
+		ok = limited = 0;
+		for (int i = 0; i < FRESH_PEERS; i++)
+			for (int j = 0; j < 4; j++) {
+				ok += hx[i][j].answered && hx[i][j].status == AN_RELAY_OK;
+				limited += hx[i][j].answered &&
+					   hx[i][j].status == AN_RELAY_RESOURCE_LIMIT_EXCEEDED;
+			}
+		if (ok + limited == FRESH_PEERS * 4)
+			break;
+		run_until(&w, &never, 0.01);
+	}
+	CHECK_EQ_INT(ok, AN_RELAY_DEFAULT_MAX_CIRCUITS_PER_IP);
+	CHECK_EQ_INT(limited, FRESH_PEERS * 4 - AN_RELAY_DEFAULT_MAX_CIRCUITS_PER_IP);
+	CHECK(connect_to(&w, w.cb, w.a, &hb));
+	CHECK_EQ_INT(hb.status, AN_RELAY_OK);
+	an_relay_server_free(w.relay);
+	w.relay = NULL;
+	for (int i = 0; i < FRESH_PEERS; i++) {
+		for (int j = 0; j < 4; j++)
+			hc_free(&hx[i][j]);
+		an_host_free(x[i]);
+		an_privkey_free(kx[i]);
+	}
+	hc_free(&ra);
+	hc_free(&hb);
+	world_free(&w);
+}
+
 static struct an_privkey *key(void)
 {
 	struct an_privkey *k = NULL;
@@ -756,6 +899,7 @@ int main(void)
 	RUN(test_splice_backpressure);
 	RUN(test_target_disconnect_drops_reservation);
 	RUN(test_free_with_live_circuit);
+	RUN(test_fresh_peers_at_one_address_leave_circuits);
 	an_privkey_free(kr);
 	an_privkey_free(ka);
 	an_privkey_free(kb);
