@@ -164,3 +164,16 @@ wait_streams() {
 	[[ $output == *home* ]]
 	alive "$V_PID"
 }
+
+@test "200 idle sockets from 127.0.0.2 leave an-relay's handshakes to 127.0.0.1" {
+	an-keygen -k "$T/relay.key" >/dev/null
+	bg victim an-relay -k "$T/relay.key" --listen /ip4/0.0.0.0/tcp/0
+	V_PID=$BG_PID
+	wait_for "$RUNDIR/victim.out" '"event":"ready"' 10
+	V_ADDR=$(jq -r '.addrs[0]' "$RUNDIR/victim.out")
+	bg flood "$FLOOD" idle --to "127.0.0.1:$(port_of "$V_ADDR")" --from 127.0.0.2 -n 200 --for 40
+	wait_settled flood 30 15
+	run --separate-stderr timeout 20 an-dht ping -c 1 -t 5 "$V_ADDR"
+	[ "$status" -eq 0 ] || { echo "honest ping failed: $stderr" >&2; false; }
+	alive "$V_PID"
+}
