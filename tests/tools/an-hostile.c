@@ -102,6 +102,10 @@ static const char USAGE[] =
 	"  id-push-other-key    identify push carrying another peer's key\n"
 	"  id-push-truncated    half an identify push, then FIN\n"
 	"  id-junk              1 MB of junk on an identify request stream\n"
+	"  id-reply-addrs       answer the victim's identify with 10000 listen addresses\n"
+	"  id-reply-bigkey      answer the victim's identify with a 1 MB public key\n"
+	"  id-reply-other-key   answer the victim's identify with another peer's key\n"
+	"  id-reply-silent      never answer the victim's identify\n"
 	"  hop-connect-first    relay CONNECT before any RESERVE\n"
 	"  hop-status-first     relay STATUS as the first message\n"
 	"  hop-malformed        relay message with a broken protobuf\n"
@@ -126,6 +130,7 @@ struct scenario {
 	bool fin;       /* FIN after the payload */
 	int streams;    /* default stream count */
 	bool pause;     /* do not read replies */
+	bool reply;     /* answer the victim's identify request instead of opening a stream */
 };
 
 static struct {
@@ -163,6 +168,7 @@ static size_t filler;
 static uint8_t fill_byte;
 static struct an_buf keep; /* the first stream's answer, capped */
 static struct an_privkey *other_key;
+static bool built;
 
 /* ------------------------------------------------------------ payloads */
 
@@ -542,37 +548,41 @@ static int b_nothing(struct an_buf *p, size_t *f, uint8_t *fb, struct an_buf *q)
 }
 
 static const struct scenario scenarios[] = {
-	{"kad-len-overlong", PROTO_KAD, b_kad_len_overlong, false, 1, false},
-	{"kad-len-huge", PROTO_KAD, b_kad_len_huge, false, 1, false},
-	{"kad-len-over-cap", PROTO_KAD, b_kad_len_over_cap, false, 1, false},
-	{"kad-truncated", PROTO_KAD, b_kad_truncated, false, 1, false},
-	{"kad-wire-types", PROTO_KAD, b_kad_wire_types, false, 1, false},
-	{"kad-dup-fields", PROTO_KAD, b_kad_dup_fields, true, 1, false},
-	{"kad-nested-lie", PROTO_KAD, b_kad_nested_lie, false, 1, false},
-	{"kad-bad-type", PROTO_KAD, b_kad_bad_type, false, 1, false},
-	{"kad-pipeline", PROTO_KAD, b_kad_pipeline, false, 1, true},
-	{"kad-mem", PROTO_KAD, b_kad_mem, false, 64, false},
-	{"id-push-addrs", AN_IDENTIFY_PUSH_PROTOCOL, b_id_push_addrs, true, 1, false},
-	{"id-push-bigkey", AN_IDENTIFY_PUSH_PROTOCOL, b_id_push_bigkey, true, 1, false},
-	{"id-push-other-key", AN_IDENTIFY_PUSH_PROTOCOL, b_id_push_other_key, true, 1, false},
-	{"id-push-truncated", AN_IDENTIFY_PUSH_PROTOCOL, b_id_push_truncated, true, 1, false},
-	{"id-junk", AN_IDENTIFY_PROTOCOL, b_id_junk, false, 1, false},
-	{"hop-connect-first", PROTO_HOP, b_hop_connect_first, false, 1, false},
-	{"hop-status-first", PROTO_HOP, b_hop_status_first, false, 1, false},
-	{"hop-malformed", PROTO_HOP, b_hop_malformed, false, 1, false},
-	{"hop-over-cap", PROTO_HOP, b_over_4096, false, 1, false},
-	{"hop-truncated", PROTO_HOP, b_hop_truncated, false, 1, false},
-	{"stop-unsolicited", PROTO_STOP, b_stop_unsolicited, false, 1, false},
-	{"dcutr-sync-first", AN_DCUTR_PROTOCOL, b_dcutr_sync_first, false, 1, false},
-	{"dcutr-connect-1000", AN_DCUTR_PROTOCOL, b_dcutr_connect_1000, false, 1, false},
-	{"dcutr-over-cap", AN_DCUTR_PROTOCOL, b_over_4096, false, 1, false},
-	{"route-long-header", PROTO_ROUTE, b_route_long_header, false, 1, false},
-	{"route-body-over", PROTO_ROUTE, b_route_body_over, false, 1, false},
-	{"route-pipelined", PROTO_ROUTE, b_route_pipelined, false, 1, false},
-	{"route-slow-head", PROTO_ROUTE, b_route_slow_head, false, 1, false},
-	{"route-junk", PROTO_ROUTE, b_route_junk, false, 1, false},
-	{"streams-abandon", PROTO_KAD, b_nothing, false, 300, false},
-	{"flood-tcp", NULL, NULL, false, 200, false},
+	{"kad-len-overlong", PROTO_KAD, b_kad_len_overlong, false, 1, false, false},
+	{"kad-len-huge", PROTO_KAD, b_kad_len_huge, false, 1, false, false},
+	{"kad-len-over-cap", PROTO_KAD, b_kad_len_over_cap, false, 1, false, false},
+	{"kad-truncated", PROTO_KAD, b_kad_truncated, false, 1, false, false},
+	{"kad-wire-types", PROTO_KAD, b_kad_wire_types, false, 1, false, false},
+	{"kad-dup-fields", PROTO_KAD, b_kad_dup_fields, true, 1, false, false},
+	{"kad-nested-lie", PROTO_KAD, b_kad_nested_lie, false, 1, false, false},
+	{"kad-bad-type", PROTO_KAD, b_kad_bad_type, false, 1, false, false},
+	{"kad-pipeline", PROTO_KAD, b_kad_pipeline, false, 1, true, false},
+	{"kad-mem", PROTO_KAD, b_kad_mem, false, 64, false, false},
+	{"id-push-addrs", AN_IDENTIFY_PUSH_PROTOCOL, b_id_push_addrs, true, 1, false, false},
+	{"id-push-bigkey", AN_IDENTIFY_PUSH_PROTOCOL, b_id_push_bigkey, true, 1, false, false},
+	{"id-push-other-key", AN_IDENTIFY_PUSH_PROTOCOL, b_id_push_other_key, true, 1, false, false},
+	{"id-push-truncated", AN_IDENTIFY_PUSH_PROTOCOL, b_id_push_truncated, true, 1, false, false},
+	{"id-junk", AN_IDENTIFY_PROTOCOL, b_id_junk, false, 1, false, false},
+	{"hop-connect-first", PROTO_HOP, b_hop_connect_first, false, 1, false, false},
+	{"hop-status-first", PROTO_HOP, b_hop_status_first, false, 1, false, false},
+	{"hop-malformed", PROTO_HOP, b_hop_malformed, false, 1, false, false},
+	{"hop-over-cap", PROTO_HOP, b_over_4096, false, 1, false, false},
+	{"hop-truncated", PROTO_HOP, b_hop_truncated, false, 1, false, false},
+	{"stop-unsolicited", PROTO_STOP, b_stop_unsolicited, false, 1, false, false},
+	{"dcutr-sync-first", AN_DCUTR_PROTOCOL, b_dcutr_sync_first, false, 1, false, false},
+	{"dcutr-connect-1000", AN_DCUTR_PROTOCOL, b_dcutr_connect_1000, false, 1, false, false},
+	{"dcutr-over-cap", AN_DCUTR_PROTOCOL, b_over_4096, false, 1, false, false},
+	{"route-long-header", PROTO_ROUTE, b_route_long_header, false, 1, false, false},
+	{"route-body-over", PROTO_ROUTE, b_route_body_over, false, 1, false, false},
+	{"route-pipelined", PROTO_ROUTE, b_route_pipelined, false, 1, false, false},
+	{"route-slow-head", PROTO_ROUTE, b_route_slow_head, false, 1, false, false},
+	{"route-junk", PROTO_ROUTE, b_route_junk, false, 1, false, false},
+	{"id-reply-addrs", AN_IDENTIFY_PROTOCOL, b_id_push_addrs, true, 1, false, true},
+	{"id-reply-bigkey", AN_IDENTIFY_PROTOCOL, b_id_push_bigkey, true, 1, false, true},
+	{"id-reply-other-key", AN_IDENTIFY_PROTOCOL, b_id_push_other_key, true, 1, false, true},
+	{"id-reply-silent", AN_IDENTIFY_PROTOCOL, b_nothing, false, 1, false, true},
+	{"streams-abandon", PROTO_KAD, b_nothing, false, 300, false, false},
+	{"flood-tcp", NULL, NULL, false, 200, false, false},
 };
 
 /* ------------------------------------------------------------ reporting */
@@ -746,6 +756,8 @@ static void s_eof(struct an_stream *s, void *arg)
 {
 	struct hstream *x = arg;
 	x->eof = true;
+	if (sc->reply)
+		return; /* the victim's request ends with its FIN: our answer goes on */
 	/* the victim is done: finish ours too, the fate is "closed" unless it resets */
 	x->done_writing = true;
 	an_stream_close_write(s);
@@ -779,6 +791,60 @@ static const struct an_stream_handler s_handler = {
 	.on_open = s_open, .on_data = s_data, .on_eof = s_eof, .on_close = s_close,
 	.on_writable = s_writable};
 
+/* Build the payload once (the victim's identify request may come before dial_cb). */
+static int build(void)
+{
+	if (built)
+		return 0;
+	built = true;
+	return sc->build(&pre, &filler, &fill_byte, &post);
+}
+
+/* The victim opened its identify request to us: the scenario's answer. */
+static void reply_open(struct an_stream *s, void *arg)
+{
+	struct hstream *x = arg;
+	if (x->s || x->finished || build() < 0) { /* one answer per run */
+		an_stream_reset(s);
+		return;
+	}
+	an_stream_set_user(s, x);
+	x->filler_left = filler;
+	s_open(s, x);
+}
+
+static void reply_data(struct an_stream *s, const uint8_t *p, size_t n, void *arg)
+{
+	(void)arg;
+	if (an_stream_user(s))
+		s_data(s, p, n, an_stream_user(s));
+}
+
+static void reply_eof(struct an_stream *s, void *arg)
+{
+	(void)arg;
+	if (an_stream_user(s))
+		s_eof(s, an_stream_user(s));
+}
+
+static void reply_close(struct an_stream *s, int err, void *arg)
+{
+	(void)arg;
+	if (an_stream_user(s))
+		s_close(s, err, an_stream_user(s));
+}
+
+static void reply_writable(struct an_stream *s, void *arg)
+{
+	(void)arg;
+	if (an_stream_user(s))
+		s_writable(s, an_stream_user(s));
+}
+
+static const struct an_stream_handler reply_handler = {
+	.on_open = reply_open, .on_data = reply_data, .on_eof = reply_eof, .on_close = reply_close,
+	.on_writable = reply_writable};
+
 static void dial_cb(struct an_host *h, struct an_host_conn *c, int err, void *arg)
 {
 	(void)h, (void)arg;
@@ -790,7 +856,7 @@ static void dial_cb(struct an_host *h, struct an_host_conn *c, int err, void *ar
 	}
 	an_host_conn_ref(c);
 	conn = c;
-	int rc = sc->build(&pre, &filler, &fill_byte, &post);
+	int rc = build();
 	if (rc < 0) {
 		cli_warn("unable to build scenario '%s': %s", sc->name, an_strerror(rc));
 		exit_status = AN_EXIT_SYSTEM;
@@ -799,7 +865,7 @@ static void dial_cb(struct an_host *h, struct an_host_conn *c, int err, void *ar
 	}
 	n_streams = O.count > 0 ? (int)O.count : sc->streams;
 	t0 = now_ms();
-	for (int i = 0; i < n_streams; i++) {
+	for (int i = 0; i < n_streams && !sc->reply; i++) {
 		hs[i].filler_left = filler;
 		rc = an_host_stream_open(c, O.protocol ? O.protocol : sc->proto, &s_handler, &hs[i], NULL);
 		if (rc < 0) { /* over the victim's or our own limit: no on_close follows */
@@ -856,6 +922,8 @@ static int flood(void)
 		fds[i].fd = fd;
 		fds[i].events = POLLIN;
 	}
+	/* the test's cue that the flood is on (stdout keeps its one line) */
+	cli_warn("%d sockets connected", connected);
 	/* read until the deadline: a victim that gives up on a socket closes it */
 	char buf[4096];
 	for (;;) {
@@ -964,6 +1032,8 @@ int main(int argc, char **argv)
 		rc = an_ping_service_register(host);
 	if (rc == 0)
 		rc = an_identify_service_register(host);
+	if (rc == 0 && sc->reply) /* replaces the identify responder */
+		rc = an_host_handle(host, AN_IDENTIFY_PROTOCOL, &reply_handler, &hs[0]);
 	if (rc == 0 && O.source) {
 		/* dials bind our listen address and port: the victim sees O.source */
 		char ma[128];
