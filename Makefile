@@ -69,7 +69,7 @@ MANPAGES := $(sort $(wildcard man/*.[1-8]))
 COMPLETIONS := $(sort $(wildcard completions/an-*))
 
 .PHONY: all programs unit-tests test-tools scale fuzzers benches check demo install uninstall \
-        clean distclean fuzz bench lint-man
+        clean distclean fuzz bench lint-man soak
 .DEFAULT_GOAL := all
 # Keep object files make would treat as intermediate (fuzz, bench, tests).
 .SECONDARY:
@@ -115,10 +115,14 @@ $(BUILDDIR)/bench/%: $(BUILDDIR)/bench/%.o $(LIB)
 
 -include $(shell find $(BUILDDIR) -name '*.d' 2>/dev/null)
 
-# The whole test suite: normal build, sanitizer build, fuzz smoke, bats.
-check: all
+# The whole test suite: the test dependencies first (it stops at once, saying
+# what to install, when Node.js >= 20 is missing), then the normal build, the
+# sanitizer build (unit tests, programs and test tools: a core set of bats
+# files runs against it too), the fuzzers, and tools/run-tests.
+check:
 	tools/install-deps test
-	$(MAKE) BUILDDIR=build-san SAN=1 CFLAGS="-O1 -g -Werror" unit-tests programs
+	$(MAKE) all
+	$(MAKE) BUILDDIR=build-san SAN=1 CFLAGS="-O1 -g -Werror" unit-tests programs test-tools
 	$(MAKE) BUILDDIR=build-fuzz FUZZ=1 fuzzers
 	tools/run-tests
 
@@ -140,6 +144,13 @@ fuzz:
 bench: benches
 	tools/install-deps bench
 	tools/run-bench
+
+# The sanitizer soak: the ASan+UBSan programs under mixed and hostile load
+# for SOAK_SECONDS; fails on any sanitizer report or a server that died.
+SOAK_SECONDS ?= 600
+soak:
+	$(MAKE) BUILDDIR=build-san SAN=1 CFLAGS="-O1 -g -Werror" programs test-tools
+	tools/soak $(SOAK_SECONDS)
 
 lint-man:
 	mandoc -Tlint -W warning $(MANPAGES)
