@@ -7,10 +7,12 @@
 # to write (bad shape, oversized) are signed by the js signer with --raw, so
 # they fail for their own reason and not for a broken signature.
 #
-# Everything runs as of one fixed time ($NOW), so no verdict depends on the
-# clock.  No network.
+# Every verdict is taken as of one fixed time ($NOW), so none depends on the
+# clock.  The selector tests also ask a lone C DHT daemon on loopback (no
+# peers) which of two records its store keeps.
 
 bats_require_minimum_version 1.5.0
+load ../lib/common
 
 NOW=2026-11-23T20:00:00Z
 
@@ -26,6 +28,16 @@ setup_file() {
 	an-sign -k "$d/a.key" -t "$NOW" --name api.mysite --type A --root "$d/root.json" \
 		--addr /ip4/198.51.100.7/tcp/8080 >"$d/api.json" || return 1
 	an-sign -k "$d/b.key" -t "$NOW" --name othersite --type root >"$d/broot.json" || return 1
+	# the selector tests' lone C node (loopback, no peers)
+	run_dir "$d/net"
+	export AN_STATE_DIR=$d/net/nostate LONE=$d/net/lone
+	SIGNT=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+	export SIGNT
+	start_node lone -q || return 1
+}
+
+teardown_file() {
+	stop_all
 }
 
 setup() {
@@ -269,21 +281,62 @@ tamper_each() {
 	[ "$(jq -r .field <<<"$C_LINE")" = root ]
 }
 
-@test "selector: the higher seq wins, in either order" {
-	an-sign -k "$D/a.key" -t "$NOW" --seq 5 --name mysite --type root >"$T/s5.json"
-	an-sign -k "$D/a.key" -t "$NOW" --seq 4 --valid 7d --name mysite --type root >"$T/s4.json"
-	run --separate-stderr node "$JS/dht-verify.mjs" --select "$T/s4.json" "$T/s5.json"
-	[ "$status" -eq 0 ]
-	[ "$output" = '{"best":1}' ]
-	run --separate-stderr node "$JS/dht-verify.mjs" --select "$T/s5.json" "$T/s4.json"
-	[ "$output" = '{"best":0}' ]
+# ---- the selector: js's (dht-verify --select) and the C store's ----
+#
+# The C side is a lone an-dht daemon (no peers, loopback): a put through it
+# stores the record in its own store, which keeps the better of what it
+# holds and what comes (an_validate_compare), and get returns what it kept.
+# Its records are signed at the real time ($SIGNT), since the daemon
+# checks validity at its own clock.
+
+# sel NAME SEQ VALID [PORT]: a root record for NAME, signed at $SIGNT
+sel() {
+	an-sign -k "$D/a.key" -t "$SIGNT" --seq "$2" --valid "$3" --name "$1" --type root \
+		--addr "/ip4/198.51.100.7/tcp/${4:-4001}"
 }
 
-@test "selector: at equal seq the later expires wins; on a full tie the first" {
-	an-sign -k "$D/a.key" -t "$NOW" --seq 3 --valid 48h --name mysite --type root >"$T/short.json"
-	an-sign -k "$D/a.key" -t "$NOW" --seq 3 --valid 72h --name mysite --type root >"$T/long.json"
-	run --separate-stderr node "$JS/dht-verify.mjs" --select "$T/short.json" "$T/long.json"
-	[ "$output" = '{"best":1}' ]
-	run --separate-stderr node "$JS/dht-verify.mjs" --select "$T/short.json" "$T/short.json"
-	[ "$output" = '{"best":0}' ]
+# both_pick FIRST SECOND WANT: js's selector and the C store both pick
+# record WANT (0 FIRST, 1 SECOND) of the two (same name; one name per call,
+# the daemon keeps what it was given)
+both_pick() {
+	local first=$1 second=$2 want=$3 wantfile
+	run --separate-stderr node "$JS/dht-verify.mjs" --select "$first" "$second"
+	[ "$status" -eq 0 ] || { echo "js --select: $status $stderr" >&2; return 1; }
+	[ "$output" = "{\"best\":$want}" ] || { echo "js picked $output, not $want" >&2; return 1; }
+	run --separate-stderr an-dht put -s "$LONE" <"$first"
+	[ "$status" -eq 1 ] && [[ $stderr == *"no peer stored the record"* ]] ||
+		{ echo "first put: $status $stderr" >&2; return 1; }
+	run --separate-stderr an-dht put -s "$LONE" <"$second"
+	[ "$status" -eq 1 ] || { echo "second put: $status $stderr" >&2; return 1; }
+	run --separate-stderr an-dht get -s "$LONE" -t 3s "$(jq -r .lookup "$first" | sed 's|^an://||')"
+	[ "$status" -eq 0 ] || { echo "get: $status $stderr" >&2; return 1; }
+	wantfile=$first
+	[ "$want" = 0 ] || wantfile=$second
+	[ "$(jq -r .signature <<<"$output")" = "$(jq -r .signature "$wantfile")" ] ||
+		{ echo "the C store kept $output, not $(cat "$wantfile")" >&2; return 1; }
+}
+
+@test "selector: the higher seq wins, in either order, in js and in the C store" {
+	sel seqa 4 7d >"$T/a4.json"
+	sel seqa 5 48h >"$T/a5.json"
+	both_pick "$T/a4.json" "$T/a5.json" 1
+	sel seqb 5 48h >"$T/b5.json"
+	sel seqb 4 7d >"$T/b4.json"
+	both_pick "$T/b5.json" "$T/b4.json" 0
+}
+
+@test "selector: at equal seq the later expires wins, in js and in the C store" {
+	sel expa 3 48h >"$T/short.json"
+	sel expa 3 72h >"$T/long.json"
+	both_pick "$T/short.json" "$T/long.json" 1
+	sel expb 3 72h >"$T/long.json"
+	sel expb 3 48h >"$T/short.json"
+	both_pick "$T/long.json" "$T/short.json" 0
+}
+
+@test "selector: on a full tie (same seq and expires, other content) the first is kept, in js and in the C store" {
+	sel tie 3 48h 4001 >"$T/first.json"
+	sel tie 3 48h 4002 >"$T/second.json"
+	[ "$(jq -r .signature "$T/first.json")" != "$(jq -r .signature "$T/second.json")" ]
+	both_pick "$T/first.json" "$T/second.json" 0
 }
