@@ -18,7 +18,10 @@
 #include "util/buf.h"
 #include "util/error.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <unistd.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
@@ -580,7 +583,7 @@ static char last_log[256];
 static void capture_log(void *arg, const char *msg)
 {
 	(void)arg;
-	if (strstr(msg, "too many"))
+	if (strstr(msg, "too many") || strstr(msg, "at their limit"))
 		snprintf(last_log, sizeof(last_log), "%s", msg);
 }
 
@@ -606,6 +609,195 @@ static void test_host_per_peer_limit(void)
 	ev_run(r.loop, 0);
 	CHECK_EQ_INT(an_host_conn_count(r.a), 1);
 	CHECK(strstr(last_log, "too many connections from this peer") != NULL);
+	two_hosts_free(&r);
+}
+
+
+/* ---- per-address limits (host.h) ---- */
+
+static void ignore_dial_keep(struct an_host *h, struct an_host_conn *c, int err, void *arg)
+{
+	(void)h, (void)arg;
+	if (err == 0)
+		dialed = c;
+}
+
+static void stop_loop_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)w, (void)revents;
+	ev_break(loop, EVBREAK_ALL);
+}
+
+/* Run loop for about seconds (bounded). */
+static void run_for(struct ev_loop *loop, double seconds)
+{
+	ev_timer t;
+	ev_timer_init(&t, stop_loop_cb, seconds, 0);
+	ev_timer_start(loop, &t);
+	ev_run(loop, 0);
+	ev_timer_stop(loop, &t);
+}
+
+/* A raw TCP socket from src (127.0.0.X) to host's first listen address; -1 on error. */
+static int raw_connect(struct an_host *h, const char *src)
+{
+	const char *addrs[1];
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	struct an_peerid id;
+	bool has_id;
+	struct sockaddr_in from = {.sin_family = AF_INET};
+	if (an_host_addrs(h, addrs, 1) != 1 || an_host_maddr_split(addrs[0], &ss, &sl, &id, &has_id) < 0)
+		return -1;
+	inet_pton(AF_INET, src, &from.sin_addr);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	if (bind(fd, (struct sockaddr *)&from, sizeof(from)) < 0 ||
+	    (connect(fd, (struct sockaddr *)&ss, sl) < 0 && errno != EINPROGRESS)) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* The host closed fd (EOF or reset), without blocking. */
+static bool raw_closed(int fd)
+{
+	char b[64];
+	ssize_t n = recv(fd, b, sizeof(b), MSG_DONTWAIT);
+	return n == 0 || (n < 0 && errno != EAGAIN);
+}
+
+static void test_host_pending_per_address(void)
+{
+	struct run r;
+	struct an_host_limits lim = {.max_pending_per_addr = 2};
+	int fd[4];
+	CHECK_EQ_INT(two_hosts(&r, &lim), 0);
+	an_host_config_log(r.a, capture_log, NULL);
+	fd[0] = raw_connect(r.a, "127.0.0.2");
+	fd[1] = raw_connect(r.a, "127.0.0.2");
+	fd[2] = raw_connect(r.a, "127.0.0.2");
+	run_for(r.loop, 0.3);
+	CHECK_EQ_INT(an_host_pending_count(r.a), 2);
+	CHECK(strstr(last_log, "pending handshakes of this address at their limit") != NULL);
+	/* another address still gets its handshake */
+	fd[3] = raw_connect(r.a, "127.0.0.1");
+	run_for(r.loop, 0.3);
+	CHECK_EQ_INT(an_host_pending_count(r.a), 3);
+	CHECK(!raw_closed(fd[3]));
+	CHECK_EQ_INT(raw_closed(fd[0]) + raw_closed(fd[1]) + raw_closed(fd[2]), 1);
+	for (int i = 0; i < 4; i++)
+		if (fd[i] >= 0)
+			close(fd[i]);
+	two_hosts_free(&r);
+}
+
+static void test_host_loopback_addresses_count_alone(void)
+{
+	struct run r;
+	/* a /24 would put 127.0.0.2 and 127.0.0.3 together: loopback does not */
+	struct an_host_limits lim = {.max_pending_per_addr = 10, .max_pending_per_net = 2};
+	int fd[4];
+	CHECK_EQ_INT(two_hosts(&r, &lim), 0);
+	fd[0] = raw_connect(r.a, "127.0.0.2");
+	fd[1] = raw_connect(r.a, "127.0.0.2");
+	fd[2] = raw_connect(r.a, "127.0.0.2");
+	fd[3] = raw_connect(r.a, "127.0.0.3");
+	run_for(r.loop, 0.3);
+	CHECK_EQ_INT(an_host_pending_count(r.a), 3);
+	CHECK(!raw_closed(fd[3]));
+	for (int i = 0; i < 4; i++)
+		if (fd[i] >= 0)
+			close(fd[i]);
+	two_hosts_free(&r);
+}
+
+static void test_host_connections_per_address(void)
+{
+	struct run r;
+	struct an_host_limits lim = {.max_conns_per_addr = 1};
+	const char *addrs[1];
+	CHECK_EQ_INT(two_hosts(&r, &lim), 0);
+	an_host_config_log(r.a, capture_log, NULL);
+	an_host_addrs(r.a, addrs, 1);
+	CHECK_EQ_INT(an_host_dial(r.b, addrs[0], 5000, ignore_dial, NULL), 0);
+	run_for(r.loop, 0.5);
+	CHECK_EQ_INT(an_host_conn_count(r.a), 1);
+	int fd = raw_connect(r.a, "127.0.0.1");
+	run_for(r.loop, 0.3);
+	CHECK_EQ_INT(an_host_conn_count(r.a), 1);
+	CHECK(raw_closed(fd));
+	CHECK(strstr(last_log, "connections of this address at their limit") != NULL);
+	close(fd);
+	two_hosts_free(&r);
+}
+
+static void test_host_inbound_handshake_deadline(void)
+{
+	struct run r;
+	struct an_host_limits lim = {.inbound_handshake_timeout_ms = 300};
+	CHECK_EQ_INT(two_hosts(&r, &lim), 0);
+	int fd = raw_connect(r.a, "127.0.0.1");
+	run_for(r.loop, 0.1);
+	CHECK_EQ_INT(an_host_pending_count(r.a), 1);
+	run_for(r.loop, 0.5);
+	CHECK_EQ_INT(an_host_pending_count(r.a), 0);
+	CHECK(raw_closed(fd));
+	close(fd);
+	two_hosts_free(&r);
+	/* handshake_timeout_ms alone sets both (an-dht --handshake-timeout) */
+	lim = (struct an_host_limits){.handshake_timeout_ms = 300};
+	CHECK_EQ_INT(two_hosts(&r, &lim), 0);
+	fd = raw_connect(r.a, "127.0.0.1");
+	run_for(r.loop, 0.6);
+	CHECK_EQ_INT(an_host_pending_count(r.a), 0);
+	close(fd);
+	two_hosts_free(&r);
+}
+
+struct count_streams {
+	int opened, reset;
+};
+
+static void cs_open(struct an_stream *s, void *arg)
+{
+	(void)s;
+	((struct count_streams *)arg)->opened++;
+}
+
+static void cs_close(struct an_stream *s, int err, void *arg)
+{
+	(void)s;
+	if (err == AN_ERESET)
+		((struct count_streams *)arg)->reset++;
+}
+
+static const struct an_stream_handler cs_handler = {.on_open = cs_open, .on_close = cs_close};
+
+static void test_host_streams_per_address(void)
+{
+	struct run r;
+	struct an_host_limits lim = {.max_streams_per_addr = 3};
+	struct count_streams cs = {0};
+	char addr[512];
+	CHECK_EQ_INT(two_hosts(&r, &lim), 0);
+	a_addr(&r, addr, sizeof(addr));
+	dialed = NULL;
+	CHECK_EQ_INT(an_host_dial(r.b, addr, 5000, ignore_dial_keep, NULL), 0);
+	run_for(r.loop, 0.5);
+	CHECK(dialed != NULL);
+	if (!dialed) {
+		two_hosts_free(&r);
+		return;
+	}
+	/* identify may hold one of A's streams a moment: let it finish */
+	for (int i = 0; i < 5; i++)
+		CHECK_EQ_INT(an_host_stream_open(dialed, AN_PING_PROTOCOL, &cs_handler, &cs, NULL), 0);
+	run_for(r.loop, 0.5);
+	CHECK_EQ_INT(cs.opened, 3);
+	CHECK_EQ_INT(cs.reset, 2);
 	two_hosts_free(&r);
 }
 
@@ -713,6 +905,11 @@ int main(void)
 	RUN(test_host_fin_during_negotiation_follows_the_data);
 	RUN(test_host_unhandle_keeps_open_streams_handler);
 	RUN(test_host_per_peer_limit);
+	RUN(test_host_pending_per_address);
+	RUN(test_host_loopback_addresses_count_alone);
+	RUN(test_host_connections_per_address);
+	RUN(test_host_inbound_handshake_deadline);
+	RUN(test_host_streams_per_address);
 	RUN(test_host_dial_refused_port);
 	RUN(test_host_dial_self_refused);
 	RUN(test_host_dial_wrong_peer);
