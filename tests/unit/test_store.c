@@ -790,12 +790,46 @@ static int read_seq(int fd, uint64_t *seq)
 	return read(fd, seq, sizeof *seq) == (ssize_t)sizeof *seq;
 }
 
+/*
+ * The crash timing (how many puts commit, how long until the kill) comes
+ * from a seeded generator (splitmix64): the seed is AN_TEST_SEED when set,
+ * else random, and is printed, so a failing run can be repeated.
+ */
+static uint64_t crash_rng;
+
+static uint32_t crash_uniform(uint32_t n)
+{
+	uint64_t z = (crash_rng += 0x9e3779b97f4a7c15ULL);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return (uint32_t)((z ^ (z >> 31)) % n);
+}
+
+static void crash_seed(void)
+{
+	const char *env = getenv("AN_TEST_SEED");
+	char *end;
+	if (env && *env) {
+		errno = 0;
+		crash_rng = strtoull(env, &end, 10);
+		if (errno || *end) {
+			printf("# AN_TEST_SEED '%s' is not a number\n", env);
+			CHECK(0);
+		}
+	} else {
+		randombytes_buf(&crash_rng, sizeof crash_rng);
+	}
+	printf("# crash timing seed %llu (AN_TEST_SEED=%llu repeats it)\n", (unsigned long long)crash_rng,
+	       (unsigned long long)crash_rng);
+}
+
 static void test_crash_kill9(void)
 {
 	long long committed[CRASH_NAMES];
 	uint64_t next = 0;
 	char dir[64];
 	struct an_store *s = open_store(NULL);
+	crash_seed();
 	for (int i = 0; i < CRASH_NAMES; i++)
 		committed[i] = -1;
 	snprintf(dir, sizeof dir, "%s", tmp_dir);
@@ -811,13 +845,13 @@ static void test_crash_kill9(void)
 		}
 		close(fds[1]);
 		/* Let a random number of puts commit, then kill at a random moment. */
-		unsigned want = 1 + randombytes_uniform(40), got = 0;
+		unsigned want = 1 + crash_uniform(40), got = 0;
 		while (got < want && read_seq(fds[0], &seq)) {
 			committed[seq % CRASH_NAMES] = (long long)seq;
 			next = seq + 1;
 			got++;
 		}
-		usleep(randombytes_uniform(3000));
+		usleep(crash_uniform(3000));
 		kill(pid, SIGKILL);
 		waitpid(pid, NULL, 0);
 		/* Reports written before the kill are commits too. */
