@@ -42,7 +42,9 @@ start_daemon() {
 	start_daemon a
 	first=$PEER
 	kill -TERM "$PID"
-	wait "$PID" || true
+	rc=0
+	wait "$PID" || rc=$?
+	[ "$rc" -eq 0 ]
 	start_daemon a
 	[ "$PEER" = "$first" ]
 }

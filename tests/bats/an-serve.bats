@@ -259,7 +259,9 @@ serve() {
 	serve -k "$T/site.key" --name site -s "$T/s" --bootstrap "$BOOT" "$NET/site"
 	first=$(jq -r '.names[0].seq' "$T/out")
 	kill -TERM "$SERVE_PID"
-	wait "$SERVE_PID" || true
+	rc=0
+	wait "$SERVE_PID" || rc=$?
+	[ "$rc" -eq 0 ]
 	serve -k "$T/site.key" --name site -s "$T/s" --bootstrap "$BOOT" "$NET/site"
 	second=$(jq -r '.names[0].seq' "$T/out")
 	[ "$second" -gt "$first" ]
