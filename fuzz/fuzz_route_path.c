@@ -6,12 +6,16 @@
  * Checks: an accepted path starts with '/', holds no empty, "." or ".."
  * segment, no backslash and no control byte; normalising it again, when
  * it holds no %, ? or #, changes nothing; the walk never succeeds through the
- * "up" symlink.
+ * "up" symlink.  The static server's pieces on the same path: the dotfile
+ * test agrees with a plain reading of its rule, and a directory redirect's
+ * Location starts with exactly one '/' and normalises back to the path.
  */
 #include "route/route.h"
 #include "route/static_site.h"
+#include "util/error.h"
 
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,6 +82,42 @@ static void check_segments(const char *out)
 	}
 }
 
+/* Any segment starting with '.', but a first ".well-known". */
+static bool hidden_by_rule(const char *out)
+{
+	for (const char *s = out + 1; *s;) {
+		const char *e = strchr(s, '/');
+		size_t len = e ? (size_t)(e - s) : strlen(s);
+		if (len && s[0] == '.' && !(s == out + 1 && len == 11 && memcmp(s, ".well-known", 11) == 0))
+			return true;
+		if (!e)
+			break;
+		s = e + 1;
+	}
+	return false;
+}
+
+/* The redirect of out as a directory: one leading '/', and it names out again. */
+static void check_location(const char *out, const char *target)
+{
+	char loc[AN_ROUTE_LINE_MAX + 2], path[AN_STATIC_PATH_MAX + 1], back[AN_STATIC_PATH_MAX + 2];
+	size_t n = strlen(out);
+	int rc = an_static_dir_location(out, target, loc, sizeof(loc));
+	if (rc == AN_ETOOBIG)
+		return;
+	if (rc != 0 || loc[0] != '/' || loc[1] == '/' || loc[1] == '\\')
+		abort();
+	if (an_route_path_normalize(loc, back, sizeof(back)) != 0)
+		abort();
+	memcpy(path, out, n + 1);
+	if (path[n - 1] != '/') {
+		path[n] = '/';
+		path[n + 1] = 0;
+	}
+	if (strcmp(back, path) != 0)
+		abort();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char target[AN_ROUTE_LINE_MAX + 1], out[AN_STATIC_PATH_MAX], again[AN_STATIC_PATH_MAX];
@@ -92,6 +132,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (an_route_path_normalize(target, out, sizeof(out)) != 0)
 		return 0;
 	check_segments(out);
+	if (an_static_path_hidden(out) != hidden_by_rule(out))
+		abort();
+	check_location(out, target);
 	if (!strpbrk(out, "%?#")) { /* a decoded "%", "?" or "#" means something else the second time */
 		if (an_route_path_normalize(out, again, sizeof(again)) != 0 || strcmp(out, again) != 0)
 			abort();
