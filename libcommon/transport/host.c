@@ -167,6 +167,8 @@ struct an_host {
 	   (conn_kick); flush_watcher empties the queue each loop iteration. */
 	struct an_host_conn *flush_head, *flush_tail;
 	ev_prepare flush_watcher;
+	ev_tstamp refusal_logged; /* log_refusal: one line a second */
+	size_t refusals_quiet;
 	ev_idle flush_again; /* the queue outgrew one pass: do not block yet */
 };
 
@@ -1745,6 +1747,25 @@ static void addr_use(const struct an_host *h, const struct an_host_addr_key *k, 
 	}
 }
 
+/*
+ * Refused connections are logged one a second, with the count of those not
+ * logged: a flood of connections must not become a flood of log lines.
+ */
+static void log_refusal(struct an_host *h, const char *text, const char *why)
+{
+	ev_tstamp now = ev_now(h->loop);
+	if (h->refusal_logged && now - h->refusal_logged < 1.0) {
+		h->refusals_quiet++;
+		return;
+	}
+	h->refusal_logged = now;
+	if (h->refusals_quiet)
+		hlog(h, "connection %s refused: %s (and %zu more not logged)", text, why, h->refusals_quiet);
+	else
+		hlog(h, "connection %s refused: %s", text, why);
+	h->refusals_quiet = 0;
+}
+
 /* Why a new inbound connection from k is refused, or NULL. */
 static const char *addr_refusal(const struct an_host *h, const struct an_host_addr_key *k)
 {
@@ -1798,10 +1819,10 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 		sockaddr_to_text(&ss, text, sizeof(text));
 		if (h->shutting_down || h->n_conns >= h->lim.max_conns ||
 		    h->n_pending >= h->lim.max_pending) {
-			hlog(h, "connection %s refused: %s", text,
-			     h->shutting_down ? "shutting down"
-			     : h->n_conns >= h->lim.max_conns ? "connection limit reached"
-							       : "pending handshake limit reached");
+			log_refusal(h, text,
+				    h->shutting_down ? "shutting down"
+				    : h->n_conns >= h->lim.max_conns ? "connection limit reached"
+								      : "pending handshake limit reached");
 			close(fd);
 			continue;
 		}
@@ -1809,7 +1830,7 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 		bool has_key = addr_key_from(&ss, &key);
 		const char *why = has_key ? addr_refusal(h, &key) : NULL;
 		if (why) {
-			hlog(h, "connection %s refused: %s", text, why);
+			log_refusal(h, text, why);
 			close(fd);
 			continue;
 		}

@@ -43,7 +43,9 @@
  * connections); streams the peer opened count on any TCP connection with
  * that address.  Relayed connections (an_host_conn_over_stream) have no
  * address of their own: their carrier stream counted on the relay's.
- * Refused connections are closed at once; a refused stream is reset.
+ * Refused connections are closed at once (and logged one a second, with
+ * a count of the rest); a refused stream is reset (logged once a
+ * connection).
  */
 struct an_host_limits {
 	size_t max_conns;            /* established + handshaking */

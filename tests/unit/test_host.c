@@ -579,10 +579,13 @@ static void test_host_unhandle_keeps_open_streams_handler(void)
 }
 
 static char last_log[256];
+static int refusal_logs;
 
 static void capture_log(void *arg, const char *msg)
 {
 	(void)arg;
+	if (strstr(msg, " refused: "))
+		refusal_logs++;
 	if (strstr(msg, "too many") || strstr(msg, "at their limit"))
 		snprintf(last_log, sizeof(last_log), "%s", msg);
 }
@@ -676,18 +679,27 @@ static void test_host_pending_per_address(void)
 	int fd[4];
 	CHECK_EQ_INT(two_hosts(&r, &lim), 0);
 	an_host_config_log(r.a, capture_log, NULL);
+	refusal_logs = 0;
 	fd[0] = raw_connect(r.a, "127.0.0.2");
 	fd[1] = raw_connect(r.a, "127.0.0.2");
 	fd[2] = raw_connect(r.a, "127.0.0.2");
+	int more[4];
+	for (int i = 0; i < 4; i++)
+		more[i] = raw_connect(r.a, "127.0.0.2");
 	run_for(r.loop, 0.3);
 	CHECK_EQ_INT(an_host_pending_count(r.a), 2);
 	CHECK(strstr(last_log, "pending handshakes of this address at their limit") != NULL);
+	CHECK_EQ_INT(refusal_logs, 1); /* five refused, one line a second */
+	for (int i = 0; i < 4; i++)
+		if (more[i] >= 0)
+			close(more[i]);
 	/* another address still gets its handshake */
 	fd[3] = raw_connect(r.a, "127.0.0.1");
 	run_for(r.loop, 0.3);
 	CHECK_EQ_INT(an_host_pending_count(r.a), 3);
 	CHECK(!raw_closed(fd[3]));
 	CHECK_EQ_INT(raw_closed(fd[0]) + raw_closed(fd[1]) + raw_closed(fd[2]), 1);
+	CHECK(!raw_closed(fd[3]));
 	for (int i = 0; i < 4; i++)
 		if (fd[i] >= 0)
 			close(fd[i]);
