@@ -353,6 +353,36 @@ rss_max() {
 	stops_cleanly
 }
 
+# Known bug, reported (hostile-live, session 6): the relay limits circuits
+# per source peer (4) and in all (16), not per address, and peer IDs cost
+# nothing: four keys on 127.0.0.2 holding four silent circuits each fill the
+# relay, and a circuit from 127.0.0.1 is refused RESOURCE_LIMIT_EXCEEDED
+# until they end.  Run it with AN_HOSTILE_KNOWN_BUGS=1.
+@test "relay: 16 silent circuits from 127.0.0.2 do not lock 127.0.0.1 out" {
+	[ -n "${AN_HOSTILE_KNOWN_BUGS:-}" ] ||
+		skip "known bug: relay circuits limited per peer and in all, not per address (AN_HOSTILE_KNOWN_BUGS=1 runs it)"
+	relay_victim
+	bg target "$TESTPEER" --reserve "$V_ADDR" --serve-for 60 --quiet --timeout 10
+	wait_for "$RUNDIR/target.out" '"event":"reserved"' 15
+	local target i
+	target=$(jq -r 'select(.event == "reserved") | .peerId' "$RUNDIR/target.out")
+	for i in 1 2 3 4; do
+		bg "hold$i" "$HOSTILE" --dial "$V_ADDR" --source 127.0.0.2 --scenario hop-connect-hold \
+			--target "$target" --count 4 --timeout 15
+	done
+	# the relay counts 16 circuits (SIGUSR1 prints its stats)
+	local deadline=$((SECONDS + 10))
+	until kill -USR1 "$V_PID" && sleep 0.2 && grep -q '"circuits":16' "$RUNDIR/victim.out"; do
+		[ "$SECONDS" -lt "$deadline" ] || { echo "the circuits did not come up" >&2; return 1; }
+	done
+	run --separate-stderr timeout 30 "$TESTPEER" --timeout 5 --quiet \
+		--dial "$V_ADDR/p2p-circuit/p2p/$target" --ping 1
+	echo "# honest circuit: $output" >&3
+	[ "$status" -eq 0 ]
+	served
+	stops_cleanly
+}
+
 # ---- route (an-serve) ----
 
 @test "route: a 1 MB header line is answered 431" {
@@ -379,6 +409,27 @@ rss_max() {
 @test "route: binary junk instead of a route line is answered 400" {
 	serve_victim
 	survives route-junk closed:400 --host site
+}
+
+# Known bug, reported (hostile-live, session 6): the route server admits
+# AN_ROUTE_SERVER_STREAMS_MAX (1024) requests at once in all, with no share
+# per peer or address: five connections from 127.0.0.2 holding 250 slow
+# heads each (each waits 10 s for its 408) make the server reset an honest
+# request from 127.0.0.1.  Run it with AN_HOSTILE_KNOWN_BUGS=1.
+@test "route: 1250 slow requests from 127.0.0.2 do not lock 127.0.0.1 out" {
+	[ -n "${AN_HOSTILE_KNOWN_BUGS:-}" ] ||
+		skip "known bug: one route request pool for everyone (AN_HOSTILE_KNOWN_BUGS=1 runs it)"
+	serve_victim
+	local i
+	for i in 1 2 3 4 5; do
+		bg "slow$i" "$HOSTILE" --dial "$V_ADDR" --source 127.0.0.2 --scenario route-slow-head \
+			--host site --count 250 --timeout 14
+	done
+	# every slow head is in (each an-hostile says so once its streams are open)
+	for i in 1 2 3 4 5; do wait_for "$RUNDIR/slow$i.err" '250 streams settled' 10; done
+	served
+	for i in 1 2 3 4 5; do wait_exit "$(cat "$RUNDIR/slow$i.pid")" 30; done
+	stops_cleanly
 }
 
 @test "relay: a STOP CONNECT from a peer that is not our relay is PERMISSION_DENIED" {

@@ -83,6 +83,7 @@ static const char USAGE[] =
 	"  --count N            streams (bulk scenarios) or sockets (flood-tcp)\n"
 	"  --host FQDN          route scenarios: the site's name\n"
 	"  --protocol ID        override the scenario's protocol (e.g. /ipfs/kad/1.0.0)\n"
+	"  --target PEERID      hop-connect-hold: the peer to open circuits to\n"
 	"  --key FILE           our identity (default: ephemeral)\n"
 	"  --help               this text\n"
 	"\n"
@@ -111,6 +112,7 @@ static const char USAGE[] =
 	"  hop-malformed        relay message with a broken protobuf\n"
 	"  hop-over-cap         relay length prefix over 4096\n"
 	"  hop-truncated        half a relay message, then silence\n"
+	"  hop-connect-hold     --count (default 4) circuits to --target, held silent\n"
 	"  stop-unsolicited     STOP CONNECT from a peer that is not our relay\n"
 	"  dcutr-sync-first     DCUtR SYNC before CONNECT\n"
 	"  dcutr-connect-1000   DCUtR CONNECT with 1000 addresses\n"
@@ -134,7 +136,7 @@ struct scenario {
 };
 
 static struct {
-	const char *dial, *scenario, *source, *host, *protocol, *key;
+	const char *dial, *scenario, *source, *host, *protocol, *key, *target;
 	double timeout;
 	long count;
 } O;
@@ -157,12 +159,12 @@ struct hstream {
 	size_t pre_off, post_off;
 	uint64_t filler_left;
 	uint64_t sent, recv;
-	bool done_writing, eof, we_reset, finished;
+	bool done_writing, eof, we_reset, finished, opened;
 	enum fate fate;
 };
 
 static struct hstream hs[MAX_STREAMS];
-static int n_streams, n_finished;
+static int n_streams, n_finished, n_settled;
 static struct an_buf pre, post;
 static size_t filler;
 static uint8_t fill_byte;
@@ -443,6 +445,18 @@ static int b_hop_truncated(struct an_buf *p, size_t *f, uint8_t *fb, struct an_b
 	return rc;
 }
 
+/* A real CONNECT to --target: the circuit is set up, then we say nothing. */
+static int b_hop_connect_hold(struct an_buf *p, size_t *f, uint8_t *fb, struct an_buf *q)
+{
+	(void)f, (void)fb, (void)q;
+	struct an_relay_msg m;
+	an_relay_msg_init(&m, AN_RELAY_HOP, AN_HOP_CONNECT);
+	m.peer.present = m.peer.has_id = true;
+	if (!O.target || an_peerid_parse(O.target, &m.peer.id) < 0)
+		return AN_EMALFORMED;
+	return an_relay_msg_encode(&m, p);
+}
+
 static int b_stop_unsolicited(struct an_buf *p, size_t *f, uint8_t *fb, struct an_buf *q)
 {
 	(void)f, (void)fb, (void)q;
@@ -568,6 +582,7 @@ static const struct scenario scenarios[] = {
 	{"hop-malformed", PROTO_HOP, b_hop_malformed, false, 1, false, false},
 	{"hop-over-cap", PROTO_HOP, b_over_4096, false, 1, false, false},
 	{"hop-truncated", PROTO_HOP, b_hop_truncated, false, 1, false, false},
+	{"hop-connect-hold", PROTO_HOP, b_hop_connect_hold, false, 4, false, false},
 	{"stop-unsolicited", PROTO_STOP, b_stop_unsolicited, false, 1, false, false},
 	{"dcutr-sync-first", AN_DCUTR_PROTOCOL, b_dcutr_sync_first, false, 1, false, false},
 	{"dcutr-connect-1000", AN_DCUTR_PROTOCOL, b_dcutr_connect_1000, false, 1, false, false},
@@ -728,10 +743,19 @@ static void pump(struct hstream *x)
 	}
 }
 
+/* One more stream opened or refused: once all are, say so (a test's cue). */
+static void settled(void)
+{
+	if (++n_settled == n_streams && n_streams > 1)
+		cli_warn("%d streams settled", n_streams);
+}
+
 static void s_open(struct an_stream *s, void *arg)
 {
 	struct hstream *x = arg;
 	x->s = s;
+	x->opened = true;
+	settled();
 	if (sc->pause)
 		an_stream_pause(s, true);
 	pump(x);
@@ -769,6 +793,8 @@ static void s_close(struct an_stream *s, int err, void *arg)
 	struct hstream *x = arg;
 	x->s = NULL;
 	x->finished = true;
+	if (!x->opened)
+		settled();
 	if (x->fate == F_PENDING) {
 		if (x->we_reset)
 			x->fate = F_OPEN;
@@ -872,6 +898,7 @@ static void dial_cb(struct an_host *h, struct an_host_conn *c, int err, void *ar
 			hs[i].fate = rc == AN_ELIMIT ? F_REFUSED : F_FAILED;
 			hs[i].finished = true;
 			n_finished++;
+			settled();
 		}
 	}
 	ev_timer_init(&deadline_timer, deadline_cb, O.timeout, 0);
@@ -975,6 +1002,7 @@ int main(int argc, char **argv)
 		{"host", required_argument, NULL, 'H'},
 		{"protocol", required_argument, NULL, 'P'},
 		{"key", required_argument, NULL, 'k'},
+		{"target", required_argument, NULL, 'T'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -1003,6 +1031,7 @@ int main(int argc, char **argv)
 		case 'H': O.host = optarg; break;
 		case 'P': O.protocol = cli_protocol_opt(optarg, USAGE); break;
 		case 'k': O.key = optarg; break;
+		case 'T': O.target = optarg; break;
 		case 'h': cli_usage(USAGE, AN_EXIT_OK);
 		default: cli_bad_option(c, argv, USAGE);
 		}
