@@ -6,12 +6,39 @@
 # restarted under the same name keeps the earlier lines), NAME.pid, and
 # every pid is appended to $RUNDIR/pids for stop_all.  Every wait has a
 # deadline; nothing here runs at load time.
+#
+# How a process ends is checked.  bg starts each process under a small
+# watcher subshell that writes its exit status to $RUNDIR/.bg/PID.status,
+# so the status is known whichever bats process (setup_file, a test,
+# teardown_file) stops it.  stop_all, stop_node and wait_exit fail (status
+# 1, with a message naming the process, how it ended and the end of its
+# .err file) when a process
+#   - died of a signal nobody sent it on purpose (SIGSEGV, SIGABRT, ...),
+#   - exited non-zero, or
+#   - did not exit within 5 s of SIGTERM.
+# Our programs (an-*) must exit 0 on SIGTERM; other programs (python3
+# helpers) may also die of the SIGTERM they were sent.  `stop_all KILL`
+# accepts death by SIGKILL.  A test that kills a process on purpose or
+# expects it to fail says so with bg_expect_fail NAME|PID (or stops it with
+# `stop_node NAME KILL`).  A test that waits for a process itself (`wait
+# PID`, wait_exit) has taken its status and checks it: stop_all leaves it.
+#
+# Because bg's processes are the watcher's children, not the caller's,
+# this file defines `wait` as a function: for a pid bg started it returns
+# the status the watcher wrote (up to 120 s); anything else goes to the
+# builtin unchanged.
+#
+# Processes a test starts itself with `&` and appends to $RUNDIR/pids are
+# stopped by stop_all too; their status is known only when they are
+# children of the shell that runs stop_all.  Then one of our programs
+# (an-*, by /proc/PID/comm) that still ran must exit 0 on SIGTERM, and any
+# other must not die of a signal stop_all did not send.
 
 # run_dir DIR: keep background processes' files in DIR from now on (created,
 # its pid list emptied).  Exported, so a setup_file's choice holds in tests.
 run_dir() {
 	export RUNDIR=$1
-	mkdir -p "$RUNDIR"
+	mkdir -p "$RUNDIR/.bg"
 	: >"$RUNDIR/pids"
 }
 
@@ -28,15 +55,148 @@ wait_for() {
 	return 1
 }
 
+# _bg_prog CMD...: the program CMD really runs, past the wrappers ip netns
+# exec NS, timeout [OPTIONS] DURATION, env [VAR=VALUE...], nice, setsid.
+_bg_prog() {
+	while [ $# -gt 0 ]; do
+		case ${1##*/} in
+		ip) [ "${2:-}" = netns ] && [ "${3:-}" = exec ] && [ $# -ge 4 ] || break; shift 4 ;;
+		timeout)
+			shift
+			while [ $# -gt 0 ]; do
+				case $1 in
+				-s | -k | --signal | --kill-after) shift 2 ;;
+				-*) shift ;;
+				*) shift; break ;;
+				esac
+			done
+			;;
+		env)
+			shift
+			while [ $# -gt 0 ] && { [[ $1 == -* ]] || [[ $1 == *=* ]]; }; do shift; done
+			;;
+		nice | setsid) shift ;;
+		*) break ;;
+		esac
+	done
+	echo "${1##*/}"
+}
+
 # bg NAME CMD...: CMD in the background, output in $RUNDIR/NAME.{out,err};
-# sets BG_PID.
+# sets BG_PID (CMD's own pid: signals and /proc go to CMD itself).
 bg() {
-	local name=$1
+	local name=$1 fd stale
 	shift
-	"$@" >"$RUNDIR/$name.out" 2>>"$RUNDIR/$name.err" &
-	BG_PID=$!
+	[ -d "$RUNDIR/.bg" ] || mkdir -p "$RUNDIR/.bg" || return 1
+	# The watcher hands CMD's pid over on a pipe, then lives on (in the
+	# background of the process substitution, which ends at once) until
+	# CMD ends.  No bats traps or errexit in it: it must write the status.
+	exec {fd}< <(
+		(
+			trap - ERR DEBUG
+			set +eET
+			"$@" >"$RUNDIR/$name.out" 2>>"$RUNDIR/$name.err" &
+			p=$!
+			stale=("$RUNDIR/.bg/$p".*)
+			[ -e "${stale[0]}" ] && rm -f "${stale[@]}"
+			echo "$name" >"$RUNDIR/.bg/$p.name"
+			_bg_prog "$@" >"$RUNDIR/.bg/$p.prog"
+			echo "$p"
+			exec >/dev/null
+			builtin wait "$p" 2>/dev/null # no "Segmentation fault" job notice
+			echo "$?" >"$RUNDIR/.bg/$p.status" 2>/dev/null
+		) &
+	)
+	BG_PID=
+	read -r -t 10 BG_PID <&"$fd"
+	exec {fd}<&-
+	[ -n "$BG_PID" ] || { echo "bg: $name did not start" >&2; return 1; }
 	echo "$BG_PID" >"$RUNDIR/$name.pid"
 	echo "$BG_PID" >>"$RUNDIR/pids"
+}
+
+# _bg_pid NAME|PID: the pid (NAME's latest process when not a number).
+_bg_pid() {
+	case $1 in
+	'' | *[!0-9]*) cat "$RUNDIR/$1.pid" ;;
+	*) echo "$1" ;;
+	esac
+}
+
+# bg_expect_fail NAME|PID...: the process may end any way (killed on
+# purpose, or expected to fail: the test checks that itself); stop_all and
+# stop_node do not judge it.
+bg_expect_fail() {
+	local p pid
+	for p; do
+		pid=$(_bg_pid "$p") || return 1
+		: >"$RUNDIR/.bg/$pid.expect"
+	done
+}
+
+# _bg_managed PID: status 0 when bg started PID (its status will be written).
+_bg_managed() {
+	[ -n "${RUNDIR:-}" ] && [ -f "$RUNDIR/.bg/$1.name" ]
+}
+
+# _bg_status PID SECONDS: wait for the watcher's record of PID's exit; the
+# status in BG_STATUS.  Status 1 when PID still runs after SECONDS.
+_bg_status() {
+	local f=$RUNDIR/.bg/$1.status deadline=$((SECONDS + $2))
+	until [ -s "$f" ]; do
+		[ "$SECONDS" -lt "$deadline" ] || return 1
+		sleep 0.02
+	done
+	read -r BG_STATUS <"$f"
+}
+
+# _bg_ended STATUS: "exited with status N" or "died of SIGNAME (status N)".
+_bg_ended() {
+	if [ "$1" -gt 128 ] && [ "$1" -le 192 ]; then
+		echo "died of SIG$(kill -l "$(($1 - 128))" 2>/dev/null) (status $1)"
+	else
+		echo "exited with status $1"
+	fi
+}
+
+# _bg_judge WHO PID STATUS SENT [WHEN]: status 0 when STATUS is an
+# acceptable end for PID, which was sent signal SENT (or had ended before:
+# WHEN says so); otherwise says why on stderr (WHO: the caller's name for
+# the message) and status 1.
+_bg_judge() {
+	local who=$1 pid=$2 st=$3 sent=$4 when=${5:-after SIG$4} name prog signo=
+	[ -e "$RUNDIR/.bg/$pid.expect" ] && return 0
+	[ "$st" -eq 0 ] && return 0
+	name=$(cat "$RUNDIR/.bg/$pid.name" 2>/dev/null) || name="pid $pid"
+	prog=$(cat "$RUNDIR/.bg/$pid.prog" 2>/dev/null) || prog=
+	[ -n "$sent" ] && signo=$(kill -l "$sent" 2>/dev/null)
+	if [ -n "$signo" ] && [ "$st" -eq $((128 + signo)) ]; then
+		# a SIGKILL we sent, or a SIGTERM to a program that is not ours
+		[ "$sent" = KILL ] || [[ $prog != an-* ]] && return 0
+	fi
+	echo "$who: $name (pid $pid, $prog) $(_bg_ended "$st") $when; the end of $name.err:" >&2
+	tail -n 15 "$RUNDIR/$name.err" 2>/dev/null | sed 's/^/  /' >&2
+	return 1
+}
+
+# wait [PID...]: the builtin, except for pids bg started (see the top).
+wait() {
+	local a st=0
+	[ $# -gt 0 ] || { builtin wait; return; }
+	for a; do
+		case $a in '' | *[!0-9]*) builtin wait "$@"; return ;; esac
+	done
+	for a; do
+		if _bg_managed "$a"; then
+			_bg_status "$a" 120 || { echo "wait: $a still runs after 120 s" >&2; return 1; }
+			: >"$RUNDIR/.bg/$a.reaped"
+			st=$BG_STATUS
+		else
+			builtin wait "$a"
+			st=$?
+		fi
+	done
+	return "$st"
 }
 
 # spawn_node NAME [ARGS...]: `an-dht daemon -s $RUNDIR/NAME ARGS` in the
@@ -61,7 +221,7 @@ node_ready() {
 
 # start_node NAME [ARGS...]: spawn_node, then node_ready; NODE_PID its pid.
 start_node() {
-	spawn_node "$@"
+	spawn_node "$@" || return 1
 	NODE_PID=$BG_PID
 	node_ready "$1"
 }
@@ -103,37 +263,114 @@ alive() {
 	[ "${st%% *}" != Z ]
 }
 
-# stop_node NAME: SIGTERM to NAME's process, SIGKILL if it still runs 5 s on.
+# stop_node NAME [SIGNAL]: SIGNAL (default TERM) to NAME's process, SIGKILL
+# if it still runs 5 s on.  After SIGTERM it must exit 0 (status 1 and a
+# message otherwise); another SIGNAL is a kill on purpose (bg_expect_fail),
+# waited for.  Either way stop_all leaves the process alone afterwards.
 stop_node() {
-	local pid
-	pid=$(cat "$RUNDIR/$1.pid")
-	kill -TERM "$pid" 2>/dev/null || true
-	for _ in $(seq 100); do alive "$pid" || return 0; sleep 0.05; done
-	kill -KILL "$pid" 2>/dev/null || true
+	local name=$1 sig=${2:-TERM} pid deadline=$((SECONDS + 5))
+	pid=$(cat "$RUNDIR/$name.pid") || return 1
+	[ "$sig" = TERM ] || bg_expect_fail "$pid"
+	kill -"$sig" "$pid" 2>/dev/null || true
+	while alive "$pid" && [ "$SECONDS" -lt "$deadline" ]; do sleep 0.05; done
+	if alive "$pid"; then
+		kill -KILL "$pid" 2>/dev/null || true
+		echo "stop_node: $name (pid $pid) still ran 5 s after SIG$sig; killed" >&2
+		_bg_managed "$pid" && _bg_status "$pid" 5 && : >"$RUNDIR/.bg/$pid.reaped"
+		[ -e "$RUNDIR/.bg/$pid.expect" ]
+		return
+	fi
+	_bg_managed "$pid" || return 0
+	_bg_status "$pid" 5 || { echo "stop_node: no exit status for $name (pid $pid)" >&2; return 1; }
+	: >"$RUNDIR/.bg/$pid.reaped"
+	_bg_judge stop_node "$pid" "$BG_STATUS" "$sig"
 }
 
-# wait_exit PID SECONDS: wait for PID to exit; its status in $status.
+# wait_exit PID SECONDS: wait for PID to exit; its status in $status.  The
+# caller judges the status (stop_all leaves PID alone).
 wait_exit() {
 	local pid=$1 deadline=$((SECONDS + $2))
+	if _bg_managed "$pid"; then
+		_bg_status "$pid" "$2" || { echo "process $pid still running" >&2; return 1; }
+		: >"$RUNDIR/.bg/$pid.reaped"
+		status=$BG_STATUS
+		return 0
+	fi
 	while alive "$pid"; do
 		[ "$SECONDS" -lt "$deadline" ] || { echo "process $pid still running" >&2; return 1; }
 		sleep 0.05
 	done
 	status=0
-	wait "$pid" || status=$?
+	builtin wait "$pid" || status=$?
 }
 
 # stop_all [SIGNAL]: SIGNAL (default TERM) to every process in $RUNDIR/pids,
-# SIGKILL to any still running 5 s on, then reap them.
+# SIGKILL to any still running 5 s on, then reap them and judge how each
+# ended (see the top of this file).  Status 1, after stopping every
+# process, when one ended badly; the pid list is emptied.  Put it last in a
+# teardown (bats ignores a failing command that is not the last one there).
 stop_all() {
-	local sig=${1:-TERM} pid deadline=$((SECONDS + 5))
+	local sig=${1:-TERM} pid deadline=$((SECONDS + 5)) rc=0 st late=" " gone=" " comm pids
+	local -A ours=()
 	[ -n "${RUNDIR:-}" ] && [ -f "$RUNDIR/pids" ] || return 0
-	while read -r pid; do kill -"$sig" "$pid" 2>/dev/null || true; done <"$RUNDIR/pids"
-	while read -r pid; do
+	mapfile -t pids <"$RUNDIR/pids"
+	for pid in "${pids[@]}"; do
+		if ! alive "$pid"; then
+			gone+="$pid "
+		elif ! _bg_managed "$pid" && read -r comm <"/proc/$pid/comm" 2>/dev/null &&
+			[[ $comm == an-* ]]; then
+			ours[$pid]=$comm
+		fi
+		kill -"$sig" "$pid" 2>/dev/null || true
+	done
+	for pid in "${pids[@]}"; do
 		while alive "$pid" && [ "$SECONDS" -lt "$deadline" ]; do sleep 0.05; done
-		kill -KILL "$pid" 2>/dev/null || true
-		wait "$pid" 2>/dev/null || true
-	done <"$RUNDIR/pids"
+		if alive "$pid"; then
+			kill -KILL "$pid" 2>/dev/null || true
+			late+="$pid "
+		fi
+	done
+	for pid in "${pids[@]}"; do
+		[ -n "$pid" ] || continue
+		if _bg_managed "$pid"; then
+			[ -e "$RUNDIR/.bg/$pid.reaped" ] && continue
+			if ! _bg_status "$pid" 5; then
+				echo "stop_all: $(cat "$RUNDIR/.bg/$pid.name") (pid $pid) did not end, even on SIGKILL" >&2
+				rc=1
+				continue
+			fi
+			: >"$RUNDIR/.bg/$pid.reaped"
+			if [[ $late == *" $pid "* ]] && [ ! -e "$RUNDIR/.bg/$pid.expect" ]; then
+				echo "stop_all: $(cat "$RUNDIR/.bg/$pid.name") (pid $pid) still ran 5 s after SIG$sig; killed" >&2
+				rc=1
+				continue
+			fi
+			if [[ $gone == *" $pid "* ]]; then
+				_bg_judge stop_all "$pid" "$BG_STATUS" "$sig" "before stop_all" || rc=1
+			else
+				_bg_judge stop_all "$pid" "$BG_STATUS" "$sig" || rc=1
+			fi
+		else
+			# started by the test itself: judged only when it is our child;
+			# one of our programs (an-*) running when stopped must exit 0
+			# (or die of our SIGKILL), anything else must not die of a
+			# signal we did not send
+			builtin wait "$pid" 2>/dev/null
+			st=$?
+			[ "$st" -eq 127 ] || [ "$st" -eq 0 ] && continue
+			[ "$st" -eq $((128 + $(kill -l "$sig"))) ] && [[ $sig == KILL || -z ${ours[$pid]:-} ]] &&
+				continue
+			if [[ $late == *" $pid "* ]]; then
+				echo "stop_all: pid $pid (started by the test) still ran 5 s after SIG$sig; killed" >&2
+				rc=1
+			elif [ -n "${ours[$pid]:-}" ] || { [ "$st" -gt 128 ] && [ "$st" -le 192 ]; }; then
+				echo "stop_all: pid $pid (started by the test${ours[$pid]:+, ${ours[$pid]}}) $(_bg_ended "$st")" >&2
+				rc=1
+			fi
+		fi
+	done
+	: >"$RUNDIR/pids"
+	return "$rc"
 }
 
 # free_port: a TCP port on 127.0.0.1 free at the time of the call.

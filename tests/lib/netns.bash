@@ -53,11 +53,15 @@ lab_setup_file() {
 	lab_up
 }
 
-# lab_teardown_file: every process of the file (stop_all), then the lab.
+# lab_teardown_file: every process of the file (stop_all), then the lab;
+# fails (after taking the lab down) when stop_all found a process that
+# ended badly.
 lab_teardown_file() {
+	local rc=0
 	[ -n "${LAB_SKIP:-}" ] && return 0
-	stop_all
+	stop_all || rc=1
 	lab_down
+	return "$rc"
 }
 
 # lab_skip: in setup, skip the test when the lab could not be built.
