@@ -29,124 +29,21 @@ teardown() {
 	stop_all
 }
 
-@test "js dials js: the handshake authenticates both peer IDs" {
-	start_listener js a
-	dial js --ping 1
-	[ "$status" -eq 0 ]
-	[ "$(ev connected .remotePeer)" = "$LISTEN_ID" ]
-	dialer_id=$(ev connected .peerId)
-	wait_for "$T/a.out" '"event":"connection","direction":"inbound"' 10
-	[ "$(jq -r 'select(.event == "connection") | .peerId' "$T/a.out")" = "$dialer_id" ]
-}
+# The cases c-js.bats runs, with the same functions (tests/lib/interop.bash).
 
-@test "js dials js: a dial to the wrong /p2p/ peer ID fails" {
-	start_listener js a
-	start_listener js b
-	wrong=${LISTEN_ADDR%/p2p/*}/p2p/$(jq -r 'select(.event == "listening") | .peerId' "$T/a.out")
-	LISTEN_ADDR=$wrong
-	dial js --ping 1 --timeout 10
-	[ "$status" -eq 4 ]
-	[ "$(ev error .action)" = dial ]
-}
+@test "js dials js: the handshake authenticates both peer IDs" { check_handshake js js; }
+@test "js dials js: a dial to the wrong /p2p/ peer ID fails" { check_wrong_peer_id js js; }
+@test "js dials js: the dialer's identify shows the listener's protocols, addresses and agent" { check_identify_dialer_view js js; }
+@test "js dials js: the listener's identify shows the dialer's protocols, addresses and agent" { check_identify_listener_view js js; }
+@test "js dials js: 100 pings all answered" { check_pings js js; }
+@test "js dials js: a 64 MiB stream is echoed back with the same sha256" { check_echo_64mib js js; }
+@test "js dials js: 200 concurrent echo streams on one connection" { check_streams_200 js js; }
+@test "js dials js: after a half-close the dialer still reads the whole echo" { check_half_close js js; }
+@test "js dials js: a reset from the dialer reaches the listener and the connection survives" { check_reset_by_dialer js js; }
+@test "js dials js: a reset from the listener reaches the dialer and the connection survives" { check_reset_by_listener js js; }
+@test "js and js dial each other at once: both connections work" { check_simultaneous_dial js js; }
 
-@test "js dials js: the dialer's identify shows the listener's protocols, addresses and agent" {
-	start_listener js a
-	dial js --identify
-	[ "$status" -eq 0 ]
-	[ "$(ev identify .peerId)" = "$LISTEN_ID" ]
-	[ "$(ev identify .agentVersion)" = js-a ]
-	[ "$(ev identify '.protocols | index("/ipfs/ping/1.0.0") != null')" = true ]
-	[ "$(ev identify '.protocols | index("/ipfs/id/1.0.0") != null')" = true ]
-	[ "$(ev identify '.protocols | index("/an/test/echo/1.0.0") != null')" = true ]
-	[ "$(ev identify '.listenAddrs[0]')" = "${LISTEN_ADDR%/p2p/*}" ]
-	[[ "$(ev identify .observedAddr)" == /ip4/127.0.0.1/tcp/* ]]
-}
-
-@test "js dials js: the listener's identify shows the dialer's protocols, addresses and agent" {
-	start_listener js a
-	dial js --identify
-	[ "$status" -eq 0 ]
-	wait_for "$T/a.out" '"event":"peer-identify"' 10
-	id=$(jq -c 'select(.event == "peer-identify")' "$T/a.out" | head -1)
-	[ "$(jq -r .peerId <<<"$id")" = "$(ev connected .peerId)" ]
-	[ "$(jq -r .agentVersion <<<"$id")" = js-dialer ]
-	[ "$(jq -r '.protocols | index("/ipfs/ping/1.0.0") != null' <<<"$id")" = true ]
-	[[ "$(jq -r '.listenAddrs[0]' <<<"$id")" == /ip4/127.0.0.1/tcp/* ]]
-}
-
-@test "js dials js: 100 pings all answered" {
-	start_listener js a
-	dial js --ping 100
-	[ "$status" -eq 0 ]
-	[ "$(grep -c '"event":"ping",' <<<"$output")" -eq 100 ]
-	[ "$(ev ping-summary .ok)" -eq 100 ]
-}
-
-@test "js dials js: a 64 MiB stream is echoed back with the same sha256" {
-	start_listener js a
-	dial js --echo 67108864
-	[ "$status" -eq 0 ]
-	[ "$(ev echo .recvBytes)" -eq 67108864 ]
-	[ "$(ev echo .sentSha256)" = "$(ev echo .recvSha256)" ]
-	[ "$(ev echo .ok)" = true ]
-}
-
-@test "js dials js: 200 concurrent echo streams on one connection" {
-	start_listener js a --quiet
-	dial js --streams 200
-	[ "$status" -eq 0 ]
-	[ "$(ev streams .ok)" -eq 200 ]
-	[ "$(ev streams .failed)" -eq 0 ]
-	[ "$(grep -c '"event":"connected"' <<<"$output")" -eq 1 ]
-}
-
-@test "js dials js: after a half-close the dialer still reads the whole echo" {
-	start_listener js a
-	dial js --half-close
-	[ "$status" -eq 0 ]
-	[ "$(ev half-close .writeStatusAfterClose)" = closed ]
-	[ "$(ev half-close .recvAfterClose)" -eq 65536 ]
-	[ "$(ev half-close .sentSha256)" = "$(ev half-close .recvSha256)" ]
-}
-
-@test "js dials js: a reset from the dialer reaches the listener and the connection survives" {
-	start_listener js a
-	dial js --reset
-	[ "$status" -eq 0 ]
-	[ "$(ev reset .connectionStatus)" = open ]
-	[ "$(ev reset .echoAfter)" = true ]
-	[ "$(ev reset .pingAfter)" = true ]
-	wait_for "$T/a.out" '"protocol":"/an/test/echo/1.0.0".*"result":"reset"' 10
-}
-
-@test "js dials js: a reset from the listener reaches the dialer and the connection survives" {
-	start_listener js a
-	dial js --remote-reset
-	[ "$status" -eq 0 ]
-	[ "$(ev remote-reset .sawReset)" = true ]
-	[ "$(ev remote-reset .echoAfter)" = true ]
-	[ "$(ev remote-reset .pingAfter)" = true ]
-}
-
-@test "js and js dial each other at once: both connections work" {
-	# Each waits for the other's address in a file, then dials at once.
-	start_peer js a --listen /ip4/127.0.0.1/tcp/0 --dial "@$T/b.addr" --ping 3 --identify --serve-for 10
-	start_peer js b --listen /ip4/127.0.0.1/tcp/0 --dial "@$T/a.addr" --ping 3 --identify --serve-for 10
-	wait_for "$T/a.out" '"event":"listening"' 20
-	wait_for "$T/b.out" '"event":"listening"' 20
-	jq -r 'select(.event == "listening") | .addrs[0]' "$T/a.out" >"$T/a.tmp"
-	jq -r 'select(.event == "listening") | .addrs[0]' "$T/b.out" >"$T/b.tmp"
-	mv "$T/a.tmp" "$T/a.addr"
-	mv "$T/b.tmp" "$T/b.addr"
-	wait_for "$T/a.out" '"event":"(done|error)"' 60
-	wait_for "$T/b.out" '"event":"(done|error)"' 60
-	for p in a b; do
-		[ "$(jq -r 'select(.event == "done") | .ok' "$T/$p.out")" = true ]
-		[ "$(jq -r 'select(.event == "ping-summary") | .ok' "$T/$p.out")" -eq 3 ]
-	done
-	[ "$(jq -r 'select(.event == "identify") | .agentVersion' "$T/a.out")" = js-b ]
-	[ "$(jq -r 'select(.event == "identify") | .agentVersion' "$T/b.out")" = js-a ]
-}
+# ---- the js peer's own options
 
 @test "js peer: --key keeps the same peer ID across runs" {
 	start_listener js a --serve-for 1

@@ -2,9 +2,11 @@
 # (`load ../lib/common` then `load ../lib/interop`): the start of a
 # setup_file, sha, and the peer harness of c-js.bats and js-js.bats.
 #
-# A peer is js (tests/interop/js/peer.mjs, announcing agent "js-NAME") or c
-# (tests/tools/an-testpeer, $AN_TESTPEER, announcing its own agent); both
-# take the same flags and print the same JSON lines (tests/interop/README.md).
+# A peer is js (tests/interop/js/peer.mjs) or c (tests/tools/an-testpeer,
+# $AN_TESTPEER), announcing agent "js-NAME" or "c-NAME"; both take the same
+# flags and print the same JSON lines (tests/interop/README.md).  The
+# check_* functions at the end are the cases c-js.bats and js-js.bats both
+# run, so C and js are held to the same checks.
 # The caller sets T (key files $T/NAME.key), run_dir (output files, pids)
 # and PEER (the path of peer.mjs); DIAL_TIMEOUT (the dialer's --timeout in
 # seconds, default 60) and DIAL_LIMIT (timeout(1) around it, default 120).
@@ -26,7 +28,7 @@ sha() { sha256sum "$1" | cut -d' ' -f1; }
 peer_cmd() {
 	case $1 in
 	js) PEER_CMD=(node "$PEER" --key "$T/$2.key" --agent "js-$2") ;;
-	c) PEER_CMD=("$AN_TESTPEER" --key "$T/$2.key") ;;
+	c) PEER_CMD=("$AN_TESTPEER" --key "$T/$2.key" --agent "c-$2") ;;
 	*) echo "peer_cmd: no peer implementation '$1'" >&2; return 1 ;;
 	esac
 }
@@ -69,4 +71,136 @@ dial() {
 		tail -n 20 "$RUNDIR"/*.err 2>/dev/null || true
 	fi
 	return 0
+}
+
+# ---- the cases: check_CASE DIALER LISTENER, each "js" or "c".  The caller's
+# setup sets T, PEER and run_dir "$T"; teardown stops the peers.
+
+check_handshake() {
+	start_listener "$2" a
+	dial "$1" --ping 1
+	[ "$status" -eq 0 ]
+	[ "$(ev connected .remotePeer)" = "$LISTEN_ID" ]
+	dialer_id=$(ev connected .peerId)
+	wait_for "$T/a.out" '"event":"connection","direction":"inbound"' 10
+	# every connection the listener reports is from the dialer
+	[ "$(jq -r 'select(.event == "connection") | .peerId' "$T/a.out" | sort -u)" = "$dialer_id" ]
+}
+
+check_wrong_peer_id() {
+	start_listener "$2" a
+	start_listener "$2" b
+	LISTEN_ADDR=${LISTEN_ADDR%/p2p/*}/p2p/$(jq -r 'select(.event == "listening") | .peerId' "$T/a.out")
+	dial "$1" --ping 1 --timeout 10
+	[ "$status" -eq 4 ]
+	[ "$(ev error .action)" = dial ]
+}
+
+check_identify_dialer_view() {
+	local p
+	start_listener "$2" a
+	dial "$1" --identify
+	[ "$status" -eq 0 ]
+	[ "$(ev identify .peerId)" = "$LISTEN_ID" ]
+	[ "$(ev identify .agentVersion)" = "$2-a" ]
+	for p in /ipfs/id/1.0.0 /ipfs/ping/1.0.0 /an/test/echo/1.0.0; do
+		[ "$(ev identify ".protocols | index(\"$p\") != null")" = true ] || { echo "no $p" >&2; return 1; }
+	done
+	[ "$(ev identify '.listenAddrs[0]')" = "${LISTEN_ADDR%/p2p/*}" ]
+	[[ "$(ev identify .observedAddr)" == /ip4/127.0.0.1/tcp/* ]]
+}
+
+check_identify_listener_view() {
+	local id
+	start_listener "$2" a
+	dial "$1" --identify
+	[ "$status" -eq 0 ]
+	wait_for "$T/a.out" '"event":"peer-identify"' 10
+	id=$(jq -c 'select(.event == "peer-identify")' "$T/a.out" | head -1)
+	[ "$(jq -r .peerId <<<"$id")" = "$(ev connected .peerId)" ]
+	[ "$(jq -r .agentVersion <<<"$id")" = "$1-dialer" ]
+	[ "$(jq -r '.protocols | index("/ipfs/ping/1.0.0") != null' <<<"$id")" = true ]
+	[[ "$(jq -r '.listenAddrs[0]' <<<"$id")" == /ip4/127.0.0.1/tcp/* ]]
+}
+
+check_pings() {
+	start_listener "$2" a
+	dial "$1" --ping 100
+	[ "$status" -eq 0 ]
+	[ "$(grep -c '"event":"ping",' <<<"$output")" -eq 100 ]
+	[ "$(ev ping-summary .ok)" -eq 100 ]
+}
+
+check_echo_64mib() {
+	start_listener "$2" a
+	dial "$1" --echo 67108864
+	[ "$status" -eq 0 ]
+	[ "$(ev echo .recvBytes)" -eq 67108864 ]
+	[ "$(ev echo .sentSha256)" = "$(ev echo .recvSha256)" ]
+	[ "$(ev echo .ok)" = true ]
+}
+
+check_streams_200() {
+	start_listener "$2" a --quiet
+	dial "$1" --streams 200
+	[ "$status" -eq 0 ]
+	[ "$(ev streams .ok)" -eq 200 ]
+	[ "$(ev streams .failed)" -eq 0 ]
+	[ "$(grep -c '"event":"connected"' <<<"$output")" -eq 1 ]
+}
+
+check_half_close() {
+	start_listener "$2" a
+	dial "$1" --half-close
+	[ "$status" -eq 0 ]
+	[ "$(ev half-close .writeStatusAfterClose)" = closed ]
+	[ "$(ev half-close .recvAfterClose)" -eq 65536 ]
+	[ "$(ev half-close .sentSha256)" = "$(ev half-close .recvSha256)" ]
+	[ "$(ev half-close .ok)" = true ]
+}
+
+check_reset_by_dialer() {
+	start_listener "$2" a
+	dial "$1" --reset
+	[ "$status" -eq 0 ]
+	[ "$(ev reset .connectionStatus)" = open ]
+	[ "$(ev reset .echoAfter)" = true ]
+	[ "$(ev reset .pingAfter)" = true ]
+	wait_for "$T/a.out" '"protocol":"/an/test/echo/1.0.0".*"result":"reset"' 10
+}
+
+check_reset_by_listener() {
+	start_listener "$2" a
+	dial "$1" --remote-reset
+	[ "$status" -eq 0 ]
+	[ "$(ev remote-reset .sawReset)" = true ]
+	[ "$(ev remote-reset .connectionStatus)" = open ]
+	[ "$(ev remote-reset .echoAfter)" = true ]
+	[ "$(ev remote-reset .pingAfter)" = true ]
+}
+
+# check_simultaneous_dial A B: peers a (A) and b (B) dial each other at once.
+check_simultaneous_dial() {
+	local p
+	# each waits for the other's address in a file, then dials
+	start_peer "$1" a --listen /ip4/127.0.0.1/tcp/0 --dial "@$T/b.addr" --ping 3 --identify --serve-for 10
+	start_peer "$2" b --listen /ip4/127.0.0.1/tcp/0 --dial "@$T/a.addr" --ping 3 --identify --serve-for 10
+	wait_for "$T/a.out" '"event":"listening"' 20
+	wait_for "$T/b.out" '"event":"listening"' 20
+	jq -r 'select(.event == "listening") | .addrs[0]' "$T/a.out" >"$T/a.tmp"
+	jq -r 'select(.event == "listening") | .addrs[0]' "$T/b.out" >"$T/b.tmp"
+	mv "$T/a.tmp" "$T/a.addr"
+	mv "$T/b.tmp" "$T/b.addr"
+	wait_for "$T/a.out" '"event":"(done|error)"' 60
+	wait_for "$T/b.out" '"event":"(done|error)"' 60
+	for p in a b; do
+		[ "$(jq -r 'select(.event == "done") | .ok' "$T/$p.out")" = true ] || { echo "$p not done ok" >&2; return 1; }
+		[ "$(jq -r 'select(.event == "ping-summary") | .ok' "$T/$p.out")" -eq 3 ]
+	done
+	[ "$(jq -r 'select(.event == "identify") | .peerId' "$T/a.out")" = \
+		"$(jq -r 'select(.event == "listening") | .peerId' "$T/b.out")" ]
+	[ "$(jq -r 'select(.event == "identify") | .peerId' "$T/b.out")" = \
+		"$(jq -r 'select(.event == "listening") | .peerId' "$T/a.out")" ]
+	[ "$(jq -r 'select(.event == "identify") | .agentVersion' "$T/a.out")" = "$2-b" ]
+	[ "$(jq -r 'select(.event == "identify") | .agentVersion' "$T/b.out")" = "$1-a" ]
 }
