@@ -47,6 +47,8 @@ struct an_route_exchange {
 	int status;
 	uint64_t bytes, t0;
 	char peer[AN_PEERID_TEXT_MAX];
+	bool keyed;                  /* key holds the client's address (not relayed) */
+	struct an_host_addr_key key;
 };
 
 static void start_timers(struct an_route_exchange *x, struct ev_loop *loop);
@@ -265,19 +267,46 @@ static void dispatch(struct an_route_exchange *x)
 		body_complete(x);
 }
 
+/*
+ * Would one more request from this client go over its share of the pool?
+ * Requests under way from its address (or, relayed, from its peer ID) and
+ * from its /24 (/64; all relayed clients together) are counted.
+ */
+static bool over_share(const struct an_route_server *s, bool keyed, const struct an_host_addr_key *k,
+		       const char *peer)
+{
+	size_t n_addr = 0, n_net = 0;
+	for (const struct an_route_exchange *x = s->list; x; x = x->next) {
+		if (x->keyed != keyed)
+			continue;
+		if (keyed ? memcmp(x->key.net, k->net, sizeof(k->net)) == 0 : true)
+			n_net++;
+		if (keyed ? memcmp(x->key.ip, k->ip, sizeof(k->ip)) == 0 : strcmp(x->peer, peer) == 0)
+			n_addr++;
+	}
+	return n_addr >= s->cfg.max_streams_per_addr || n_net >= s->cfg.max_streams_per_net;
+}
+
 static void on_open(struct an_stream *st, void *arg)
 {
 	struct an_route_server *s = arg;
 	struct an_route_exchange *x;
 	struct ev_loop *loop = an_host_loop(s->host);
-	if (s->active >= s->cfg.max_streams || !(x = calloc(1, sizeof(*x)))) {
+	struct an_host_addr_key key;
+	char peer[AN_PEERID_TEXT_MAX];
+	bool keyed = an_host_conn_addr_key(an_stream_conn(st), &key);
+	an_peerid_format(an_host_conn_peer(an_stream_conn(st)), peer, sizeof(peer));
+	if (s->active >= s->cfg.max_streams || over_share(s, keyed, &key, peer) ||
+	    !(x = calloc(1, sizeof(*x)))) {
 		an_stream_reset(st);
 		return;
 	}
 	x->srv = s;
 	x->stream = st;
 	x->t0 = an_host_now_ms(s->host);
-	an_peerid_format(an_host_conn_peer(an_stream_conn(st)), x->peer, sizeof(x->peer));
+	x->keyed = keyed;
+	x->key = key;
+	memcpy(x->peer, peer, sizeof(peer));
 	an_route_parser_init_request(&x->parser, s->cfg.max_body, 0);
 	ev_init(&x->head_timer, NULL);
 	ev_init(&x->defer, defer_cb);
@@ -429,6 +458,10 @@ int an_route_server_new(struct an_host *h, const struct an_route_server_config *
 		s->cfg.max_body = AN_ROUTE_SERVER_BODY_MAX;
 	if (!s->cfg.max_streams)
 		s->cfg.max_streams = AN_ROUTE_SERVER_STREAMS_MAX;
+	if (!s->cfg.max_streams_per_addr)
+		s->cfg.max_streams_per_addr = AN_ROUTE_SERVER_STREAMS_PER_ADDR;
+	if (!s->cfg.max_streams_per_net)
+		s->cfg.max_streams_per_net = AN_ROUTE_SERVER_STREAMS_PER_NET;
 	*out = s;
 	return 0;
 }

@@ -20,6 +20,13 @@
  * response that cannot be completed after its head is ended with a reset,
  * never a clean close.
  *
+ * The pool of requests under way is shared: past max_streams_per_addr
+ * from one client address (an_host_conn_addr_key; a relayed client by its
+ * peer ID) or max_streams_per_net from its /24 or /64 (relayed clients
+ * all together), a new stream is reset at once, so slow clients from one
+ * place cannot fill the pool for everyone (1024 slow heads from one
+ * address used to lock every other client out until their 408s).
+ *
  * Responders: static files (static_site.h) and the reverse proxy
  * (upstream.h) are two implementations of struct an_route_responder.
  *
@@ -41,6 +48,9 @@
 #define AN_ROUTE_SERVER_SITES_MAX 64          /* root + subdomains on one server */
 #define AN_ROUTE_SERVER_BODY_MAX (16u << 20)  /* default request body cap (413 above) */
 #define AN_ROUTE_SERVER_STREAMS_MAX 1024      /* requests under way at once */
+/* ... from one address (relayed: one peer ID) and one /24 or /64 (relayed: all) */
+#define AN_ROUTE_SERVER_STREAMS_PER_ADDR 128
+#define AN_ROUTE_SERVER_STREAMS_PER_NET 256
 #define AN_ROUTE_LINGER_MS 2000               /* after an error answer, then reset */
 
 struct an_route_server;
@@ -94,6 +104,8 @@ struct an_route_server_config {
 	int idle_timeout_ms;    /* AN_ROUTE_IDLE_TIMEOUT_MS */
 	uint64_t max_body;      /* AN_ROUTE_SERVER_BODY_MAX */
 	size_t max_streams;     /* AN_ROUTE_SERVER_STREAMS_MAX; more are reset at once */
+	size_t max_streams_per_addr; /* AN_ROUTE_SERVER_STREAMS_PER_ADDR; more reset at once */
+	size_t max_streams_per_net;  /* AN_ROUTE_SERVER_STREAMS_PER_NET; more reset at once */
 	an_route_access_fn access;
 	void *access_arg;
 	an_host_log_fn log;     /* why streams were reset; NULL drops */

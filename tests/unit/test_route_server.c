@@ -711,6 +711,90 @@ static void test_idle_stream_is_reset(void)
 	rig_free(&r);
 }
 
+/* ---- the pool's share per address ---- */
+
+struct many {
+	struct rig *r;
+	char req[512];
+	int opened, reset;
+};
+
+static void m_open(struct an_stream *s, void *arg)
+{
+	struct many *m = arg;
+	m->opened++;
+	an_stream_write(s, (const uint8_t *)m->req, strlen(m->req));
+	an_stream_close_write(s);
+}
+
+static void m_close(struct an_stream *s, int err, void *arg)
+{
+	(void)s;
+	struct many *m = arg;
+	if (err == AN_ERESET)
+		m->reset++;
+}
+
+static const struct an_stream_handler many_handler = {.on_open = m_open, .on_close = m_close};
+
+static void many_dial_cb(struct an_host *h, struct an_host_conn *c, int err, void *arg)
+{
+	(void)h;
+	struct many *m = arg;
+	for (int i = 0; err == 0 && i < 5; i++)
+		an_host_stream_open(c, AN_ROUTE_PROTOCOL, &many_handler, m, NULL);
+}
+
+/* Five silent requests from one client against a share of limit: how many were reset at once. */
+static int resets_of_five(const struct an_route_server_config *cfg, size_t *active)
+{
+	struct rig r;
+	struct many m = {.r = &r};
+	const char *addrs[1];
+	char id[AN_PEERID_TEXT_MAX], addr[512];
+	ev_timer t;
+	if (rig_new(&r, cfg) < 0)
+		return -1;
+	silent_rig = &r;
+	an_route_server_add_site(r.srv, "quiet", &silent, NULL);
+	request(&r, "quiet", "GET", "/", NULL, m.req, sizeof(m.req));
+	an_host_addrs(r.a, addrs, 1);
+	an_peerid_format(an_host_peer_id(r.a), id, sizeof(id));
+	snprintf(addr, sizeof(addr), "%s/p2p/%s", addrs[0], id);
+	an_host_dial(r.b, addr, 5000, many_dial_cb, &m);
+	ev_timer_init(&t, deadline_cb, 1.0, 0); /* the resets come at once; 1 s is plenty */
+	ev_timer_start(r.loop, &t);
+	ev_run(r.loop, 0);
+	ev_timer_stop(r.loop, &t);
+	*active = an_route_server_active(r.srv);
+	int reset = m.opened == 5 ? m.reset : -1;
+	rig_free(&r);
+	return reset;
+}
+
+static void test_one_address_gets_its_share_of_the_pool(void)
+{
+	struct an_route_server_config cfg = {.max_streams_per_addr = 3};
+	size_t active = 0;
+	CHECK_EQ_INT(resets_of_five(&cfg, &active), 2);
+	CHECK_EQ_INT(active, 3);
+}
+
+static void test_one_network_gets_its_share_of_the_pool(void)
+{
+	struct an_route_server_config cfg = {.max_streams_per_net = 2};
+	size_t active = 0;
+	CHECK_EQ_INT(resets_of_five(&cfg, &active), 3);
+	CHECK_EQ_INT(active, 2);
+}
+
+static void test_default_share_takes_five(void)
+{
+	size_t active = 0;
+	CHECK_EQ_INT(resets_of_five(NULL, &active), 0);
+	CHECK_EQ_INT(active, 5);
+}
+
 static void test_body_cut_short_is_400(void)
 {
 	struct rig r;
@@ -838,6 +922,9 @@ int main(void)
 	RUN(test_bytes_after_request_reset_the_stream);
 	RUN(test_idle_stream_is_reset);
 	RUN(test_server_free_ends_requests_under_way);
+	RUN(test_one_address_gets_its_share_of_the_pool);
+	RUN(test_one_network_gets_its_share_of_the_pool);
+	RUN(test_default_share_takes_five);
 	RUN(test_add_site_refusals);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
 	if (system(cmd) != 0)
