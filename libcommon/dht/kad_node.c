@@ -44,6 +44,7 @@ struct an_kad_node {
 	struct an_kad_op *ops;
 	struct kreq *reqs;
 	struct inbound *ins;
+	size_t in_large;  /* bytes charged to large inbound requests (AN_KAD_NODE_IN_BUDGET) */
 	ev_timer refresh, maintain;
 	bool maintaining;
 	char **boot;
@@ -485,8 +486,41 @@ struct inbound {
 	struct inbound *next, *prev;
 	struct an_stream *s;
 	struct an_buf in;
+	size_t large;   /* bytes charged to the node's large-request budget */
 	ev_timer idle;
 };
+
+/*
+ * May b hold new_len bytes of a request?  Past AN_KAD_NODE_IN_SMALL the
+ * whole buffer is charged to the node's budget, and only one stream of a
+ * connection may be large at a time (kad_node.h).
+ */
+static bool inbound_may_hold(struct inbound *b, size_t new_len)
+{
+	struct an_kad_node *n = b->node;
+	size_t want = new_len > AN_KAD_NODE_IN_SMALL ? new_len : 0;
+	if (want <= b->large)
+		return true;
+	if (!b->large)
+		for (const struct inbound *o = n->ins; o; o = o->next)
+			if (o != b && o->large && an_stream_conn(o->s) == an_stream_conn(b->s))
+				return false;
+	if (n->in_large - b->large + want > AN_KAD_NODE_IN_BUDGET)
+		return false;
+	n->in_large = n->in_large - b->large + want;
+	b->large = want;
+	return true;
+}
+
+/* b's buffer drained to small: give its charge back (and its memory). */
+static void inbound_release(struct inbound *b)
+{
+	if (b->in.len > AN_KAD_NODE_IN_SMALL)
+		return;
+	b->node->in_large -= b->large;
+	b->large = 0;
+	an_buf_shrink(&b->in, AN_KAD_NODE_IN_SMALL);
+}
 
 static void inbound_idle(struct ev_loop *loop, ev_timer *w, int revents)
 {
@@ -537,6 +571,12 @@ static void inbound_data(struct an_stream *s, const uint8_t *p, size_t len, void
 	if (!b)
 		return;
 	n = b->node;
+	if (!inbound_may_hold(b, b->in.len + len)) {
+		node_log(n, "kad: large request refused (one a connection, %u MiB in all)",
+			 (unsigned)(AN_KAD_NODE_IN_BUDGET >> 20));
+		an_stream_reset(s);
+		return;
+	}
 	if (an_buf_append(&b->in, p, len) < 0) {
 		node_log(n, "kad: request over %u bytes", (unsigned)AN_KAD_MSG_MAX_DEFAULT);
 		an_stream_reset(s);
@@ -582,6 +622,7 @@ static void inbound_data(struct an_stream *s, const uint8_t *p, size_t len, void
 			return;
 		}
 		an_buf_consume(&b->in, used);
+		inbound_release(b);
 	}
 }
 
@@ -606,6 +647,7 @@ static void inbound_close(struct an_stream *s, int err, void *arg)
 		n->ins = b->next;
 	if (b->next)
 		b->next->prev = b->prev;
+	n->in_large -= b->large;
 	an_buf_free(&b->in);
 	free(b);
 	node_unref(n);

@@ -63,6 +63,17 @@
 
 #define AN_KAD_PROTOCOL_DEFAULT "/an/kad/1.0.0"
 #define AN_KAD_NODE_IDLE_MS 10000        /* inbound stream: silence per message */
+/*
+ * Inbound request bytes a peer can make us hold.  Any inbound stream may
+ * buffer AN_KAD_NODE_IN_SMALL bytes of a request (every request we know of
+ * is far smaller); past that it is a large request: one at a time per
+ * connection, and all large requests together stay under
+ * AN_KAD_NODE_IN_BUDGET.  A stream that would break either is reset.  So a
+ * peer that opens streams and sends most of a 4 MiB message on each holds
+ * SMALL per stream (the host caps streams per address), not 4 MiB.
+ */
+#define AN_KAD_NODE_IN_SMALL (64u << 10)
+#define AN_KAD_NODE_IN_BUDGET (32u << 20)
 #define AN_KAD_NODE_REFRESH_MS 600000    /* spec: 10 min */
 #define AN_KAD_NODE_MAINTAIN_MS 60000    /* how often due records are looked for */
 #define AN_KAD_NODE_SWEEP_MAX 256        /* expired entries deleted per sweep */
