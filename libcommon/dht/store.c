@@ -30,7 +30,8 @@
 #define HDR_LEN 100
 #define HDR_FROM_OFF 36
 #define PROV_KEY_MAX (1 + AN_STORE_PROVIDER_KEY_MAX + AN_PEERID_MAX)
-#define PROV_VAL_MAX (9 + AN_STORE_PROVIDER_ADDRS_MAX * (2 + AN_MULTIADDR_MAX))
+#define PROV_CLAIM_LEN 10 /* [u8 verified][u8 work][i64 first seen], after the addrs */
+#define PROV_VAL_MAX (9 + AN_STORE_PROVIDER_ADDRS_MAX * (2 + AN_MULTIADDR_MAX) + PROV_CLAIM_LEN)
 
 /* NULL-safe closers (LMDB's own NULL checks differ across versions). */
 static void txn_abort(MDB_txn *txn)
@@ -907,19 +908,42 @@ static int prov_decode(const MDB_val *k, const MDB_val *v, size_t prefix_len,
 		off += n;
 	}
 	p->naddrs = d[8];
+	/* Entries written before claims have no trailer: unverified, first seen 0. */
+	if (off + PROV_CLAIM_LEN == v->mv_size) {
+		p->verified = d[off] == 1;
+		p->work = d[off + 1];
+		p->first_seen = get_i64(d + off + 2);
+	}
 	return 0;
+}
+
+/* a ranks before b: verified claims first, then the oldest. */
+static bool prov_before(const struct an_store_provider *a, const struct an_store_provider *b)
+{
+	if (a->verified != b->verified)
+		return a->verified;
+	return a->first_seen < b->first_seen;
 }
 
 int an_store_provider_add(struct an_store *s, const uint8_t *key, size_t key_len,
 			  const struct an_peerid *id, const struct an_multiaddr *addrs, size_t naddrs,
 			  int64_t now)
 {
-	uint8_t kb[PROV_KEY_MAX], vb[PROV_VAL_MAX];
+	return an_store_provider_claim(s, key, key_len, id, addrs, naddrs, false, 0, now);
+}
+
+int an_store_provider_claim(struct an_store *s, const uint8_t *key, size_t key_len,
+			    const struct an_peerid *id, const struct an_multiaddr *addrs,
+			    size_t naddrs, bool verified, unsigned work, int64_t now)
+{
+	uint8_t kb[PROV_KEY_MAX], vb[PROV_VAL_MAX], victim[PROV_KEY_MAX];
 	MDB_txn *txn = NULL;
 	MDB_cursor *c = NULL;
 	MDB_val k, v;
 	MDB_stat st;
-	size_t plen, vlen = 9, live = 0;
+	size_t plen, vlen = 9, live = 0, victim_len = 0;
+	int64_t first_seen = now, victim_seen = 0;
+	struct an_store_provider old;
 	int rc;
 	if (key_len == 0 || key_len > AN_STORE_PROVIDER_KEY_MAX || an_multihash_check(key, key_len))
 		return AN_EMALFORMED;
@@ -927,6 +951,8 @@ int an_store_provider_add(struct an_store *s, const uint8_t *key, size_t key_len
 		return AN_EMALFORMED;
 	if (naddrs > AN_STORE_PROVIDER_ADDRS_MAX)
 		naddrs = AN_STORE_PROVIDER_ADDRS_MAX;
+	if (work > 255)
+		work = 255;
 	plen = prov_prefix(key, key_len, kb);
 	memcpy(kb + plen, id->bytes, id->len);
 	put_i64(vb, now + s->cfg.provider_ttl);
@@ -945,26 +971,61 @@ int an_store_provider_add(struct an_store *s, const uint8_t *key, size_t key_len
 	k.mv_size = plen + id->len;
 	k.mv_data = kb;
 	rc = mdb_get(txn, s->providers, &k, &v);
-	if (rc == MDB_NOTFOUND) {
-		/* A newcomer: count the key's live providers, dropping dead ones. */
+	if (rc == 0 && (v.mv_size < 9 || get_i64(v.mv_data) <= now)) {
+		/* A lapsed entry comes back as a newcomer. */
+		if ((rc = mdb_del(txn, s->providers, &k, NULL)))
+			goto out;
+		rc = MDB_NOTFOUND;
+	}
+	if (rc == 0) {
+		/* A refresh: a verified claim stays verified and keeps the time it
+		   was first verified; an unverified entry keeps its first-seen time. */
+		if (prov_decode(&k, &v, plen, &old) == 0) {
+			if (old.verified && !verified) {
+				verified = true;
+				work = old.work;
+				first_seen = old.first_seen;
+			} else if (old.verified == verified) {
+				first_seen = old.first_seen;
+			}
+		}
+	} else if (rc == MDB_NOTFOUND) {
+		/* A newcomer: count the key's live providers, dropping dead ones,
+		   and note the youngest unverified one. */
 		if ((rc = mdb_cursor_open(txn, s->providers, &c)))
 			goto out;
 		k.mv_size = plen;
 		for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
 		     rc == 0 && k.mv_size > plen && memcmp(k.mv_data, kb, plen) == 0;
 		     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-			if (v.mv_size >= 9 && get_i64(v.mv_data) > now)
+			if (v.mv_size >= 9 && get_i64(v.mv_data) > now) {
 				live++;
-			else if ((rc = mdb_cursor_del(c, 0)))
+				if (prov_decode(&k, &v, plen, &old) == 0 && !old.verified &&
+				    k.mv_size <= sizeof(victim) &&
+				    (victim_len == 0 || old.first_seen >= victim_seen)) {
+					victim_len = k.mv_size;
+					memcpy(victim, k.mv_data, k.mv_size);
+					victim_seen = old.first_seen;
+				}
+			} else if ((rc = mdb_cursor_del(c, 0))) {
 				goto out;
+			}
 		}
 		if (rc && rc != MDB_NOTFOUND)
 			goto out;
 		cursor_close(c);
 		c = NULL;
 		if (live >= s->cfg.max_providers_per_key) {
-			txn_abort(txn);
-			return AN_ELIMIT;
+			/* Full: only a verified claim gets in, in place of the youngest
+			   unverified provider; verified claimants are never displaced. */
+			if (!verified || victim_len == 0) {
+				txn_abort(txn);
+				return AN_ELIMIT;
+			}
+			k.mv_size = victim_len;
+			k.mv_data = victim;
+			if ((rc = mdb_del(txn, s->providers, &k, NULL)))
+				goto out;
 		}
 		if ((rc = mdb_stat(txn, s->providers, &st)))
 			goto out;
@@ -978,8 +1039,13 @@ int an_store_provider_add(struct an_store *s, const uint8_t *key, size_t key_len
 				return AN_ELIMIT;
 			}
 		}
-	} else if (rc)
+	} else {
 		goto out;
+	}
+	vb[vlen] = verified ? 1 : 0;
+	vb[vlen + 1] = (uint8_t)work;
+	put_i64(vb + vlen + 2, first_seen);
+	vlen += PROV_CLAIM_LEN;
 	k.mv_size = plen + id->len;
 	k.mv_data = kb;
 	v.mv_size = vlen;
@@ -1017,12 +1083,23 @@ int an_store_providers_get(struct an_store *s, const uint8_t *key, size_t key_le
 	k.mv_size = plen;
 	k.mv_data = kb;
 	for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
-	     rc == 0 && *n < max && k.mv_size > plen && memcmp(k.mv_data, kb, plen) == 0;
+	     rc == 0 && k.mv_size > plen && memcmp(k.mv_data, kb, plen) == 0;
 	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		struct an_store_provider p;
+		size_t at;
 		if (v.mv_size < 9 || get_i64(v.mv_data) <= now)
 			continue;
-		if (prov_decode(&k, &v, plen, &out[*n]) == 0)
+		if (prov_decode(&k, &v, plen, &p) != 0)
+			continue;
+		/* Insert in rank order; past max, the last ranked falls off. */
+		for (at = *n; at > 0 && prov_before(&p, &out[at - 1]); at--)
+			;
+		if (at >= max)
+			continue;
+		if (*n < max)
 			(*n)++;
+		memmove(&out[at + 1], &out[at], (*n - 1 - at) * sizeof(out[0]));
+		out[at] = p;
 	}
 	if (rc == MDB_NOTFOUND)
 		rc = 0;

@@ -41,7 +41,11 @@
  * AN_ELIMIT too.  Providers: at most max_providers_per_key live providers
  * per key (20, as rust) and max_providers in all; a newcomer to a full key
  * is refused (AN_ELIMIT) until one expires, except a refresh of a provider
- * already there.
+ * already there, and a verified bare-name claim (dht/claim.h), which takes
+ * the place of the youngest unverified provider.  Verified claims are
+ * never displaced: a flood of fresh keys, even with proofs, cannot push
+ * out a claimant that was there first.  Lists rank verified claims first,
+ * then the oldest.
  *
  * Time is always passed in (`now`, seconds since the epoch): no clock here.
  * Intervals are configuration, so tests can shorten them.
@@ -232,6 +236,9 @@ int an_store_pin_next(struct an_store *s, struct an_buf *key);
 struct an_store_provider {
 	struct an_peerid id;
 	int64_t expires;  /* s */
+	bool verified;    /* a bare-name claim whose proof of work was checked */
+	unsigned work;    /* its proof's leading zero bits */
+	int64_t first_seen; /* s: first stored (verified claims: first verified); 0 if unknown */
 	size_t naddrs;
 	struct an_multiaddr addrs[AN_STORE_PROVIDER_ADDRS_MAX];
 };
@@ -247,9 +254,22 @@ int an_store_provider_add(struct an_store *s, const uint8_t *key, size_t key_len
 			  int64_t now);
 
 /*
- * Live providers of key at now: up to max into out (borrowed array), count
- * in *n.  Expired ones are skipped (the sweep deletes them).  0 (also when
- * none: *n = 0) or an error.
+ * As an_store_provider_add, for a provider whose claim (dht/claim.h) the
+ * caller has verified (verified true, its work) or not.  A newcomer to a
+ * full key gets in only if verified, evicting the youngest unverified
+ * provider; else AN_ELIMIT.  A refresh keeps the first-seen time (a
+ * verified claim's, also when refreshed without a proof); an unverified
+ * entry that becomes verified is first seen now.
+ */
+int an_store_provider_claim(struct an_store *s, const uint8_t *key, size_t key_len,
+			    const struct an_peerid *id, const struct an_multiaddr *addrs,
+			    size_t naddrs, bool verified, unsigned work, int64_t now);
+
+/*
+ * Live providers of key at now: the first max by rank (verified claims
+ * first, then the oldest) into out (borrowed array), count in *n.  Expired
+ * ones are skipped (the sweep deletes them).  0 (also when none: *n = 0)
+ * or an error.
  */
 int an_store_providers_get(struct an_store *s, const uint8_t *key, size_t key_len, int64_t now,
 			   struct an_store_provider *out, size_t max, size_t *n);
