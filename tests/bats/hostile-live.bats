@@ -231,14 +231,11 @@ rss_max() {
 	echo "$max"
 }
 
-# Known bug, reported (hostile-live, session 6): every inbound kad stream
-# buffers up to a whole 4 MiB request (kad_node.c inbound_data), with no
-# bound per connection, so one peer holds 256 streams x 4 MiB = 1 GiB of the
-# node per connection for the 10 s message deadline (measured: 32 streams,
-# RSS 3 -> 138 MB).  Run it with AN_HOSTILE_KNOWN_BUGS=1.
+# Found here: every inbound kad stream could buffer a whole 4 MiB request
+# with no bound per connection (64 streams took a daemon from 3 to 270 MB;
+# fixed in 59d4f2e: 64 KiB a stream, one large request a connection, 32 MiB
+# in all).
 @test "kad: 64 streams each holding most of a 4 MiB request do not cost the node 64 MiB" {
-	[ -n "${AN_HOSTILE_KNOWN_BUGS:-}" ] ||
-		skip "known bug: kad buffers 4 MiB per inbound stream without a per-connection bound (AN_HOSTILE_KNOWN_BUGS=1 runs it)"
 	dht_victim
 	bg mem "$HOSTILE" --dial "$V_ADDR" --source 127.0.0.2 --scenario kad-mem --count 64 --timeout 9
 	local mem_pid=$BG_PID rss
@@ -353,14 +350,11 @@ rss_max() {
 	stops_cleanly
 }
 
-# Known bug, reported (hostile-live, session 6): the relay limits circuits
-# per source peer (4) and in all (16), not per address, and peer IDs cost
-# nothing: four keys on 127.0.0.2 holding four silent circuits each fill the
-# relay, and a circuit from 127.0.0.1 is refused RESOURCE_LIMIT_EXCEEDED
-# until they end.  Run it with AN_HOSTILE_KNOWN_BUGS=1.
+# Found here: the relay limited circuits per source peer (4) and in all
+# (16), not per address, and peer IDs cost nothing: four keys on 127.0.0.2
+# holding four silent circuits each filled it, and a circuit from 127.0.0.1
+# was refused RESOURCE_LIMIT_EXCEEDED (fixed in faba82b).
 @test "relay: 16 silent circuits from 127.0.0.2 do not lock 127.0.0.1 out" {
-	[ -n "${AN_HOSTILE_KNOWN_BUGS:-}" ] ||
-		skip "known bug: relay circuits limited per peer and in all, not per address (AN_HOSTILE_KNOWN_BUGS=1 runs it)"
 	relay_victim
 	bg target "$TESTPEER" --reserve "$V_ADDR" --serve-for 60 --quiet --timeout 10
 	wait_for "$RUNDIR/target.out" '"event":"reserved"' 15
@@ -370,14 +364,16 @@ rss_max() {
 		bg "hold$i" "$HOSTILE" --dial "$V_ADDR" --source 127.0.0.2 --scenario hop-connect-hold \
 			--target "$target" --count 4 --timeout 15
 	done
-	# the relay counts 16 circuits (SIGUSR1 prints its stats)
+	# the relay has answered all 16 CONNECTs, opened or refused (SIGUSR1 prints its stats)
 	local deadline=$((SECONDS + 10))
-	until kill -USR1 "$V_PID" && sleep 0.2 && grep -q '"circuits":16' "$RUNDIR/victim.out"; do
-		[ "$SECONDS" -lt "$deadline" ] || { echo "the circuits did not come up" >&2; return 1; }
+	until kill -USR1 "$V_PID" && sleep 0.2 &&
+		[ "$(jq -s '[.[] | select(.event == "stats")] | last | .circuitsOpened + .circuitsRefused' \
+			"$RUNDIR/victim.out")" -ge 16 ]; do
+		[ "$SECONDS" -lt "$deadline" ] || { echo "the CONNECTs were not answered" >&2; return 1; }
 	done
 	run --separate-stderr timeout 30 "$TESTPEER" --timeout 5 --quiet \
 		--dial "$V_ADDR/p2p-circuit/p2p/$target" --ping 1
-	echo "# honest circuit: $output" >&3
+	sed 's/^/# honest circuit: /' <<<"$output" >&3
 	[ "$status" -eq 0 ]
 	served
 	stops_cleanly
@@ -411,14 +407,11 @@ rss_max() {
 	survives route-junk closed:400 --host site
 }
 
-# Known bug, reported (hostile-live, session 6): the route server admits
-# AN_ROUTE_SERVER_STREAMS_MAX (1024) requests at once in all, with no share
-# per peer or address: five connections from 127.0.0.2 holding 250 slow
-# heads each (each waits 10 s for its 408) make the server reset an honest
-# request from 127.0.0.1.  Run it with AN_HOSTILE_KNOWN_BUGS=1.
+# Found here: the route server admitted 1024 requests at once in all, with
+# no share per address: five connections from 127.0.0.2 holding 250 slow
+# heads each (each waits 10 s for its 408) made it reset an honest request
+# from 127.0.0.1 (fixed in c31e8c6: 128 per address, 256 per network).
 @test "route: 1250 slow requests from 127.0.0.2 do not lock 127.0.0.1 out" {
-	[ -n "${AN_HOSTILE_KNOWN_BUGS:-}" ] ||
-		skip "known bug: one route request pool for everyone (AN_HOSTILE_KNOWN_BUGS=1 runs it)"
 	serve_victim
 	local i
 	for i in 1 2 3 4 5; do
@@ -460,16 +453,11 @@ rss_max() {
 
 # ---- floods ----
 
-# Known bug, reported (hostile-live, session 6): the host's handshake limit
-# (max_pending, 64) is one pool for everyone, so 200 sockets from 127.0.0.2
-# that never handshake fill it and an honest ping from 127.0.0.1 is closed
-# at once ("unable to connect: connection closed") until the flood's
-# handshake timeouts.  DESIGN.md wants limits per remote address (and a
-# per-/24 one larger than it, or 127.0.0.1 would share 127.0.0.2's).  Run it
-# with AN_HOSTILE_KNOWN_BUGS=1.
+# Found here: the host's handshake limit (64) was one pool for everyone, so
+# 200 sockets from 127.0.0.2 that never handshake filled it and an honest
+# ping from 127.0.0.1 was closed at once (fixed in 36be56b: limits per
+# address and per network, every loopback address a network of its own).
 @test "200 silent TCP sockets from 127.0.0.2 do not lock 127.0.0.1 out" {
-	[ -n "${AN_HOSTILE_KNOWN_BUGS:-}" ] ||
-		skip "known bug: one handshake pool for all addresses (AN_HOSTILE_KNOWN_BUGS=1 runs it)"
 	dht_victim
 	bg flood "$HOSTILE" --dial "$V_ADDR" --source 127.0.0.2 --scenario flood-tcp --count 200 --timeout 8
 	local flood_pid=$BG_PID
