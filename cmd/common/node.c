@@ -21,6 +21,7 @@
 #include "transport/ping.h"
 #include "util/buf.h"
 #include "util/error.h"
+#include "cli.h"
 
 enum op_kind { OP_PUT, OP_GET, OP_PROVIDERS };
 
@@ -73,6 +74,29 @@ const char *an_node_state_dir(const char *dir)
 	return computed;
 }
 
+/*
+ * The state directory holds the identity, the store and the pins: like a
+ * key file it is ours alone.  Writable by others (or owned by someone else)
+ * is refused, since anyone who can write there can swap pins or the
+ * identity; merely readable by others is fixed (chmod 700), with a warning.
+ */
+static int private_dir_check(const char *path)
+{
+	struct stat st;
+	if (stat(path, &st) < 0)
+		return -errno;
+	if (!S_ISDIR(st.st_mode))
+		return -ENOTDIR;
+	if ((st.st_mode & (S_IWGRP | S_IWOTH)) || st.st_uid != geteuid())
+		return AN_EDIRPERM;
+	if (st.st_mode & (S_IRWXG | S_IRWXO)) {
+		if (chmod(path, 0700) < 0)
+			return -errno;
+		cli_warn("state directory '%s' was readable by others: now mode 700", path);
+	}
+	return 0;
+}
+
 int an_node_make_dir(const char *path)
 {
 	char buf[4096];
@@ -91,7 +115,7 @@ int an_node_make_dir(const char *path)
 	}
 	if (mkdir(buf, 0700) < 0 && errno != EEXIST)
 		return -errno;
-	return 0;
+	return private_dir_check(buf);
 }
 
 static void set_err(char *err, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

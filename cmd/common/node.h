@@ -63,7 +63,12 @@ struct an_node_op; /* one asynchronous operation under way */
  */
 const char *an_node_state_dir(const char *dir);
 
-/* mkdir -p path with mode 0700.  0 or -errno (-ENAMETOOLONG from 4096 bytes on). */
+/*
+ * mkdir -p path with mode 0700, then check the last directory is private:
+ * writable by group or others, or not ours, is AN_EDIRPERM (refused);
+ * readable by others is fixed to 0700 with a warning on stderr.  0 or a
+ * negative code (-ENAMETOOLONG from 4096 bytes on, -ENOTDIR).
+ */
 int an_node_make_dir(const char *path);
 
 /*

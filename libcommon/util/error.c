@@ -9,6 +9,7 @@ static const char *const an_messages[] = {
 	[-(AN_EKEYTYPE - AN_EBASE)] = "unsupported key type",
 	[-(AN_EKEYPERM - AN_EBASE)] = "secret key file is accessible by group or others",
 	[-(AN_EFIELD - AN_EBASE)] = "missing or invalid field",
+	[-(AN_EDIRPERM - AN_EBASE)] = "directory is writable by others (group or world) or not ours (chmod 700 it)",
 	[-(AN_EBADSIG - AN_EBASE)] = "signature does not verify",
 	[-(AN_EEXPIRED - AN_EBASE)] = "expired",
 	[-(AN_ENOTYET - AN_EBASE)] = "not valid yet",

@@ -19,6 +19,7 @@ enum an_error {
 	AN_EKEYTYPE = AN_EBASE - 4,     /* key type not supported for this use */
 	AN_EKEYPERM = AN_EBASE - 5,     /* secret key file readable by others */
 	AN_EFIELD = AN_EBASE - 6,       /* a field is missing or of the wrong type */
+	AN_EDIRPERM = AN_EBASE - 7,     /* private directory writable by others or not ours */
 	/* negative answers (exit 1) */
 	AN_EBADSIG = AN_EBASE - 20,     /* signature does not verify */
 	AN_EEXPIRED = AN_EBASE - 21,    /* past its validity */
