@@ -1,7 +1,7 @@
 #!/usr/bin/env bats
 # dht-scale.bats: the DHT at scale and under faults (issue 4).  100 an-dht
 # daemons (processes) on 127.0.0.1 publish 200 names and resolve each from a
-# random node; 30% of the nodes are killed with SIGKILL at random, and after
+# random node; 30% of the nodes are killed with SIGKILL at random, and within
 # one (shortened) re-replication interval at least 99% of the names still
 # resolve; a killed node restarted alone still serves what its store held.
 #
@@ -85,7 +85,7 @@ setup() {
 }
 
 @test "scale: $NAMES names published through 10 nodes in parallel are each stored by peers" {
-	# 10 batches of NAMES/10 records, batch j through node n(10j+5)
+	# 10 batches of NAMES/10 records, batch j through node n((10j+5) mod N)
 	split -n "l/10" -d "$NET/names" "$T/batch."
 	local j f
 	for f in "$T"/batch.*; do
@@ -93,7 +93,7 @@ setup() {
 		j=$((10#$j))
 		(
 			while read -r name; do cat "$NET/rec/$name.json"; done <"$f" |
-				timeout 120 an-dht put -t 20s -s "$NET/n$((j * 10 + 5))" >"$f.out" 2>"$f.err"
+				timeout 120 an-dht put -t 20s -s "$NET/n$(((j * 10 + 5) % N))" >"$f.out" 2>"$f.err"
 			echo $? >"$f.rc"
 		) &
 	done
@@ -113,7 +113,7 @@ setup() {
 	[ "$(grep -c '^ok ' "$T/res")" -eq "$NAMES" ] || { grep '^fail ' "$T/res" | head >&2; return 1; }
 }
 
-@test "faults: after killing $KILL of $N nodes and one re-replication interval, >= 99% of names resolve" {
+@test "faults: after killing $KILL of $N nodes, >= 99% of names resolve within one re-replication interval" {
 	shuf -n "$KILL" "$NET/alive" >"$NET/killed"
 	# the node the restart test brings back: which records its store holds
 	# now (the record bytes are in its LMDB file), before the crash
@@ -127,19 +127,26 @@ setup() {
 	grep -vxF -f "$NET/killed" "$NET/alive" >"$T/alive"
 	mv "$T/alive" "$NET/alive"
 	[ "$(wc -l <"$NET/alive")" -eq $((N - KILL)) ]
-	# one re-replication interval plus two maintenance ticks
-	sleep $((REPL_S + 2))
-	resolve_all "$NET/alive" "$T/res"
-	local ok
-	ok=$(grep -c '^ok ' "$T/res" || true)
-	echo "# resolved $ok of $NAMES after the kill" >&3
+	# resolve every name again and again until 99% do, by the end of one
+	# re-replication interval plus two maintenance ticks (and the last
+	# round's own time); the last round's count decides
+	local ok=0 start=$SECONDS deadline=$((SECONDS + REPL_S + 2)) round=0
+	while :; do
+		round=$((round + 1))
+		resolve_all "$NET/alive" "$T/res"
+		ok=$(grep -c '^ok ' "$T/res" || true)
+		[ "$((ok * 100))" -lt "$((NAMES * 99))" ] || break
+		[ "$SECONDS" -lt "$deadline" ] || break
+		sleep 1
+	done
+	echo "# resolved $ok of $NAMES, round $round, $((SECONDS - start)) s after the kill" >&3
 	[ "$((ok * 100))" -ge "$((NAMES * 99))" ] || { grep '^fail ' "$T/res" | head >&2; return 1; }
 }
 
 @test "faults: no node that was not killed died (crash) during the run" {
 	local n dead=0
 	while read -r n; do
-		kill -0 "$(cat "$NET/$n.pid")" 2>/dev/null || { echo "$n is gone" >&2; dead=$((dead + 1)); }
+		alive "$(cat "$NET/$n.pid")" || { echo "$n is gone" >&2; dead=$((dead + 1)); }
 	done <"$NET/alive"
 	[ "$dead" -eq 0 ]
 }
@@ -148,10 +155,14 @@ setup() {
 	local v
 	v=$(cat "$NET/victim")
 	[ -s "$NET/victim.held" ] # it held some (k = 20 of 100 nodes store each name)
-	# alone: no bootstrap and no routing snapshot, so only its own store answers
-	mv "$NET/$v/routing.snap" "$T/" 2>/dev/null || true
+	# alone: no bootstrap and no routing snapshot (one is written only at a
+	# clean stop; moved away if there is one), so only its own store answers
+	[ ! -e "$NET/$v/routing.snap" ] || mv "$NET/$v/routing.snap" "$T/"
 	spawn_node "$v" -q
 	node_ready "$v" 20
+	run --separate-stderr node_peers "$v"
+	[ "$status" -eq 0 ]
+	[ -z "$output" ] || { echo "$v is not alone: $output" >&2; return 1; }
 	# 4 at a time; "ok NAME" when the node returned the very record
 	xargs -P "$PAR" -n 1 sh -c '
 		timeout 20 an-dht get -t 3s -s "$NET/$0" "$PH@$1" >"$NET/got.$1" 2>/dev/null &&
@@ -163,4 +174,8 @@ setup() {
 	echo "# $v held $n records across the crash" >&3
 	[ "$(grep -c '^ok ' "$T/res")" -eq "$n" ] || { grep '^lost ' "$T/res" | head >&2; return 1; }
 	[ "$n" -ge 1 ]
+	# still alone: every answer came from its own store
+	run --separate-stderr node_peers "$v"
+	[ "$status" -eq 0 ]
+	[ -z "$output" ] || { echo "$v is not alone: $output" >&2; return 1; }
 }
