@@ -4,6 +4,7 @@
 
 #include "an-dht/dht.h"
 #include "crypto/key.h"
+#include "dht/claim.h"
 #include "transport/identify.h"
 #include "transport/ping.h"
 #include "util/error.h"
@@ -64,10 +65,14 @@ static const char USAGE_KAD[] =
 	"  -s, --state-dir DIR        state directory (daemon socket, store, pins, config)\n"
 	"      --bootstrap MULTIADDR  bootstrap peer (repeatable)\n"
 	"      --protocol ID          kad protocol ID (default /an/kad/1.0.0)\n"
+	"      --claim-bits N         work of a bare-name claim (default 20, else $AN_CLAIM_BITS)\n"
 	"  -f, --force                republish: every own and pinned record, due or not\n"
 	"  -h, --help                 show this help\n"
 	"\n"
-	"Exit status: 0 ok, 1 not found or stored by no peer, 2 usage, 3 invalid record\n"
+	"put prints {\"key\",\"stored\",\"peers\"} per record, and \"claim\":\"stored\" or \"refused\"\n"
+	"for the bare-name claim of a record this node publishes.\n"
+	"\n"
+	"Exit status: 0 ok, 1 not found, stored by no peer or claim refused, 2 usage, 3 invalid record\n"
 	"(nothing sent), 4 network error, timeout or daemon unreachable.\n";
 
 static const char USAGE_DAEMON[] =
@@ -91,6 +96,8 @@ static const char USAGE_DAEMON[] =
 	"      --bootstrap MULTIADDR  DHT bootstrap peer (repeatable; else $AN_BOOTSTRAP, DIR/config)\n"
 	"      --protocol ID          kad protocol ID (default /an/kad/1.0.0)\n"
 	"      --client               DHT client mode: query only, serve and advertise nothing\n"
+	"      --claim-bits N         leading zero bits a bare-name claim's proof of work needs\n"
+	"                             (default 20, else $AN_CLAIM_BITS; ours pay the same)\n"
 	"  -q, --quiet                do not log closed connections to stderr\n"
 	"  -h, --help                 show this help\n";
 
@@ -131,7 +138,8 @@ enum {
 	OPT_HANDSHAKE,
 	OPT_BOOTSTRAP,
 	OPT_PROTOCOL,
-	OPT_CLIENT
+	OPT_CLIENT,
+	OPT_CLAIM_BITS
 };
 
 /* The subcommand table: later issues add put, get, providers, peers, ... */
@@ -162,9 +170,9 @@ static int run_kad(struct dht_opts *o, const char *name)
 
 static const int daemon_long[] = {OPT_LISTEN, OPT_MAX_CONNS, OPT_MAX_PENDING, OPT_MAX_PER_PEER,
 				  OPT_MAX_STREAMS, OPT_IDLE, OPT_HANDSHAKE, OPT_ANNOUNCE,
-				  OPT_BOOTSTRAP, OPT_PROTOCOL, OPT_CLIENT, 0};
+				  OPT_BOOTSTRAP, OPT_PROTOCOL, OPT_CLIENT, OPT_CLAIM_BITS, 0};
 static const int none_long[] = {0};
-static const int kad_long[] = {OPT_BOOTSTRAP, OPT_PROTOCOL, 0};
+static const int kad_long[] = {OPT_BOOTSTRAP, OPT_PROTOCOL, OPT_CLAIM_BITS, 0};
 
 static const struct subcommand commands[] = {
 	{"daemon", USAGE_DAEMON, "k:s:t:qh", daemon_long, 0, 0, run_daemon},
@@ -239,6 +247,7 @@ static void parse(int argc, char **argv, const struct subcommand *sc, struct dht
 		{"bootstrap", required_argument, NULL, OPT_BOOTSTRAP},
 		{"protocol", required_argument, NULL, OPT_PROTOCOL},
 		{"client", no_argument, NULL, OPT_CLIENT},
+		{"claim-bits", required_argument, NULL, OPT_CLAIM_BITS},
 		{"force", no_argument, NULL, 'f'},
 		{NULL, 0, NULL, 0},
 	};
@@ -302,6 +311,9 @@ static void parse(int argc, char **argv, const struct subcommand *sc, struct dht
 			break;
 		case OPT_CLIENT:
 			o->client = true;
+			break;
+		case OPT_CLAIM_BITS:
+			o->claim_bits = (unsigned)parse_count(optarg, "--claim-bits", AN_CLAIM_BITS_MAX);
 			break;
 		case 'f':
 			o->force = true;

@@ -28,6 +28,7 @@ struct dht_opts {
 	const char *protocol; /* --protocol: the kad protocol ID */
 	bool client;          /* --client: DHT client mode */
 	bool force;           /* republish --force */
+	unsigned claim_bits;  /* --claim-bits: work of a bare-name claim; 0: default */
 	char **args; /* positional arguments after the options */
 	int n_args;
 };

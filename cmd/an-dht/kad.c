@@ -83,9 +83,19 @@ static void put_cb(void *arg, int err, size_t stored, const struct an_peerid *pe
 		an_peerid_format(&peers[i], text, sizeof(text));
 		json_array_append_new(arr, json_string(text));
 	}
-	x->line(x->arg, json_pack("{s:s,s:I,s:o}", "key", x->key, "stored", (json_int_t)stored,
-				  "peers", arr));
-	exec_end(x, stored ? 0 : AN_ENOTFOUND, stored ? NULL : "no peer stored the record");
+	json_t *line = json_pack("{s:s,s:I,s:o}", "key", x->key, "stored", (json_int_t)stored,
+				 "peers", arr);
+	int claim = an_kad_op_claim(x->op);
+	if (claim != AN_KAD_CLAIM_NONE)
+		json_object_set_new(line, "claim",
+				    json_string(claim == AN_KAD_CLAIM_STORED ? "stored" : "refused"));
+	x->line(x->arg, line);
+	if (!stored)
+		exec_end(x, AN_ENOTFOUND, "no peer stored the record");
+	else if (claim == AN_KAD_CLAIM_REFUSED)
+		exec_end(x, AN_ENOTFOUND, "the bare-name claim was refused: no peer lists us as its provider");
+	else
+		exec_end(x, 0, NULL);
 }
 
 static void get_cb(void *arg, int err, const uint8_t *v, size_t len, size_t from)
@@ -299,6 +309,7 @@ static void node_config(const struct dht_opts *o, const char *dir, bool daemon,
 	cfg->maintain_ms = env_ms("AN_KAD_MAINTAIN_INTERVAL");
 	cfg->request_timeout_ms = o->timeout_ms > 0 && o->timeout_ms < 10000 ? (uint64_t)o->timeout_ms : 0;
 	cfg->quorum = 0;
+	cfg->claim_bits = o->claim_bits; /* 0: $AN_CLAIM_BITS, else the default (kad_node.h) */
 }
 
 /* Bootstrap addresses: --bootstrap, then $AN_BOOTSTRAP, then <dir>/config. */

@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "dht/claim.h"
 #include "dht/distance.h"
 #include "dht/kad_msg.h"
 #include "dht/lookup.h"
@@ -24,6 +25,15 @@
 #define SELF_ADDRS_MAX 8
 #define SNAPSHOT_MAX ((size_t)4 << 20)
 #define LINGER_MS 2000 /* a finished request's stream may wait this long for the peer's FIN */
+#define CLAIM_CACHE 8          /* bare-name proofs remembered (fqdn, bits, nonce) */
+#define CLAIM_CHECK_PEERS 3    /* closest peers asked whether they kept our claim */
+#define CLAIM_CHECK_DELAY 0.2  /* s after the ADD_PROVIDERs are written */
+
+struct claim_proof {
+	char fqdn[AN_RECORD_FQDN_MAX + 1];
+	unsigned bits;
+	uint64_t nonce;
+};
 
 struct kreq;
 struct inbound;
@@ -51,6 +61,8 @@ struct an_kad_node {
 	size_t nboot;
 	ev_timer boot_retry;       /* the next bootstrap while the table is small */
 	uint64_t boot_backoff_ms;  /* 0: none under way */
+	struct claim_proof claims[CLAIM_CACHE]; /* our proofs, round robin */
+	size_t nclaims;
 };
 
 static uint64_t now_ms(const struct an_kad_node *n)
@@ -698,12 +710,29 @@ static int ops_put(void *arg, const uint8_t *key, size_t key_len, const uint8_t 
 	return rc;
 }
 
+/* cfg's claim bits, else $AN_CLAIM_BITS, else the default; capped. */
+static unsigned claim_bits(const struct an_kad_node_config *cfg)
+{
+	const char *env = getenv("AN_CLAIM_BITS");
+	unsigned long b = AN_CLAIM_BITS_DEFAULT;
+	char *end;
+	if (cfg->claim_bits)
+		b = cfg->claim_bits;
+	else if (env && *env) {
+		b = strtoul(env, &end, 10);
+		if (*end)
+			b = AN_CLAIM_BITS_DEFAULT;
+	}
+	return b > AN_CLAIM_BITS_MAX ? AN_CLAIM_BITS_MAX : (unsigned)b;
+}
+
 static int ops_add_provider(void *arg, const uint8_t *key, size_t key_len,
 			    const struct an_kad_provider *p, uint64_t ms)
 {
 	(void)ms;
 	struct an_kad_node *n = arg;
-	return an_store_provider_add(n->store, key, key_len, &p->id, p->addrs, p->naddrs, now_s());
+	return an_store_provider_claim(n->store, key, key_len, &p->id, p->addrs, p->naddrs,
+				       p->verified, p->work, now_s());
 }
 
 static int ops_get_providers(void *arg, const uint8_t *key, size_t key_len,
@@ -867,7 +896,13 @@ struct an_kad_op {
 	struct target *targets;
 	size_t ntargets, pending, stored;
 	uint8_t name_key[34];
+	char fqdn[AN_RECORD_FQDN_MAX + 1];
 	bool announce;
+	/* the claim: ADD_PROVIDER targets, then GET_PROVIDERS to some of them */
+	struct target *ann;
+	size_t nann, ann_pending, check_pending;
+	bool listed;
+	int claim; /* AN_KAD_CLAIM_* */
 	/* get */
 	json_t *root_json;
 	struct an_validate_ctx vctx;
@@ -920,6 +955,7 @@ static void op_free(struct an_kad_op *op)
 	an_buf_free(&op->root_key);
 	an_buf_free(&op->root_value);
 	free(op->targets);
+	free(op->ann);
 	json_decref(op->root_json);
 	an_store_record_free(&op->rec);
 	free(op);
@@ -1148,8 +1184,101 @@ static void put_send_all(struct an_kad_op *op, const struct an_lookup_peer *cons
 		put_finish(op);
 }
 
-/* ADD_PROVIDER of the bare-name key to the closest, and to our own store. */
-static void announce_send(struct an_kad_op *op, const struct an_lookup_peer *const *peers, size_t c)
+/* Our proof for fqdn at the node's claim bits: from the cache, else found now. */
+static int claim_nonce(struct an_kad_node *n, const char *fqdn, uint64_t *nonce)
+{
+	unsigned bits = n->srv.claim_bits;
+	struct claim_proof *c;
+	int rc;
+	for (size_t i = 0; i < n->nclaims && i < CLAIM_CACHE; i++)
+		if (n->claims[i].bits == bits && strcmp(n->claims[i].fqdn, fqdn) == 0) {
+			*nonce = n->claims[i].nonce;
+			return 0;
+		}
+	/* 2^(bits+6) tries fail with odds e^-64: the cap only bounds the loop. */
+	rc = an_claim_find(an_host_peer_id(n->host), fqdn, strlen(fqdn), bits,
+			   bits + 6 < 64 ? (uint64_t)1 << (bits + 6) : 0, nonce);
+	if (rc < 0)
+		return rc;
+	c = &n->claims[n->nclaims++ % CLAIM_CACHE];
+	snprintf(c->fqdn, sizeof(c->fqdn), "%s", fqdn);
+	c->bits = bits;
+	c->nonce = *nonce;
+	return 0;
+}
+
+static void claim_done(struct an_kad_op *op, int claim)
+{
+	op->claim = claim;
+	put_finish(op); /* may free op */
+}
+
+static void claim_resp(void *arg, struct kreq *r, int err, const struct an_kad_msg *m)
+{
+	(void)r;
+	struct an_kad_op *op = arg;
+	const struct an_peerid *self = an_host_peer_id(op->node->host);
+	for (size_t i = 0; err == 0 && m && i < m->nproviders; i++)
+		if (an_peerid_equal(&m->providers[i].id, self))
+			op->listed = true;
+	if (--op->check_pending == 0)
+		claim_done(op, op->listed ? AN_KAD_CLAIM_STORED : AN_KAD_CLAIM_REFUSED);
+}
+
+/* Ask the first CLAIM_CHECK_PEERS peers that took our ADD_PROVIDER for the key's providers. */
+static void claim_check_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)revents;
+	struct an_kad_op *op = w->data;
+	struct an_kad_node *n = op->node;
+	struct an_kad_msg m;
+	struct an_buf body;
+	size_t asked = 0;
+	ev_timer_stop(loop, w);
+	an_kad_msg_init(&m);
+	m.type = AN_KAD_GET_PROVIDERS;
+	m.has_key = true;
+	m.key.p = op->name_key;
+	m.key.len = sizeof(op->name_key);
+	an_buf_init(&body, AN_KAD_MSG_SEND_MAX);
+	op->check_pending = 1;
+	if (an_kad_msg_encode(&m, &body) == 0)
+		for (size_t i = 0; i < op->nann && asked < CLAIM_CHECK_PEERS; i++) {
+			const struct target *t = &op->ann[i];
+			if (!t->stored)
+				continue;
+			if (kreq_start(n, &t->id, t->addrs, t->naddrs, body.data, body.len, true,
+				       claim_resp, op, i)) {
+				asked++;
+				op->check_pending++;
+			}
+		}
+	an_buf_free(&body);
+	an_kad_msg_free(&m);
+	if (--op->check_pending == 0)
+		claim_done(op, op->listed ? AN_KAD_CLAIM_STORED : AN_KAD_CLAIM_REFUSED);
+}
+
+static void claim_written(void *arg, struct kreq *r, int err, const struct an_kad_msg *m)
+{
+	(void)m;
+	struct an_kad_op *op = arg;
+	op->ann[r->tag].stored = err == 0;
+	if (--op->ann_pending == 0) {
+		/* Give the peers a moment to take the request in before asking. */
+		ev_timer_init(&op->defer, claim_check_cb, CLAIM_CHECK_DELAY, 0);
+		op->defer.data = op;
+		ev_timer_start(op->node->loop, &op->defer);
+	}
+}
+
+/*
+ * ADD_PROVIDER of the bare-name key, with our claim's proof, to the
+ * closest, and to our own store; then the check of whether they kept it.
+ * true if the check is under way (it calls put_finish), false if the put
+ * is to finish now.
+ */
+static bool announce_send(struct an_kad_op *op, const struct an_lookup_peer *const *peers, size_t c)
 {
 	struct an_kad_node *n = op->node;
 	struct an_kad_msg m;
@@ -1157,6 +1286,11 @@ static void announce_send(struct an_kad_op *op, const struct an_lookup_peer *con
 	const struct an_multiaddr *addrs = n->self_addrs;
 	size_t na = n->nself;
 	struct an_multiaddr rec_addrs[AN_RT_ADDRS_MAX];
+	char name[AN_CLAIM_NAME_MAX];
+	uint8_t nb[AN_CLAIM_NONCE_LEN];
+	uint64_t nonce = 0;
+	bool checking = false;
+	int rc;
 	refresh_self_addrs(n);
 	na = n->nself;
 	if (na == 0) {
@@ -1177,24 +1311,57 @@ static void announce_send(struct an_kad_op *op, const struct an_lookup_peer *con
 		na = AN_RT_ADDRS_MAX;
 	if (na == 0) {
 		node_log(n, "kad: no address to announce as provider");
-		return;
+		op->claim = AN_KAD_CLAIM_REFUSED;
+		return false;
 	}
-	an_store_provider_add(n->store, op->name_key, sizeof(op->name_key), an_host_peer_id(n->host),
-			      addrs, na, now_s());
+	rc = claim_nonce(n, op->fqdn, &nonce);
+	if (rc < 0) {
+		node_log(n, "kad: no proof of work for the claim on '%s': %s", op->fqdn, an_strerror(rc));
+		op->claim = AN_KAD_CLAIM_REFUSED;
+		return false;
+	}
+	an_claim_nonce_bytes(nonce, nb);
+	snprintf(name, sizeof(name), "%s%s", AN_CLAIM_NAME_PREFIX, op->fqdn);
+	an_store_provider_claim(n->store, op->name_key, sizeof(op->name_key), an_host_peer_id(n->host),
+				addrs, na, true,
+				an_claim_work(an_host_peer_id(n->host), op->fqdn, strlen(op->fqdn), nonce),
+				now_s());
+	free(op->ann);
+	op->ann = calloc(c ? c : 1, sizeof(*op->ann));
+	op->nann = 0;
+	op->ann_pending = 0;
 	an_kad_msg_init(&m);
 	m.type = AN_KAD_ADD_PROVIDER;
 	m.has_key = true;
 	m.key.p = op->name_key;
 	m.key.len = sizeof(op->name_key);
+	m.has_record = true;
+	m.record.key.p = (const uint8_t *)name;
+	m.record.key.len = strlen(name);
+	m.record.value.p = nb;
+	m.record.value.len = sizeof(nb);
 	an_buf_init(&body, AN_KAD_MSG_SEND_MAX);
-	if (an_kad_msg_add_peer_ma(&m, true, an_host_peer_id(n->host), addrs, na,
+	if (op->ann &&
+	    an_kad_msg_add_peer_ma(&m, true, an_host_peer_id(n->host), addrs, na,
 				   AN_KAD_CONNECTED) == 0 &&
 	    an_kad_msg_encode(&m, &body) == 0)
-		for (size_t i = 0; i < c; i++)
-			kreq_start(n, &peers[i]->id, peers[i]->addrs, peers[i]->naddrs, body.data,
-				   body.len, false, NULL, NULL, 0);
+		for (size_t i = 0; i < c; i++) {
+			struct target *t = &op->ann[op->nann];
+			t->id = peers[i]->id;
+			t->naddrs = peers[i]->naddrs;
+			memcpy(t->addrs, peers[i]->addrs, t->naddrs * sizeof(t->addrs[0]));
+			if (kreq_start(n, &peers[i]->id, peers[i]->addrs, peers[i]->naddrs, body.data,
+				       body.len, false, claim_written, op, op->nann)) {
+				op->nann++;
+				op->ann_pending++;
+			}
+		}
 	an_buf_free(&body);
 	an_kad_msg_free(&m);
+	checking = op->ann_pending > 0;
+	if (!checking)
+		op->claim = AN_KAD_CLAIM_REFUSED; /* nobody to hold it */
+	return checking;
 }
 
 static void put_finish(struct an_kad_op *op)
@@ -1365,9 +1532,9 @@ static void lookup_done(struct an_kad_op *op)
 			op->phase = 1;
 			put_send_all(op, peers, c);
 		} else {
-			announce_send(op, peers, c);
 			op->announce = false;
-			put_finish(op);
+			if (!announce_send(op, peers, c))
+				put_finish(op);
 		}
 		return;
 	case OP_REPUB:
@@ -1507,6 +1674,23 @@ static void find_root(struct an_kad_node *n, struct an_kad_op *op, const json_t 
 	json_decref(rec);
 }
 
+/* The fqdn of an /an/<ph>@<fqdn> key, parsed as an_validate_name_key does. */
+static int key_fqdn(const uint8_t *key, size_t key_len, char fqdn[AN_RECORD_FQDN_MAX + 1])
+{
+	char text[AN_VALIDATE_KEY_MAX + 8], peerhash[AN_PEERHASH_LEN + 1];
+	if (key_len < 4 || key_len > AN_VALIDATE_KEY_MAX || memchr(key, 0, key_len))
+		return AN_EMALFORMED;
+	memcpy(text, "an://", 5);
+	memcpy(text + 5, key + 4, key_len - 4);
+	text[5 + key_len - 4] = 0;
+	return an_record_parse_name(text, false, peerhash, fqdn) == 0 ? 0 : AN_EMALFORMED;
+}
+
+int an_kad_op_claim(const struct an_kad_op *op)
+{
+	return op ? op->claim : AN_KAD_CLAIM_NONE;
+}
+
 int an_kad_node_put(struct an_kad_node *n, const uint8_t *key, size_t key_len,
 		    const uint8_t *value, size_t value_len, unsigned flags, const json_t *root,
 		    an_kad_put_fn cb, void *arg, struct an_kad_op **out, struct an_record_error *e)
@@ -1545,7 +1729,8 @@ int an_kad_node_put(struct an_kad_node *n, const uint8_t *key, size_t key_len,
 		struct an_peerid pub;
 		const char *pk = json_string_value(json_object_get(rec, "publisherPublicKey"));
 		op->announce = pk && an_peerid_parse(pk, &pub) == 0 &&
-			       an_peerid_equal(&pub, an_host_peer_id(n->host));
+			       an_peerid_equal(&pub, an_host_peer_id(n->host)) &&
+			       key_fqdn(key, key_len, op->fqdn) == 0;
 		json_decref(rec);
 	}
 	rc = lookup_begin(op, AN_LOOKUP_FIND_NODE, key, key_len);
@@ -1960,6 +2145,7 @@ int an_kad_node_new(struct an_host *h, const struct an_kad_node_config *cfg,
 	n->srv.self = *an_host_peer_id(h);
 	n->srv.rt = &n->rt;
 	n->srv.k = n->cfg.k;
+	n->srv.claim_bits = claim_bits(&n->cfg);
 	n->srv.store.get = ops_get;
 	n->srv.store.put = ops_put;
 	n->srv.store.add_provider = ops_add_provider;

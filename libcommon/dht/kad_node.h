@@ -97,6 +97,8 @@ struct an_kad_node_config {
 	uint64_t request_timeout_ms;   /* per request (10 s) */
 	uint64_t refresh_ms;           /* AN_KAD_NODE_REFRESH_MS */
 	uint64_t maintain_ms;          /* AN_KAD_NODE_MAINTAIN_MS */
+	unsigned claim_bits;           /* work of a bare-name claim (dht/claim.h), asked of others'
+					  and paid for ours; 0: $AN_CLAIM_BITS, else AN_CLAIM_BITS_DEFAULT */
 	an_host_log_fn log;            /* reasons for failures; NULL drops them */
 	void *log_arg;
 };
@@ -172,6 +174,22 @@ typedef void (*an_kad_put_fn)(void *arg, int err, size_t stored, const struct an
 int an_kad_node_put(struct an_kad_node *n, const uint8_t *key, size_t key_len,
 		    const uint8_t *value, size_t value_len, unsigned flags, const json_t *root,
 		    an_kad_put_fn cb, void *arg, struct an_kad_op **op, struct an_record_error *e);
+
+/*
+ * The bare-name claim of a put (AN_KAD_PUT_OURS of an /an/ record that we
+ * publish).  The ADD_PROVIDER carries our proof of work for the name
+ * (dht/claim.h; found once per name and bits, then remembered: about a
+ * second of one core at the default bits); then up to 3 of the peers that
+ * took it are asked GET_PROVIDERS for the key: STORED if one lists us,
+ * REFUSED if none does (their list is full of established claimants, or
+ * they want more work) or nobody could be sent the claim.  The record
+ * itself may still have been stored.  Valid inside the put's callback, for
+ * the op that an_kad_node_put returned; NONE for other puts.
+ */
+#define AN_KAD_CLAIM_NONE 0
+#define AN_KAD_CLAIM_STORED 1
+#define AN_KAD_CLAIM_REFUSED 2
+int an_kad_op_claim(const struct an_kad_op *op);
 
 /*
  * cb(arg, err, value, len, from_peers): err 0 with the best valid value

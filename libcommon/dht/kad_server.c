@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dht/claim.h"
 #include "dht/distance.h"
 #include "util/error.h"
 
@@ -84,6 +85,15 @@ static int handle_add_provider(const struct an_kad_server *srv, const struct an_
 				prov.naddrs++;
 		if (!prov.naddrs)
 			continue;
+		if (req->has_record && req->record.key.len) {
+			/* A bare-name claim: stored verified, or not at all. */
+			if (an_claim_verify(req->key.p, req->key.len, req->record.key.p,
+					    req->record.key.len, req->record.value.p,
+					    req->record.value.len, from, srv->claim_bits,
+					    &prov.work) != 0)
+				continue;
+			prov.verified = true;
+		}
 		srv->store.add_provider(srv->store.arg, req->key.p, req->key.len, &prov, now_ms);
 	}
 	return AN_KAD_SERVER_NO_RESPONSE;

@@ -21,6 +21,12 @@
  *                 js compares the echoed value, rust needs the record).
  *   ADD_PROVIDER  only providerPeers whose id is the sender and that carry
  *                 addresses are stored (js and rust rule); no response.
+ *                 A record field is a bare-name claim (dht/claim.h):
+ *                 record.key "/an-name/<fqdn>" hashing to key, record.value
+ *                 the nonce; a claim with claim_bits of work is stored
+ *                 verified, one with a bad or short proof is refused.
+ *                 Without the field the provider is stored unverified
+ *                 (js, rust and IPFS providers of any key).
  *   GET_PROVIDERS providerPeers from the store plus closerPeers.
  *   PING          deprecated; answered with an empty PING.
  * Closer peers carry at most AN_RT_ADDRS_MAX addresses each, so a full
@@ -47,6 +53,8 @@ struct an_kad_provider {
 	struct an_peerid id;
 	size_t naddrs;
 	struct an_multiaddr addrs[AN_RT_ADDRS_MAX];
+	bool verified; /* add_provider: a claim whose proof was checked */
+	unsigned work; /* its leading zero bits */
 };
 
 /*
@@ -85,6 +93,7 @@ struct an_kad_server {
 	const struct an_rt *rt;                /* borrowed */
 	struct an_kad_store_ops store;
 	size_t k;                              /* closer peers per answer; 0 = rt->k */
+	unsigned claim_bits;                   /* work a bare-name claim needs (dht/claim.h) */
 };
 
 /*
