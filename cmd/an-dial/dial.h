@@ -49,6 +49,7 @@ struct dial {
 	struct an_privkey *key;
 	struct an_host *host;
 	struct an_node *node;   /* NULL until the first resolution */
+	bool node_opening;      /* an_node_open runs (its bootstrap runs the loop) */
 	struct site *sites;     /* the cache, most recently used first */
 	size_t n_sites;         /* in the cache (<= DIAL_SITES_MAX) */
 	size_t n_busy;          /* of them resolving or connecting (<= DIAL_LOOKUPS_MAX) */

@@ -101,6 +101,8 @@ struct client {
 	bool by_host;        /* routed by Host (a site's own origin) */
 	bool closing;        /* close once out is flushed */
 	bool dead;           /* freed once the call reports */
+	int processing;      /* client_process calls under way (nested through request_done) */
+	bool close_pending;  /* closed while processing: freed when the outer call returns */
 };
 
 struct gateway {
@@ -246,6 +248,11 @@ static void client_close(struct client *c)
 	ev_io_stop(c->g->loop, &c->rio);
 	ev_io_stop(c->g->loop, &c->wio);
 	ev_timer_stop(c->g->loop, &c->timer);
+	if (c->processing) {
+		/* client_process still reads c: it frees c when it returns */
+		c->close_pending = true;
+		return;
+	}
 	site_wait_cancel(&c->wait);
 	if (c->call) {
 		c->dead = true;
@@ -806,9 +813,21 @@ static void head_complete(struct client *c)
 }
 
 /* Run the parser over the input we have. */
+static void client_process_once(struct client *c);
+
 static void client_process(struct client *c)
 {
-	while (c->in.len && (c->state == C_HEAD || c->state == C_BODY)) {
+	c->processing++;
+	client_process_once(c);
+	if (--c->processing == 0 && c->close_pending) {
+		c->close_pending = false;
+		client_close(c);
+	}
+}
+
+static void client_process_once(struct client *c)
+{
+	while (c->in.len && !c->close_pending && (c->state == C_HEAD || c->state == C_BODY)) {
 		size_t used = 0;
 		if (c->state == C_HEAD) {
 			int rc = an_route_parse(&c->parser, c->in.data, c->in.len, &used);

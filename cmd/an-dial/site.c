@@ -37,6 +37,8 @@ struct site {
 	size_t n_addrs, next_addr;
 	struct an_host_conn *conn; /* referenced while held */
 	struct site_wait *waiters;
+	bool orphan;               /* dial_free ran while its dial was under way */
+	bool await_node;           /* resolving: waits for the node being opened */
 	struct an_resolve_op *rop;
 	ev_timer kick; /* delivers results from the loop */
 };
@@ -116,10 +118,19 @@ static void site_free(struct site *s)
 
 void dial_free(struct dial *d)
 {
-	struct site *s, *next;
-	/* sites first: their connections are the host's */
+	struct site *s, *next, *orphans = NULL;
+	/* sites first: their connections are the host's; a site whose dial is
+	 * under way waits for the host to end it (its callback is always called) */
 	for (s = d->sites; s; s = next) {
 		next = s->next;
+		if (s->state == S_CONNECTING) {
+			s->orphan = true;
+			s->waiters = NULL;
+			ev_timer_stop(d->loop, &s->kick);
+			s->next = orphans;
+			orphans = s;
+			continue;
+		}
 		site_free(s);
 	}
 	d->sites = NULL;
@@ -134,6 +145,10 @@ void dial_free(struct dial *d)
 		ev_run(d->loop, 0);
 	}
 	an_host_free(d->host);
+	for (s = orphans; s; s = next) {
+		next = s->next;
+		site_free(s);
+	}
 	an_privkey_free(d->key);
 	d->host = NULL;
 	d->key = NULL;
@@ -257,6 +272,12 @@ static void dial_cb(struct an_host *h, struct an_host_conn *c, int err, void *ar
 {
 	struct site *s = arg;
 	(void)h;
+	if (s->orphan) {
+		/* the program is ending (dial_free) */
+		if (err == 0)
+			an_host_conn_close(c);
+		return;
+	}
 	if (err == 0 && !s->have_publisher) {
 		/* --connect-to without a peer ID: the peer must hash to the URL's peer hash */
 		char hash[AN_PEERHASH_LEN + 1];
@@ -387,6 +408,19 @@ static int node_open(struct dial *d, char *why, size_t whycap)
 	return rc;
 }
 
+/* Resolve s's name on the open node. */
+static void lookup_start(struct site *s)
+{
+	struct dial *d = s->d;
+	char err[DIAL_WHY_MAX] = "";
+	int rc = an_resolve_start(d->node, d->cfg.statedir, &s->name, d->cfg.repin ? AN_RESOLVE_REPIN : 0,
+				  d->cfg.timeout_ms, resolved, s, &s->rop, err, sizeof(err));
+	if (rc < 0) {
+		why(s, "%s", err[0] ? err : an_strerror(rc));
+		fail(s, rc);
+	}
+}
+
 static void resolve_start(struct site *s)
 {
 	struct dial *d = s->d;
@@ -424,15 +458,34 @@ static void resolve_start(struct site *s)
 		connect_start(s);
 		return;
 	}
-	rc = node_open(d, err, sizeof(err));
-	if (rc == 0)
-		rc = an_resolve_start(d->node, d->cfg.statedir, &s->name,
-				      d->cfg.repin ? AN_RESOLVE_REPIN : 0, d->cfg.timeout_ms, resolved, s,
-				      &s->rop, err, sizeof(err));
-	if (rc < 0) {
-		why(s, "%s", err[0] ? err : an_strerror(rc));
-		fail(s, rc);
+	if (d->node_opening) {
+		/* the node is being opened (its bootstrap runs the loop, so other
+		 * requests arrive meanwhile): this one starts once it is open */
+		s->await_node = true;
+		return;
 	}
+	if (!d->node) {
+		d->node_opening = true;
+		rc = node_open(d, err, sizeof(err));
+		d->node_opening = false;
+		for (struct site *t = d->sites; t; t = t->next) {
+			if (!t->await_node)
+				continue;
+			t->await_node = false;
+			if (rc < 0) {
+				why(t, "%s", err[0] ? err : an_strerror(rc));
+				fail(t, rc);
+			} else {
+				lookup_start(t);
+			}
+		}
+		if (rc < 0) {
+			why(s, "%s", err[0] ? err : an_strerror(rc));
+			fail(s, rc);
+			return;
+		}
+	}
+	lookup_start(s);
 }
 
 /* Make room for a site: free the least recently used one nobody waits on. */
