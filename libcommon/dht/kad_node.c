@@ -2194,6 +2194,10 @@ void an_kad_node_free(struct an_kad_node *n)
 	ev_timer_stop(n->loop, &n->refresh);
 	ev_timer_stop(n->loop, &n->maintain);
 	ev_timer_stop(n->loop, &n->boot_retry);
+	/* Every op goes below, a republish's child put on its own (it may come
+	   first in the list): no parent may free it again. */
+	for (struct an_kad_op *op = n->ops; op; op = op->next)
+		op->child = NULL;
 	while (n->ops) {
 		struct an_kad_op *op = n->ops;
 		op->cancelled = true;
