@@ -5,6 +5,9 @@
 #include "crypto/key.h"
 #include "crypto/peerid.h"
 #include "dht/claim.h"
+#include "dht/kad_msg.h"
+#include "dht/kad_server.h"
+#include "dht/routing.h"
 #include "dht/store.h"
 #include "record/record.h"
 #include "util/error.h"
@@ -249,6 +252,90 @@ static void test_unverified_cannot_enter_full_claims(void)
 	close_store(s);
 }
 
+/* ---- the server's side: ADD_PROVIDER with and without a claim ---- */
+
+static struct an_kad_provider added;
+static int nadded;
+
+static int stub_add_provider(void *arg, const uint8_t *key, size_t key_len,
+			     const struct an_kad_provider *p, uint64_t now_ms)
+{
+	(void)arg; (void)key; (void)key_len; (void)now_ms;
+	added = *p;
+	nadded++;
+	return 0;
+}
+
+/* ADD_PROVIDER of key from `from`, with the claim c (NULL: no record field), handled by srv. */
+static int add_provider(const struct an_kad_server *srv, const struct an_peerid *from,
+			const uint8_t *key, const struct claim *c)
+{
+	struct an_kad_msg m, req;
+	struct an_buf body, resp;
+	struct an_multiaddr a;
+	int rc = -1;
+	nadded = 0;
+	an_kad_msg_init(&m);
+	an_buf_init(&body, AN_KAD_MSG_SEND_MAX);
+	an_buf_init(&resp, AN_KAD_MSG_SEND_MAX);
+	m.type = AN_KAD_ADD_PROVIDER;
+	m.has_key = true;
+	m.key.p = key;
+	m.key.len = 34;
+	if (c) {
+		m.has_record = true;
+		m.record.key.p = (const uint8_t *)c->name;
+		m.record.key.len = c->name_len;
+		m.record.value.p = c->nonce;
+		m.record.value.len = sizeof(c->nonce);
+	}
+	if (an_multiaddr_parse("/ip4/127.0.0.1/tcp/4001", &a) == 0 &&
+	    an_kad_msg_add_peer_ma(&m, true, from, &a, 1, AN_KAD_CONNECTED) == 0 &&
+	    an_kad_msg_encode(&m, &body) == 0 &&
+	    an_kad_msg_decode(body.data, body.len, AN_KAD_MSG_MAX_DEFAULT, &req) == 0) {
+		rc = an_kad_server_handle(srv, from, &req, 0, &resp, NULL);
+		an_kad_msg_free(&req);
+	}
+	an_kad_msg_free(&m);
+	an_buf_free(&body);
+	an_buf_free(&resp);
+	return rc;
+}
+
+static void test_server_checks_claims(void)
+{
+	struct an_kad_server srv;
+	struct an_rt rt;
+	struct claim c, weak;
+	memset(&srv, 0, sizeof(srv));
+	new_peer(&srv.self);
+	an_rt_init(&rt, &srv.self, NULL);
+	srv.rt = &rt;
+	srv.store.add_provider = stub_add_provider;
+	srv.claim_bits = BITS;
+	CHECK_EQ_INT(claim_make(&c, &peer_x, "mysite", BITS), 0);
+	/* A good claim is stored verified, with its work. */
+	CHECK_EQ_INT(add_provider(&srv, &peer_x, c.key, &c), AN_KAD_SERVER_NO_RESPONSE);
+	CHECK_EQ_INT(nadded, 1);
+	CHECK(added.verified);
+	CHECK(added.work >= BITS);
+	/* The same proof from another peer, or short of the bits, is refused. */
+	CHECK_EQ_INT(add_provider(&srv, &peer_y, c.key, &c), AN_KAD_SERVER_NO_RESPONSE);
+	CHECK_EQ_INT(nadded, an_claim_work(&peer_y, "mysite", 6, c.n) >= BITS ? 1 : 0);
+	weak = c;
+	an_claim_nonce_bytes(c.n ? c.n - 1 : 1, weak.nonce);
+	CHECK_EQ_INT(add_provider(&srv, &peer_x, c.key, &weak), AN_KAD_SERVER_NO_RESPONSE);
+	CHECK_EQ_INT(nadded, 0);
+	/* Without a record field (js, rust, IPFS): stored unverified. */
+	CHECK_EQ_INT(add_provider(&srv, &peer_x, c.key, NULL), AN_KAD_SERVER_NO_RESPONSE);
+	CHECK_EQ_INT(nadded, 1);
+	CHECK(!added.verified);
+	/* The bits are the server's to set. */
+	srv.claim_bits = an_claim_work(&peer_x, "mysite", 6, c.n) + 1;
+	CHECK_EQ_INT(add_provider(&srv, &peer_x, c.key, &c), AN_KAD_SERVER_NO_RESPONSE);
+	CHECK_EQ_INT(nadded, 0);
+}
+
 int main(void)
 {
 	if (sodium_init() < 0)
@@ -258,6 +345,7 @@ int main(void)
 	RUN(test_find_verify);
 	RUN(test_wrong_claims_refused);
 	RUN(test_bits_tunable);
+	RUN(test_server_checks_claims);
 	RUN(test_fresh_claims_cannot_displace);
 	RUN(test_verified_evicts_unverified);
 	RUN(test_unverified_cannot_enter_full_claims);
