@@ -35,9 +35,8 @@ setup_file() {
 JSON
 	export UP_PORT=$(free_port)
 	bg upstream python3 "$AN_TOP/tests/browser/upstream.py" "$UP_PORT" "$NET/evil" 600
-	bg bank an-serve -q -k "$NET/a.key" -n bank -s "$NET/sa" --bootstrap "$BOOT" "$NET/bank"
-	bg evil an-serve -q -k "$NET/e.key" -n bank -s "$NET/se" --bootstrap "$BOOT" \
-		--upstream "http://127.0.0.1:$UP_PORT"
+	serve bank -k "$NET/a.key" -n bank -s "$NET/sa" "$NET/bank" || return 1
+	serve evil -k "$NET/e.key" -n bank -s "$NET/se" --upstream "http://127.0.0.1:$UP_PORT" || return 1
 	# PA's own root "bank.com" (for the suffix pin), and a publisher whose
 	# sites all point at a port that accepts and never answers (slow lookups)
 	an-sign -k "$NET/a.key" --name bank.com --type root --addr /ip4/127.0.0.1/tcp/9 >"$NET/bankcom.json"
@@ -57,8 +56,23 @@ while time.time() < end:
 		an-sign -k "$NET/s.key" --name "slow$i" --type root --addr "/ip4/127.0.0.1/tcp/$HANG_PORT"
 	done >"$NET/slow.json"
 	an-dht put -k "$NET/s.key" -s "$NET/ps" --bootstrap "$BOOT" <"$NET/slow.json" >/dev/null
-	wait_for "$NET/bank.out" '"published":true' 30 || return 1
-	wait_for "$NET/evil.out" '"published":true' 30 || return 1
+}
+
+# serve NAME ARGS...: an-serve ARGS in the background until its ready line
+# says published; a publication refused on a loaded machine (stored on no
+# node) is tried again, three times in all.
+serve() {
+	local name=$1 try
+	shift
+	for try in 1 2 3; do
+		bg "$name" an-serve -q --bootstrap "$BOOT" "$@"
+		wait_for "$NET/$name.out" '"published":' 60 || return 1
+		grep -q '"published":true' "$NET/$name.out" && return 0
+		stop_node "$name"
+		: >"$NET/$name.out"
+	done
+	echo "an-serve $name never published" >&2
+	return 1
 }
 
 teardown_file() {
@@ -81,7 +95,9 @@ gw() {
 	GP=$(free_port)
 	GS=$T/gw
 	G=http://127.0.0.1:$GP
-	bg "gw-${BATS_TEST_NUMBER}" an-dial --state-dir "$GS" --bootstrap "$BOOT" -t 10s --gateway "127.0.0.1:$GP" "$@"
+	# (no ASan quarantine: a sanitizer build's freed memory would count in the RSS check)
+	ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=0 \
+		bg "gw-${BATS_TEST_NUMBER}" an-dial --state-dir "$GS" --bootstrap "$BOOT" -t 10s --gateway "127.0.0.1:$GP" "$@"
 	wait_for "$RUNDIR/gw-${BATS_TEST_NUMBER}.err" 'gateway listening' 10
 }
 
@@ -303,25 +319,57 @@ time.sleep(30)' "$GP" >"$T/flood.out" &
 
 # ---- 5. bounded caches ----
 
+# burst PORT N SOURCE...: N requests for slow1..slowN at once (one socket
+# each, from the SOURCE addresses in turn); one line "status seconds" each.
+burst() {
+	timeout 60 python3 -c 'import selectors, socket, sys, time
+port, n, srcs, ph = int(sys.argv[1]), int(sys.argv[2]), sys.argv[4:], sys.argv[3]
+sel = selectors.DefaultSelector(); t0 = time.time()
+for i in range(n):
+    s = socket.socket(); s.bind((srcs[i % len(srcs)], 0)); s.connect(("127.0.0.1", port))
+    s.sendall(("GET / HTTP/1.1\r\nHost: slow%d.%s.localhost\r\nConnection: close\r\n\r\n" % (i + 1, ph)).encode())
+    sel.register(s, selectors.EVENT_READ, b"")
+left = n
+while left and time.time() - t0 < 50:
+    for key, _ in sel.select(1):
+        d = key.fileobj.recv(4096)
+        if d and b"\r\n" not in key.data + d:
+            sel.modify(key.fileobj, selectors.EVENT_READ, key.data + d); continue
+        line = (key.data + d).split(b"\r\n")[0].split()
+        print(line[1].decode() if len(line) > 1 else "eof", round(time.time() - t0, 2), flush=True)
+        sel.unregister(key.fileobj); key.fileobj.close(); left -= 1' "$1" "$2" "$PS" "${@:3}"
+}
+
 @test "lookups past the cap are answered 503 at once, and 127.0.0.1 is still served" {
 	gw
-	for src in 127.0.0.2 127.0.0.3 127.0.0.4; do
-		for i in $(seq 33); do
-			n=$(( (${src##*.} - 2) * 33 + i ))
-			curl -s -m 30 --interface "$src" -o /dev/null -w '%{http_code} %{time_total}\n' \
-				"http://slow$n.$PS.localhost:$GP/" &
-		done
-	done >"$T/codes"
-	# 64 wait for the dial deadline (10 s), the rest are 503 at once
-	deadline=$((SECONDS + 15))
+	burst "$GP" 99 127.0.0.2 127.0.0.3 127.0.0.4 >"$T/codes" &
+	pid=$!
+	# 64 wait for the dial deadline (10 s), the other 35 are 503 at once
+	deadline=$((SECONDS + 8))
 	until [ "$(grep -c "^503 " "$T/codes")" -ge 30 ]; do
-		[ "$SECONDS" -lt "$deadline" ] || { awk "{print \$1}" "$T/codes" | sort | uniq -c >&2; return 1; }
+		[ "$SECONDS" -lt "$deadline" ] || { sort "$T/codes" | uniq -c >&2; return 1; }
 		sleep 0.1
 	done
-	awk '$1 == 503 && $2 > 5 { print "a slow 503:", $0; bad = 1 } END { exit bad }' "$T/codes"
+	awk '$1 == 503 && $2 > 3 { print "a slow 503:", $0; bad = 1 } END { exit bad }' "$T/codes"
 	run curl -s -m 10 -o /dev/null -w '%{http_code}' "$G/"
 	[ "$output" = 200 ]
-	wait
+	wait "$pid"
+	[ "$(grep -c "^503 " "$T/codes")" -eq 35 ] || { sort "$T/codes" | uniq -c >&2; return 1; }
+}
+
+@test "the first requests of a fresh gateway wait for its node together: none is a false 404" {
+	# the in-process node bootstraps while other requests arrive; each used to
+	# open a node of its own (leaked) and many answered 404 at once
+	gw -t 3s
+	pids=()
+	for i in $(seq 20); do
+		curl -s -m 30 -o /dev/null -w '%{http_code}\n' "http://slow$i.$PS.localhost:$GP/" >>"$T/codes" &
+		pids+=($!)
+	done
+	wait "${pids[@]}"
+	sort "$T/codes" | uniq -c >&2
+	[ "$(wc -l <"$T/codes")" -eq 20 ]
+	! grep -q 404 "$T/codes"
 }
 
 # rss PID: resident kB
