@@ -4,7 +4,7 @@
 # `an-dht daemon` on the public side (198.18.0.1), an-serve --relay in
 # "home" behind one MASQUERADE router, an-resolve and an-dial in "client"
 # behind another.  Only addresses inside the lab are used (198.18.0.0/15,
-# 10.31.x inside it); every process and namespace is removed in
+# 198.19.x inside it); every process and namespace is removed in
 # teardown_file, and every wait has a deadline.  Each process has a state
 # directory of its own: a Unix socket crosses network namespaces, and a
 # shared one would let the programs talk to the daemon without the network.

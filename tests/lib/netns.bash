@@ -2,12 +2,12 @@
 # bats suites (load it with `load ../lib/netns`).
 #
 #                       198.18.0.1 (on pub's lo: relay, DHT)
-#                              [ pub ]  routes 198.18.0.0/15, no route to 10/8
+#                              [ pub ]  198.18.1/24 and 198.18.2/24 only: no route to the LANs
 #               198.18.1.1 /          \ 198.18.2.1
 #               198.18.1.2 /            \ 198.18.2.2
 #        [ hrt ] MASQUERADE              [ crt ] MASQUERADE
-#               10.31.1.1 |              | 10.31.2.1
-#               10.31.1.2 |              | 10.31.2.2
+#               198.19.1.1 |              | 198.19.2.1
+#               198.19.1.2 |              | 198.19.2.2
 #          [ home ]  behind NAT      [ client ]  behind another NAT
 #
 # Nothing outside the namespaces is touched: no address, route or rule in
@@ -20,8 +20,8 @@
 # and LAB_ALL; lab_up exports them so tests of the same file see them.
 
 LAB_PUB_IP=198.18.0.1
-LAB_HOME_IP=10.31.1.2
-LAB_CLIENT_IP=10.31.2.2
+LAB_HOME_IP=198.19.1.2
+LAB_CLIENT_IP=198.19.2.2
 
 # lab_check: status 0 when the lab can be built (root, ip netns).
 lab_check() {
@@ -99,13 +99,13 @@ lab_up() {
 	# veth names: at most 15 characters, unique per run through the id
 	_lab_link "$LAB_NS_pub" "v${id}ph" 198.18.1.1/24 "$LAB_NS_hrt" "v${id}hp" 198.18.1.2/24 || return 1
 	_lab_link "$LAB_NS_pub" "v${id}pc" 198.18.2.1/24 "$LAB_NS_crt" "v${id}cp" 198.18.2.2/24 || return 1
-	_lab_link "$LAB_NS_hrt" "v${id}hh" 10.31.1.1/24 "$LAB_NS_home" "v${id}oh" "$LAB_HOME_IP/24" || return 1
-	_lab_link "$LAB_NS_crt" "v${id}cc" 10.31.2.1/24 "$LAB_NS_client" "v${id}oc" "$LAB_CLIENT_IP/24" || return 1
+	_lab_link "$LAB_NS_hrt" "v${id}hh" 198.19.1.1/24 "$LAB_NS_home" "v${id}oh" "$LAB_HOME_IP/24" || return 1
+	_lab_link "$LAB_NS_crt" "v${id}cc" 198.19.2.1/24 "$LAB_NS_client" "v${id}oc" "$LAB_CLIENT_IP/24" || return 1
 	ip -n "$LAB_NS_pub" addr add "$LAB_PUB_IP/32" dev lo || return 1
 	ip -n "$LAB_NS_hrt" route add default via 198.18.1.1 || return 1
 	ip -n "$LAB_NS_crt" route add default via 198.18.2.1 || return 1
-	ip -n "$LAB_NS_home" route add default via 10.31.1.1 || return 1
-	ip -n "$LAB_NS_client" route add default via 10.31.2.1 || return 1
+	ip -n "$LAB_NS_home" route add default via 198.19.1.1 || return 1
+	ip -n "$LAB_NS_client" route add default via 198.19.2.1 || return 1
 	for n in pub hrt crt; do
 		lab_exec "$n" sysctl -qw net.ipv4.ip_forward=1 || return 1
 	done
