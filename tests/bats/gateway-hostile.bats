@@ -227,9 +227,9 @@ pinned() {
 	[ "$code" = 200 ]
 	grep -i '^Set-Cookie:' "$T/head" >&2
 	[ "$(grep -ci '^Set-Cookie:' "$T/head")" -eq 2 ]
-	! grep -i '^Set-Cookie:.*domain' "$T/head"
+	run ! grep -i '^Set-Cookie:.*domain' "$T/head"
 	grep -qi '^Set-Cookie: a=1; Path=/; HttpOnly'$'\r' "$T/head"
-	! grep -qi '^Clear-Site-Data' "$T/head"
+	run ! grep -qi '^Clear-Site-Data' "$T/head"
 }
 
 # ---- 6. DNS rebinding ----
