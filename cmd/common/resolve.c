@@ -11,6 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <ev.h>
+
 #include "cli.h"
 #include "util/buf.h"
 #include "util/error.h"
@@ -302,7 +304,19 @@ struct an_resolve_op {
 	size_t ns;
 	size_t i;        /* suffix being tried (counting down: shortest first) */
 	bool sub;        /* getting the subdomain's record */
+	size_t root_i;   /* the suffix that was the root */
+	int sub_retries; /* SUB_RETRIES left */
+	ev_timer retry;
 };
+
+/*
+ * A subdomain record names its root record's signature, so while the
+ * publisher republishes (root first, then each subdomain) the held pair
+ * disagrees for a moment and the subdomain is "not found".  Ask again for
+ * root and subdomain, SUB_RETRIES times SUB_RETRY_S apart, before saying so.
+ */
+#define SUB_RETRIES 2
+#define SUB_RETRY_S 0.4
 
 /* The root is known: a pin on it (or on the name) for another peer hash refuses. */
 static int check_root_pin(struct an_resolve_op *op)
@@ -371,12 +385,34 @@ static int get_next(struct an_resolve_op *op)
 				 get_done, op, &op->nop);
 }
 
+static void retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)revents;
+	struct an_resolve_op *op = w->data;
+	int err;
+	ev_timer_stop(loop, w);
+	json_decref(op->res.root);
+	op->res.root = NULL;
+	op->sub = false;
+	op->i = op->root_i;
+	err = get_next(op);
+	if (err < 0)
+		op_finish(op, err);
+}
+
 static void get_done(void *arg, int err, const json_t *result, size_t stored)
 {
 	struct an_resolve_op *op = arg;
 	(void)stored;
 	op->nop = NULL;
 	if (op->sub) {
+		if (err == AN_ENOTFOUND && op->sub_retries > 0) {
+			op->sub_retries--;
+			ev_timer_init(&op->retry, retry_cb, SUB_RETRY_S, 0);
+			op->retry.data = op;
+			ev_timer_start(an_node_loop(op->node), &op->retry);
+			return;
+		}
 		if (err == 0)
 			op->res.record = json_deep_copy(result);
 		op_finish(op, err);
@@ -401,6 +437,7 @@ static void get_done(void *arg, int err, const json_t *result, size_t stored)
 	} else {
 		op->res.root = json_deep_copy(result);
 		snprintf(op->res.root_name, sizeof(op->res.root_name), "%s", op->suffixes[op->i]);
+		op->root_i = op->i;
 		op->sub = true;
 	}
 	err = get_next(op);
@@ -429,6 +466,7 @@ int an_resolve_start(struct an_node *n, const char *statedir, const struct an_na
 	op->timeout_ms = timeout_ms;
 	op->done = done;
 	op->arg = arg;
+	op->sub_retries = SUB_RETRIES;
 	an_resolved_init(&op->res);
 	op->res.name = *name;
 	rc = an_pins_load(statedir, &pins, err, errcap);
@@ -473,6 +511,8 @@ void an_resolve_cancel(struct an_resolve_op *op)
 	if (!op)
 		return;
 	an_node_op_cancel(op->nop);
+	if (ev_is_active(&op->retry))
+		ev_timer_stop(an_node_loop(op->node), &op->retry);
 	an_resolved_free(&op->res);
 	free(op);
 }
