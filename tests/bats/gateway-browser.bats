@@ -20,12 +20,7 @@ setup_file() {
 		return 1
 	}
 	command -v node >/dev/null || { echo "node is missing" >&2; return 1; }
-	export NET=$BATS_FILE_TMPDIR/net
-	run_dir "$NET"
-	export AN_STATE_DIR=$NET/nostate
-	start_node n0 -q || return 1
-	export BOOT=$NODE_ADDR
-	start_node n1 -q --bootstrap "$BOOT" || return 1
+	two_nodes || return 1
 	# site A: a page with a secret
 	mkdir -p "$NET/a"
 	printf '<!DOCTYPE html>\n<title>A</title><p id="secret">secret of A</p>\n' >"$NET/a/secret.html"
@@ -59,23 +54,6 @@ JSON
 	timeout 120 node "$AN_TOP/tests/browser/xsite.mjs" "$NET/profile" "$gw/an/$PB@siteb/attack.html" \
 		"$gw/an/$PA@sitea/secret.html" "http://sitea.$PA.localhost:$GW_PORT/secret.html" \
 		>"$NET/xsite.json" 2>"$NET/xsite.err" || { cat "$NET/xsite.err" "$NET/gw.err" >&2; return 1; }
-}
-
-# serve NAME ARGS...: an-serve ARGS in the background until its ready line
-# says published; a publication refused on a loaded machine (stored on no
-# node) is tried again, three times in all.
-serve() {
-	local name=$1 try
-	shift
-	for try in 1 2 3; do
-		bg "$name" an-serve -q --bootstrap "$BOOT" "$@"
-		wait_for "$NET/$name.out" '"published":' 60 || return 1
-		grep -q '"published":true' "$NET/$name.out" && return 0
-		stop_node "$name"
-		: >"$NET/$name.out"
-	done
-	echo "an-serve $name never published" >&2
-	return 1
 }
 
 teardown_file() {

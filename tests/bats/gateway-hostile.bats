@@ -14,12 +14,7 @@ load ../lib/common
 
 setup_file() {
 	export AN_TOP=${AN_TOP:-$(cd "$BATS_TEST_DIRNAME/../.." && pwd)}
-	export NET=$BATS_FILE_TMPDIR/net
-	run_dir "$NET"
-	export AN_STATE_DIR=$NET/nostate
-	start_node n0 -q || return 1
-	export BOOT=$NODE_ADDR
-	start_node n1 -q --bootstrap "$BOOT" || return 1
+	two_nodes || return 1
 	# the real bank (publisher PA) and an attacker's "bank" (PE), behind a web
 	# server that sets fields reaching across sites and echoes what it got
 	an-keygen -k "$NET/a.key" >"$NET/a.id"
@@ -56,23 +51,6 @@ while time.time() < end:
 		an-sign -k "$NET/s.key" --name "slow$i" --type root --addr "/ip4/127.0.0.1/tcp/$HANG_PORT"
 	done >"$NET/slow.json"
 	an-dht put -k "$NET/s.key" -s "$NET/ps" --bootstrap "$BOOT" <"$NET/slow.json" >/dev/null
-}
-
-# serve NAME ARGS...: an-serve ARGS in the background until its ready line
-# says published; a publication refused on a loaded machine (stored on no
-# node) is tried again, three times in all.
-serve() {
-	local name=$1 try
-	shift
-	for try in 1 2 3; do
-		bg "$name" an-serve -q --bootstrap "$BOOT" "$@"
-		wait_for "$NET/$name.out" '"published":' 60 || return 1
-		grep -q '"published":true' "$NET/$name.out" && return 0
-		stop_node "$name"
-		: >"$NET/$name.out"
-	done
-	echo "an-serve $name never published" >&2
-	return 1
 }
 
 teardown_file() {

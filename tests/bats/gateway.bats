@@ -12,12 +12,7 @@ load ../lib/common
 
 setup_file() {
 	export AN_TOP=${AN_TOP:-$(cd "$BATS_TEST_DIRNAME/../.." && pwd)}
-	export NET=$BATS_FILE_TMPDIR/net
-	run_dir "$NET"
-	export AN_STATE_DIR=$NET/nostate
-	start_node n0 -q || return 1
-	export BOOT=$NODE_ADDR
-	start_node n1 -q --bootstrap "$BOOT" || return 1
+	two_nodes || return 1
 	mkdir -p "$NET/api"
 	printf '<h1>api</h1>\n' >"$NET/api/index.html"
 	an-keygen -k "$NET/site.key" >"$NET/site.id"

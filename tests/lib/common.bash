@@ -373,6 +373,35 @@ stop_all() {
 	return "$rc"
 }
 
+# two_nodes: for a setup_file - NET=$BATS_FILE_TMPDIR/net as the run_dir
+# (AN_STATE_DIR inside it, never created), daemons n0 and n1 (n1
+# bootstrapping from n0); exports NET and BOOT (n0's address).
+two_nodes() {
+	export NET=$BATS_FILE_TMPDIR/net
+	run_dir "$NET"
+	export AN_STATE_DIR=$NET/nostate
+	start_node n0 -q || return 1
+	export BOOT=$NODE_ADDR
+	start_node n1 -q --bootstrap "$BOOT"
+}
+
+# serve NAME ARGS...: an-serve -q --bootstrap $BOOT ARGS in the background until its ready line
+# says published; a publication refused on a loaded machine (stored on no
+# node) is tried again, three times in all.
+serve() {
+	local name=$1 try
+	shift
+	for try in 1 2 3; do
+		bg "$name" an-serve -q --bootstrap "$BOOT" "$@"
+		wait_for "$NET/$name.out" '"published":' 60 || return 1
+		grep -q '"published":true' "$NET/$name.out" && return 0
+		stop_node "$name"
+		: >"$NET/$name.out"
+	done
+	echo "an-serve $name never published" >&2
+	return 1
+}
+
 # free_port: a TCP port on 127.0.0.1 free at the time of the call.
 free_port() {
 	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
