@@ -110,7 +110,7 @@ wait_settled() {
 		sleep 0.2
 	done
 	echo "an-flood $1 did not settle at $2 or more:" >&2
-	tail -5 "$RUNDIR/$1.out" "$RUNDIR/$1.err" >&2
+	tail -n 5 "$RUNDIR/$1.out" "$RUNDIR/$1.err" >&2
 	return 1
 }
 
@@ -122,7 +122,7 @@ wait_streams() {
 		sleep 0.2
 	done
 	echo "an-flood $1 never held $2 streams:" >&2
-	tail -5 "$RUNDIR/$1.out" "$RUNDIR/$1.err" >&2
+	tail -n 5 "$RUNDIR/$1.out" "$RUNDIR/$1.err" >&2
 	return 1
 }
 
@@ -157,7 +157,9 @@ wait_streams() {
 	V_ADDR=$(jq -r '.addrs[0]' "$RUNDIR/victim.out")
 	bg flood "$FLOOD" streams --to "$V_ADDR" --from 127.0.0.2 -n 6 --streams 250 \
 		--proto /an/route/1.0.0 --for 60
-	wait_streams flood 500 30
+	# an-serve's route server gives one address 128 requests at once (and the
+	# host 512 streams): the flood holds what it is let, the rest are reset
+	wait_streams flood 100 30
 	sleep 1 # the rest of the 1500 are tried
 	run --separate-stderr timeout 15 an-dial -s -t 5s --connect-to "$V_ADDR" "an://$PH@site/"
 	[ "$status" -eq 0 ] || { echo "honest fetch failed ($status): $stderr" >&2; false; }
