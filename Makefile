@@ -5,7 +5,7 @@
 #   make demo       run the main job on the embedded default (loopback)
 #   make install    PREFIX=/usr/local DESTDIR= ; programs, man pages, completions
 #   make scale      100-node DHT scale and fault tests only (also in make check)
-#   make fuzz       longer libFuzzer campaign (FUZZ_SECONDS per harness)
+#   make fuzz       the libFuzzer campaign: FUZZ_SECONDS (600) per harness
 #   make bench      benchmarks under bench/
 #
 # Sources are found by layout, so adding a module or a program needs no edit
@@ -136,7 +136,7 @@ scale: programs
 	tools/install-deps test
 	SUITES=bats BATS_FILES="$(wildcard tests/scale/*.bats)" tools/run-tests
 
-FUZZ_SECONDS ?= 300
+FUZZ_SECONDS ?= 600
 fuzz:
 	$(MAKE) BUILDDIR=build-fuzz FUZZ=1 fuzzers
 	tools/run-fuzz $(FUZZ_SECONDS)
