@@ -42,7 +42,11 @@ teardown() {
 
 # Start an-serve in the background: stdout in $T/out, stderr in $T/err.
 serve() {
-	an-serve "$@" >"$T/out" 2>"$T/err" &
+	# emptied here, not by the child's redirection: that runs after the fork,
+	# so wait_for could still find a previous run's ready line
+	: >"$T/out"
+	: >"$T/err"
+	an-serve "$@" >>"$T/out" 2>>"$T/err" &
 	SERVE_PID=$!
 	wait_for "$T/out" '"event":"ready"' 20
 }

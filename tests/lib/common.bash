@@ -88,6 +88,9 @@ bg() {
 	local name=$1 fd stale
 	shift
 	[ -d "$RUNDIR/.bg" ] || mkdir -p "$RUNDIR/.bg" || return 1
+	# Emptied here: the child's own redirection runs after the fork, so a
+	# wait_for right after bg could read a previous run's NAME.out.
+	: >"$RUNDIR/$name.out" || return 1
 	# The watcher hands CMD's pid over on a pipe, then lives on (in the
 	# background of the process substitution, which ends at once) until
 	# CMD ends.  No bats traps or errexit in it: it must write the status.
@@ -95,7 +98,7 @@ bg() {
 		(
 			trap - ERR DEBUG
 			set +eET
-			"$@" >"$RUNDIR/$name.out" 2>>"$RUNDIR/$name.err" &
+			"$@" >>"$RUNDIR/$name.out" 2>>"$RUNDIR/$name.err" &
 			p=$!
 			stale=("$RUNDIR/.bg/$p".*)
 			[ -e "${stale[0]}" ] && rm -f "${stale[@]}"
