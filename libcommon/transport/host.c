@@ -425,8 +425,48 @@ static int set_reuse(int fd)
 	return 0;
 }
 
+/*
+ * A port already in use is an error (issue 11).  The listener needs
+ * SO_REUSEPORT so that our dials can bind its port, but with it Linux lets
+ * a second SO_REUSEPORT listener of the same user share the port, and the
+ * kernel then splits the connections between two nodes.  So the address is
+ * first bound without SO_REUSEPORT (SO_REUSEADDR only, so that our own
+ * earlier dial sockets and TIME_WAIT leftovers do not count): that fails
+ * with EADDRINUSE while anything listens there.  Port 0 becomes the port
+ * the probe got.  Between the probe's close and the listener's bind another
+ * process could take the port; it would have to skip the probe itself.
+ */
+static int probe_port(struct sockaddr_storage *ss, socklen_t sl)
+{
+	int one = 1, rc = 0;
+	int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+	    (ss->ss_family == AF_INET6 &&
+	     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0) ||
+	    bind(fd, (struct sockaddr *)ss, sl) < 0) {
+		rc = -errno;
+		goto out;
+	}
+	struct sockaddr_storage got;
+	socklen_t gl = sizeof(got);
+	if (getsockname(fd, (struct sockaddr *)&got, &gl) < 0) {
+		rc = -errno;
+		goto out;
+	}
+	if (ss->ss_family == AF_INET)
+		((struct sockaddr_in *)ss)->sin_port = ((struct sockaddr_in *)&got)->sin_port;
+	else
+		((struct sockaddr_in6 *)ss)->sin6_port = ((struct sockaddr_in6 *)&got)->sin6_port;
+out:
+	close(fd);
+	return rc;
+}
+
 static void accept_cb(struct ev_loop *loop, ev_io *w, int revents);
 
+/* A port another listener holds is -EADDRINUSE (probe_port). */
 int an_host_listen(struct an_host *h, const char *maddr)
 {
 	struct sockaddr_storage ss;
@@ -442,6 +482,9 @@ int an_host_listen(struct an_host *h, const char *maddr)
 		return rc;
 	if (has_id)
 		return AN_EMALFORMED;
+	rc = probe_port(&ss, sl);
+	if (rc < 0)
+		return rc;
 	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;

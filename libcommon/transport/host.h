@@ -139,7 +139,10 @@ struct ev_loop *an_host_loop(const struct an_host *h);
 
 /*
  * Listen on a TCP multiaddr text (/ip4/A/tcp/P or /ip6/A/tcp/P; port 0 picks
- * one).  AN_EMALFORMED for other addresses, -errno from bind/listen.
+ * one).  AN_EMALFORMED for other addresses, -errno from bind/listen:
+ * -EADDRINUSE when something listens on that port already, another host of
+ * ours included (listeners set SO_REUSEPORT for the dials below, but the
+ * port is probed without it first, so two nodes never share a port).
  */
 int an_host_listen(struct an_host *h, const char *maddr);
 

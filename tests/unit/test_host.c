@@ -898,6 +898,57 @@ static void test_host_registry(void)
 	two_hosts_free(&r);
 }
 
+/* Issue 11: a port something listens on is -EADDRINUSE, for another host
+   of ours (both set SO_REUSEPORT) and for the same host. */
+static void test_host_listen_port_in_use(void)
+{
+	struct run r;
+	const char *addrs[1];
+	char busy[AN_HOST_ADDR_TEXT_MAX];
+	CHECK_EQ_INT(two_hosts(&r, NULL), 0);
+	an_host_addrs(r.a, addrs, 1);
+	snprintf(busy, sizeof(busy), "%s", addrs[0]);
+	CHECK_EQ_INT(an_host_listen(r.b, busy), -EADDRINUSE);
+	CHECK_EQ_INT(an_host_listen(r.a, busy), -EADDRINUSE);
+	CHECK_EQ_INT(an_host_addrs(r.b, addrs, 1), 0); /* nothing half-made */
+	two_hosts_free(&r);
+}
+
+static char seen_remote[AN_HOST_ADDR_TEXT_MAX];
+
+static void remember_remote(struct an_host_conn *c, void *arg)
+{
+	(void)arg;
+	snprintf(seen_remote, sizeof(seen_remote), "%s", an_host_conn_remote_addr(c));
+}
+
+/* Dials still leave from the listen port (DCUtR, identify's observed
+   address), and a host freed with connections just closed (TIME_WAIT)
+   frees its port for a restart. */
+static void test_host_dial_from_listen_port_and_restart(void)
+{
+	struct run r;
+	char addr[512], b_listen[AN_HOST_ADDR_TEXT_MAX];
+	const char *addrs[1];
+	CHECK_EQ_INT(two_hosts(&r, NULL), 0);
+	CHECK_EQ_INT(an_host_listen(r.b, "/ip4/127.0.0.1/tcp/0"), 0);
+	an_host_addrs(r.b, addrs, 1);
+	snprintf(b_listen, sizeof(b_listen), "%s", addrs[0]);
+	an_host_on_connection(r.a, remember_remote, NULL);
+	seen_remote[0] = 0;
+	dialed = NULL;
+	a_addr(&r, addr, sizeof(addr));
+	CHECK_EQ_INT(an_host_dial(r.b, addr, 5000, ignore_dial_keep, NULL), 0);
+	run_for(r.loop, 0.5);
+	CHECK(dialed != NULL);
+	CHECK_EQ_STR(seen_remote, b_listen);
+	/* b goes away with its connection open: its port is free again */
+	an_host_free(r.b);
+	CHECK_EQ_INT(an_host_new(r.loop, &(struct an_host_config){.key = kb}, &r.b), 0);
+	CHECK_EQ_INT(an_host_listen(r.b, b_listen), 0);
+	two_hosts_free(&r);
+}
+
 int main(void)
 {
 	if (sodium_init() < 0 || an_privkey_generate(&ka) < 0 || an_privkey_generate(&kb) < 0)
@@ -928,6 +979,8 @@ int main(void)
 	RUN(test_host_bad_multiaddrs);
 	RUN(test_host_addrs_and_announce);
 	RUN(test_host_registry);
+	RUN(test_host_listen_port_in_use);
+	RUN(test_host_dial_from_listen_port_and_restart);
 	an_privkey_free(ka);
 	an_privkey_free(kb);
 	return check_done();
