@@ -39,6 +39,11 @@ struct handler_entry {
 	void *arg;
 };
 
+struct conn_observer {
+	an_host_conn_fn fn;
+	void *arg;
+};
+
 struct listener {
 	ev_io io;
 	ev_timer pause; /* out of descriptors without a reserve (util/accept.h) */
@@ -152,8 +157,10 @@ struct an_host {
 	size_t n_handlers;
 	an_host_changed_fn changed;
 	void *changed_arg;
-	an_host_conn_fn on_conn;
+	an_host_conn_fn on_conn; /* an_host_on_connection's one slot */
 	void *on_conn_arg;
+	struct conn_observer observers[AN_HOST_MAX_OBSERVERS];
+	size_t n_observers;
 	an_host_identify_push_fn on_push;
 	void *on_push_arg;
 	struct an_host_conn *conns;
@@ -401,6 +408,59 @@ void an_host_on_connection(struct an_host *h, an_host_conn_fn fn, void *arg)
 {
 	h->on_conn = fn;
 	h->on_conn_arg = arg;
+}
+
+int an_host_add_conn_observer(struct an_host *h, an_host_conn_fn fn, void *arg)
+{
+	if (!fn)
+		return -EINVAL;
+	for (size_t i = 0; i < h->n_observers; i++)
+		if (h->observers[i].fn == fn && h->observers[i].arg == arg)
+			return 0;
+	if (h->n_observers >= AN_HOST_MAX_OBSERVERS)
+		return AN_ELIMIT;
+	h->observers[h->n_observers].fn = fn;
+	h->observers[h->n_observers].arg = arg;
+	h->n_observers++;
+	return 0;
+}
+
+void an_host_remove_conn_observer(struct an_host *h, an_host_conn_fn fn, void *arg)
+{
+	for (size_t i = 0; i < h->n_observers; i++) {
+		if (h->observers[i].fn == fn && h->observers[i].arg == arg) {
+			/* keep the order: observers run in registration order */
+			memmove(&h->observers[i], &h->observers[i + 1],
+				(h->n_observers - i - 1) * sizeof(h->observers[0]));
+			h->n_observers--;
+			return;
+		}
+	}
+}
+
+static bool observer_registered(const struct an_host *h, an_host_conn_fn fn, void *arg)
+{
+	for (size_t i = 0; i < h->n_observers; i++)
+		if (h->observers[i].fn == fn && h->observers[i].arg == arg)
+			return true;
+	return false;
+}
+
+/*
+ * Every observer of a new connection, the an_host_on_connection slot first.
+ * An observer may remove others (or itself) or close c: each is looked up
+ * again before its call, from a copy of the list taken at the start.
+ */
+static void notify_connection(struct an_host *h, struct an_host_conn *c)
+{
+	struct conn_observer snap[AN_HOST_MAX_OBSERVERS];
+	size_t n = h->n_observers;
+	memcpy(snap, h->observers, n * sizeof(snap[0]));
+	if (h->on_conn)
+		h->on_conn(c, h->on_conn_arg);
+	for (size_t i = 0; i < n && c->alive; i++)
+		if (observer_registered(h, snap[i].fn, snap[i].arg))
+			snap[i].fn(c, snap[i].arg);
 }
 
 void an_host_on_identify_push(struct an_host *h, an_host_identify_push_fn fn, void *arg)
@@ -1451,8 +1511,7 @@ static void conn_ready(struct an_host_conn *c)
 	}
 	c->refs++;
 	/* The connection hook first (it may start identify), then the dialers. */
-	if (h->on_conn)
-		h->on_conn(c, h->on_conn_arg);
+	notify_connection(h, c);
 	while (c->waiters && c->alive) {
 		struct dial_waiter *w = c->waiters;
 		c->waiters = w->next;
@@ -1961,7 +2020,63 @@ static void bind_listen_port(struct an_host *h, int fd, int family)
 	}
 }
 
+/* An established connection to id a dial with flags may reuse, or NULL. */
+static struct an_host_conn *reusable_conn(struct an_host *h, const struct an_peerid *id,
+					  unsigned flags)
+{
+	if (flags & AN_HOST_DIAL_FRESH)
+		return NULL;
+	for (struct an_host_conn *c = h->conns; c; c = c->next)
+		if (c->established && !c->closing && !c->failing && an_peerid_equal(&c->peer, id) &&
+		    !((flags & AN_HOST_DIAL_DIRECT) && c->relayed))
+			return c;
+	return NULL;
+}
+
+static int dial_addr(struct an_host *h, const char *maddr, int timeout_ms, unsigned flags,
+		     an_host_dial_fn cb, void *arg);
+
+/* A bare /p2p/ID: its connection, else the peer store's first address. */
+static int dial_peer_only(struct an_host *h, const struct an_peerid *id, int timeout_ms,
+			  unsigned flags, an_host_dial_fn cb, void *arg)
+{
+	char text[AN_HOST_ADDR_TEXT_MAX + AN_PEERID_TEXT_MAX + 8], idt[AN_PEERID_TEXT_MAX];
+	if (h->shutting_down)
+		return AN_ECLOSED;
+	if (an_peerid_equal(id, &h->id))
+		return -EINVAL;
+	struct an_host_conn *c = reusable_conn(h, id, flags);
+	if (c)
+		return report_later(h, c, 0, cb, arg);
+	for (size_t i = 0; i < h->n_peers; i++) {
+		const struct peer_entry *e = &h->peers[i];
+		if (!an_peerid_equal(&e->id, id) || e->n == 0)
+			continue;
+		an_peerid_format(id, idt, sizeof(idt));
+		snprintf(text, sizeof(text), "%s/p2p/%s", e->addrs[0], idt);
+		return dial_addr(h, text, timeout_ms, flags, cb, arg);
+	}
+	return AN_ENOTFOUND;
+}
+
 int an_host_dial(struct an_host *h, const char *maddr, int timeout_ms, an_host_dial_fn cb, void *arg)
+{
+	return an_host_dial_ex(h, maddr, timeout_ms, 0, cb, arg);
+}
+
+int an_host_dial_ex(struct an_host *h, const char *maddr, int timeout_ms, unsigned flags,
+		    an_host_dial_fn cb, void *arg)
+{
+	struct an_peerid id;
+	struct an_multiaddr ma, rest;
+	if (maddr && an_multiaddr_parse(maddr, &ma) == 0 &&
+	    an_multiaddr_split_p2p(&ma, &rest, &id) == 0 && rest.len == 0)
+		return dial_peer_only(h, &id, timeout_ms, flags, cb, arg);
+	return dial_addr(h, maddr, timeout_ms, flags, cb, arg);
+}
+
+static int dial_addr(struct an_host *h, const char *maddr, int timeout_ms, unsigned flags,
+		     an_host_dial_fn cb, void *arg)
 {
 	struct sockaddr_storage ss;
 	socklen_t sl;
@@ -1975,9 +2090,9 @@ int an_host_dial(struct an_host *h, const char *maddr, int timeout_ms, an_host_d
 	if (has_id && an_peerid_equal(&id, &h->id))
 		return -EINVAL; /* dialing ourselves */
 	if (has_id) {
-		for (struct an_host_conn *c = h->conns; c; c = c->next)
-			if (c->established && !c->closing && !c->failing && an_peerid_equal(&c->peer, &id))
-				return report_later(h, c, 0, cb, arg);
+		struct an_host_conn *c = reusable_conn(h, &id, flags);
+		if (c)
+			return report_later(h, c, 0, cb, arg);
 	}
 	if (h->n_conns >= h->lim.max_conns || h->n_pending >= h->lim.max_pending)
 		return AN_ELIMIT;

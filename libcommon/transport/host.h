@@ -211,9 +211,22 @@ size_t an_host_protocols(const struct an_host *h, const char **out, size_t max);
 typedef void (*an_host_changed_fn)(struct an_host *h, void *arg);
 void an_host_on_changed(struct an_host *h, an_host_changed_fn fn, void *arg);
 
-/* Called for every connection that completed its upgrade (identify runs here). */
+/*
+ * Called for every connection that completed its upgrade (identify runs
+ * here), before the dialers' callbacks.  an_host_on_connection sets one
+ * slot (a second call replaces it, NULL empties it; it runs first);
+ * an_host_add_conn_observer adds to a list of up to AN_HOST_MAX_OBSERVERS
+ * more (kad, AutoNAT, DCUtR side by side), run in the order added.  The
+ * same fn and arg twice is one observer.  An observer may close c (the
+ * rest are then skipped) and add or remove observers (a removed one is not
+ * called).  fn and arg are borrowed until removed or the host is freed.
+ * add: 0, -EINVAL for a NULL fn, AN_ELIMIT when the list is full.
+ */
 typedef void (*an_host_conn_fn)(struct an_host_conn *c, void *arg);
 void an_host_on_connection(struct an_host *h, an_host_conn_fn fn, void *arg);
+#define AN_HOST_MAX_OBSERVERS 8
+int an_host_add_conn_observer(struct an_host *h, an_host_conn_fn fn, void *arg);
+void an_host_remove_conn_observer(struct an_host *h, an_host_conn_fn fn, void *arg);
 
 /*
  * Identify push observer: the identify service (transport/identify.h)
@@ -246,6 +259,21 @@ typedef void (*an_host_dial_fn)(struct an_host *h, struct an_host_conn *c, int e
  * inside this function.  timeout_ms 0 = the handshake timeout.
  */
 int an_host_dial(struct an_host *h, const char *maddr, int timeout_ms, an_host_dial_fn cb, void *arg);
+
+/*
+ * an_host_dial with flags:
+ *   AN_HOST_DIAL_FRESH   never reuse an existing connection: always a new
+ *                        socket (AutoNAT's dial-back, DCUtR's direct dial).
+ *   AN_HOST_DIAL_DIRECT  reuse only a direct connection, never a relayed
+ *                        one (a /p2p/ dial meant to get past a relay).
+ * maddr may also be a bare /p2p/ID: the peer's connection (as the flags
+ * allow), else a dial to the first address of it in the peer store
+ * (an_host_peer_add_addr); AN_ENOTFOUND when there is neither.
+ */
+#define AN_HOST_DIAL_FRESH 0x1u
+#define AN_HOST_DIAL_DIRECT 0x2u
+int an_host_dial_ex(struct an_host *h, const char *maddr, int timeout_ms, unsigned flags,
+		    an_host_dial_fn cb, void *arg);
 
 /*
  * A connection over a byte stream of another connection: a Circuit Relay
