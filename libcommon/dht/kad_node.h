@@ -133,6 +133,21 @@ struct an_store *an_kad_node_store(struct an_kad_node *n);
 const struct an_rt *an_kad_node_rt(const struct an_kad_node *n);
 const char *an_kad_node_protocol(const struct an_kad_node *n);
 
+/*
+ * Why an operation failed: the err of the bootstrap, put, get and
+ * providers callbacks, when nothing was found, stored or reached (callers
+ * such as cmd/ turn these into exit codes 1 and 4):
+ *   -ENOENT       peers were reached (at least one answered) and none had
+ *                 the name, stored the record, listed a provider;
+ *   -EHOSTUNREACH no peer could be reached: an empty routing table, every
+ *                 bootstrap dial and every request failed at once (refused,
+ *                 reset, not a kad server);
+ *   -ETIMEDOUT    no peer answered and at least one request (or bootstrap
+ *                 dial) ran into its deadline (request_timeout_ms).
+ * An operation the caller gives up on first is the caller's -ETIMEDOUT
+ * (an_kad_node_wait, then an_kad_op_cancel).
+ */
+
 /* Cancel op: its callback is never called; op is freed.  NULL-safe. */
 void an_kad_op_cancel(struct an_kad_op *op);
 
@@ -140,7 +155,9 @@ void an_kad_op_cancel(struct an_kad_op *op);
  * Bootstrap: dial addrs[0..naddrs) (borrowed text multiaddrs, with or
  * without /p2p/), then run a self lookup seeded with the peers reached and
  * the routing table's closest.  cb(arg, err, size): err 0 once the lookup
- * ended with at least one peer in the table, AN_ENOTFOUND with none.
+ * ended with at least one peer in the table; with none, -EHOSTUNREACH or
+ * -ETIMEDOUT (see "Why an operation failed"; -ENOENT if peers answered but
+ * none joined the table).
  * *op (may be NULL) for an_kad_op_cancel.
  */
 typedef void (*an_kad_bootstrap_fn)(void *arg, int err, size_t rt_size);
@@ -153,9 +170,10 @@ int an_kad_node_bootstrap(struct an_kad_node *n, const char *const *addrs, size_
 
 /*
  * cb(arg, err, stored, peers, npeers): stored = peers whose PUT_VALUE echo
- * carried the value; peers (borrowed for the call) are they.  err is the
- * local refusal (validation codes) or 0; a put nobody stored is err 0 with
- * stored 0.
+ * carried the value; peers (borrowed for the call) are they.  err is 0
+ * when stored > 0; a put nobody stored is -ENOENT (peers answered the
+ * lookup), -EHOSTUNREACH or -ETIMEDOUT (nobody did) with stored 0.  Local
+ * refusals are an_kad_node_put's return value, never err.
  */
 typedef void (*an_kad_put_fn)(void *arg, int err, size_t stored, const struct an_peerid *peers,
 			      size_t npeers);
@@ -194,7 +212,8 @@ int an_kad_op_claim(const struct an_kad_op *op);
 /*
  * cb(arg, err, value, len, from_peers): err 0 with the best valid value
  * (borrowed for the call) and how many peers returned it (0: only our
- * store had it); AN_ENOTFOUND.
+ * store had it); -ENOENT, -EHOSTUNREACH, -ETIMEDOUT (see "Why an
+ * operation failed").
  */
 typedef void (*an_kad_get_fn)(void *arg, int err, const uint8_t *value, size_t len,
 			      size_t from_peers);
@@ -209,7 +228,11 @@ int an_kad_node_get(struct an_kad_node *n, const uint8_t *key, size_t key_len,
 		    const uint8_t *root_value, size_t root_len, an_kad_get_fn cb, void *arg,
 		    struct an_kad_op **op);
 
-/* cb(arg, err, providers, n): err 0 (n may be 0); providers borrowed for the call. */
+/*
+ * cb(arg, err, providers, n): err 0 with n > 0 providers (borrowed for the
+ * call); with none, -ENOENT, -EHOSTUNREACH or -ETIMEDOUT (see "Why an
+ * operation failed").
+ */
 typedef void (*an_kad_providers_fn)(void *arg, int err, const struct an_kad_provider *p,
 				    size_t np);
 

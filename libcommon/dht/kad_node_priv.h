@@ -154,6 +154,9 @@ struct an_kad_op {
 	struct an_kad_op *child;
 	const char *child_status;
 	int err;
+	/* why nothing was found (kad_node.h's error contract) */
+	int reach;      /* an_lookup_reach of a put's FIND_NODE lookup */
+	bool timed_out; /* a bootstrap dial timed out */
 	/* callbacks */
 	an_kad_bootstrap_fn boot_cb;
 	an_kad_put_fn put_cb;

@@ -104,7 +104,9 @@ static void lookup_resp(void *arg, struct kreq *r, int err, const struct an_kad_
 	struct an_kad_node *n = op->node;
 	if (!op->lk)
 		return;
-	if (err < 0 || !m) {
+	if (err == -ETIMEDOUT) {
+		an_lookup_failure_timeout(op->lk, now_ms(n), &r->peer);
+	} else if (err < 0 || !m) {
 		an_lookup_failure(op->lk, now_ms(n), &r->peer);
 	} else if (an_lookup_response(op->lk, now_ms(n), &r->peer, m) == 0) {
 		/* It answered our kad request: a server, reachable at what we dialed. */
@@ -481,10 +483,18 @@ static void put_finish(struct an_kad_op *op)
 		if (op->targets[i].stored)
 			peers[np++] = op->targets[i].id;
 	if (!op->cancelled && op->put_cb)
-		op->put_cb(op->arg, 0, op->stored, peers, np);
+		op->put_cb(op->arg, op->stored ? 0 : op->reach ? op->reach : -ENOENT, op->stored, peers,
+			   np);
 	free(peers);
 	(void)n;
 	kad_op_free(op);
+}
+
+/* An operation that found nothing: -ENOENT if peers answered, else why none did (kad_node.h). */
+static int not_found_err(const struct an_lookup *lk)
+{
+	int reach = lk ? an_lookup_reach(lk) : -EHOSTUNREACH;
+	return reach ? reach : -ENOENT;
 }
 
 static void get_finish(struct an_kad_op *op)
@@ -511,7 +521,7 @@ static void get_finish(struct an_kad_op *op)
 		if (op->value.len)
 			op->get_cb(op->arg, 0, op->value.data, op->value.len, op->from_peers);
 		else
-			op->get_cb(op->arg, AN_ENOTFOUND, NULL, 0, 0);
+			op->get_cb(op->arg, not_found_err(op->lk), NULL, 0, 0);
 	}
 	op->get_cb = NULL;
 	if (nc == 0 || op->cancelled) {
@@ -550,7 +560,7 @@ static void prov_finish(struct an_kad_op *op)
 		}
 	}
 	if (!op->cancelled && op->prov_cb)
-		op->prov_cb(op->arg, 0, out, np);
+		op->prov_cb(op->arg, np ? 0 : not_found_err(op->lk), out, np);
 	kad_op_free(op);
 }
 
@@ -572,6 +582,7 @@ static void lookup_done(struct an_kad_op *op)
 		c = an_lookup_closest(op->lk, peers, op->node->cfg.k);
 		if (op->phase == 0) {
 			op->phase = 1;
+			op->reach = an_lookup_reach(op->lk);
 			put_send_all(op, peers, c);
 		} else {
 			op->announce = false;

@@ -73,8 +73,16 @@ void kad_boot_finish(struct an_kad_op *op)
 	struct an_kad_node *n = op->node;
 	if (op->bootstrap && !op->cancelled)
 		boot_schedule(n);
+	int err = 0;
+	if (n->rt.size == 0) {
+		err = op->lk ? an_lookup_reach(op->lk) : -EHOSTUNREACH;
+		if (err == -EHOSTUNREACH && op->timed_out)
+			err = -ETIMEDOUT;
+		else if (err == 0) /* peers answered, none for the table */
+			err = -ENOENT;
+	}
 	if (!op->cancelled && op->boot_cb)
-		op->boot_cb(op->arg, n->rt.size ? 0 : AN_ENOTFOUND, n->rt.size);
+		op->boot_cb(op->arg, err, n->rt.size);
 	kad_op_free(op);
 }
 
@@ -113,6 +121,8 @@ static void boot_dial_cb(struct an_host *h, struct an_host_conn *c, int err, voi
 		op->seed_addrs[op->nseeds++] = rest;
 	} else if (err < 0 && !op->cancelled) {
 		char text[AN_MULTIADDR_TEXT_MAX];
+		if (err == -ETIMEDOUT)
+			op->timed_out = true;
 		if (an_multiaddr_format(&d->addr, text, sizeof(text)) == 0)
 			kad_log(op->node, "kad: bootstrap peer %s: %s", text, an_strerror(err));
 	}

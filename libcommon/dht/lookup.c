@@ -313,6 +313,17 @@ int an_lookup_failure(struct an_lookup *l, uint64_t now_ms, const struct an_peer
 	return 0;
 }
 
+int an_lookup_failure_timeout(struct an_lookup *l, uint64_t now_ms, const struct an_peerid *peer)
+{
+	(void)now_ms;
+	struct an_lookup_peer *p = waiting_peer(l, peer);
+	if (!p)
+		return AN_ENOTFOUND;
+	p->state = AN_LOOKUP_PEER_FAILED;
+	p->timed_out = true;
+	return 0;
+}
+
 /* A closer peer from a response on path: join the path if it could enter its k closest. */
 static int learn_peer(struct an_lookup *l, unsigned path, const struct an_kad_peer *kp)
 {
@@ -512,6 +523,18 @@ size_t an_lookup_providers(const struct an_lookup *l, const struct an_lookup_pee
 	for (; k < l->nproviders && k < n; k++)
 		out[k] = l->providers[k];
 	return k;
+}
+
+int an_lookup_reach(const struct an_lookup *l)
+{
+	bool timed_out = false;
+	for (size_t i = 0; i < l->npeers; i++) {
+		if (l->peers[i]->state == AN_LOOKUP_PEER_SUCCEEDED)
+			return 0;
+		if (l->peers[i]->timed_out)
+			timed_out = true;
+	}
+	return timed_out ? -ETIMEDOUT : -EHOSTUNREACH;
 }
 
 size_t an_lookup_peers(const struct an_lookup *l, const struct an_lookup_peer **out, size_t n)

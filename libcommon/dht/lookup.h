@@ -191,6 +191,9 @@ int an_lookup_response(struct an_lookup *l, uint64_t now_ms, const struct an_pee
 /* The request to peer failed (dial, stream, decode).  0 or AN_ENOTFOUND. */
 int an_lookup_failure(struct an_lookup *l, uint64_t now_ms, const struct an_peerid *peer);
 
+/* As an_lookup_failure, for a request the host's own deadline ended (dial or stream timeout). */
+int an_lookup_failure_timeout(struct an_lookup *l, uint64_t now_ms, const struct an_peerid *peer);
+
 /* True once the lookup is done (the next request would be AN_LOOKUP_DONE). */
 bool an_lookup_done(const struct an_lookup *l);
 
@@ -222,6 +225,15 @@ size_t an_lookup_corrections(const struct an_lookup *l, const struct an_lookup_p
 /* GET_PROVIDERS: the providers collected (deduplicated by ID), in arrival order. */
 size_t an_lookup_providers(const struct an_lookup *l, const struct an_lookup_peer **out,
 			   size_t n);
+
+/*
+ * Why a lookup found nothing, for the caller's error (kad_node.h): 0 if at
+ * least one peer answered; -ETIMEDOUT if none did and a request timed out
+ * (the peers were silent: the caller's deadline passes before any answer);
+ * -EHOSTUNREACH if none did and every request failed at once (refused,
+ * reset, unparseable) or there was nobody to ask.
+ */
+int an_lookup_reach(const struct an_lookup *l);
 
 /* Every peer the lookup knows (for tests and diagnostics), closest first. */
 size_t an_lookup_peers(const struct an_lookup *l, const struct an_lookup_peer **out, size_t n);
