@@ -133,7 +133,9 @@ static int run(struct opts *o, const char *arg)
 		goto out;
 	if (!name.peerhash[0] && !pinned) {
 		rc = an_node_providers(b, name.fqdn, &list);
-		if (rc == 0 && json_array_size(list) == 0) {
+		if (rc < 0)
+			cli_warn("'%s': %s", name.fqdn, cli_strerror(rc));
+		else if (json_array_size(list) == 0) {
 			cli_warn("'%s': no claimants found", name.fqdn);
 			rc = AN_ENOTFOUND;
 		}
@@ -156,7 +158,7 @@ static int run(struct opts *o, const char *arg)
 			cli_warn("%s", err);
 		else
 			cli_warn("'%s@%s': %s", res.name.peerhash[0] ? res.name.peerhash : name.peerhash,
-				 name.fqdn, rc == AN_ENOTFOUND ? "not found" : an_strerror(rc));
+				 name.fqdn, cli_strerror(rc));
 		goto out;
 	}
 	if (o->addrs) {

@@ -37,8 +37,16 @@ struct kexec {
 	int worst; /* republish: the worst outcome */
 };
 
+/* The kad op's outcome as we report it (cli_kad_err): a "no" only when peers were asked. */
+static int exec_err(const struct kexec *x, int err)
+{
+	return cli_kad_err(err, an_kad_node_rt(x->node)->size);
+}
+
 static void exec_end(struct kexec *x, int err, const char *msg)
 {
+	if (err == -EHOSTUNREACH || err == -ETIMEDOUT)
+		msg = cli_strerror(err);
 	x->done(x->arg, err, msg);
 	json_decref(x->req);
 	free(x);
@@ -75,7 +83,6 @@ static json_t *value_json(const char *key, const uint8_t *v, size_t len)
 
 static void put_cb(void *arg, int err, size_t stored, const struct an_peerid *peers, size_t np)
 {
-	(void)err;
 	struct kexec *x = arg;
 	json_t *arr = json_array();
 	char text[AN_PEERID_TEXT_MAX];
@@ -90,7 +97,11 @@ static void put_cb(void *arg, int err, size_t stored, const struct an_peerid *pe
 		json_object_set_new(line, "claim",
 				    json_string(claim == AN_KAD_CLAIM_STORED ? "stored" : "refused"));
 	x->line(x->arg, line);
-	if (!stored)
+	/* stored by nobody: a "no" when peers answered, the network's fault when none could be asked */
+	err = stored ? 0 : exec_err(x, err < 0 ? err : AN_ENOTFOUND);
+	if (err < 0 && err != AN_ENOTFOUND)
+		exec_end(x, err, NULL);
+	else if (!stored)
 		exec_end(x, AN_ENOTFOUND, "no peer stored the record");
 	else if (claim == AN_KAD_CLAIM_REFUSED)
 		exec_end(x, AN_ENOTFOUND, "the bare-name claim was refused: no peer lists us as its provider");
@@ -103,7 +114,8 @@ static void get_cb(void *arg, int err, const uint8_t *v, size_t len, size_t from
 	(void)from;
 	struct kexec *x = arg;
 	if (err < 0) {
-		exec_end(x, err, "not found");
+		err = exec_err(x, err);
+		exec_end(x, err, err == AN_ENOTFOUND ? "not found" : NULL);
 		return;
 	}
 	x->line(x->arg, value_json(x->key, v, len));
@@ -112,11 +124,11 @@ static void get_cb(void *arg, int err, const uint8_t *v, size_t len, size_t from
 
 static void prov_cb(void *arg, int err, const struct an_kad_provider *p, size_t np)
 {
-	(void)err;
 	struct kexec *x = arg;
 	for (size_t i = 0; i < np; i++)
 		x->line(x->arg, peer_json(&p[i].id, p[i].addrs, p[i].naddrs));
-	exec_end(x, np ? 0 : AN_ENOTFOUND, np ? NULL : "no providers");
+	err = np ? 0 : exec_err(x, err < 0 ? err : AN_ENOTFOUND);
+	exec_end(x, err, err == AN_ENOTFOUND ? "no providers" : NULL);
 }
 
 static void repub_item(void *arg, const uint8_t *key, size_t key_len, const char *status,
@@ -136,6 +148,8 @@ static void repub_done(void *arg, int err)
 	struct kexec *x = arg;
 	if (err == 0)
 		err = x->worst;
+	if (err == AN_ENOTFOUND || err == -ENOENT)
+		err = exec_err(x, err);
 	exec_end(x, err, err == AN_ENOTFOUND ? "some records were not stored by any peer" : NULL);
 }
 
@@ -157,7 +171,8 @@ static void pin_get_cb(void *arg, int err, const uint8_t *v, size_t len, size_t 
 	struct an_record_error e = {{0}, {0}};
 	const uint8_t *k = (const uint8_t *)x->key;
 	if (err < 0) {
-		exec_end(x, err, "no such record to pin");
+		err = exec_err(x, err);
+		exec_end(x, err, err == AN_ENOTFOUND ? "no such record to pin" : NULL);
 		return;
 	}
 	err = an_store_pin(s, k, x->key_len, (int64_t)time(NULL));
@@ -547,7 +562,7 @@ static int run_in_process(struct dht_opts *o, json_t **reqs, size_t nreq)
 		if (rc == 0 && x && an_kad_node_wait(node, &t.done, (int)o->timeout_ms) < 0) {
 			dht_kad_exec_cancel(x);
 			t.err = -ETIMEDOUT;
-			snprintf(t.msg, sizeof(t.msg), "timed out");
+			snprintf(t.msg, sizeof(t.msg), "no answer within %lld ms (-t)", o->timeout_ms);
 		} else if (rc < 0) {
 			t.err = rc;
 			snprintf(t.msg, sizeof(t.msg), "%s", an_strerror(rc));
@@ -593,18 +608,22 @@ static int run_daemon(struct dht_opts *o, json_t **reqs, size_t nreq, int *resul
 			const char *err = json_string_value(json_object_get(reply, "error"));
 			rc = json_is_integer(code) && json_integer_value(code) < 0 ? (int)json_integer_value(code)
 										  : AN_EPROTO;
-			cli_warn("daemon: %s", err ? err : an_strerror(rc));
+			cli_warn("daemon: %s", rc == -ETIMEDOUT ? cli_strerror(rc) : err ? err : an_strerror(rc));
 		} else if (rc == 0) {
 			size_t j;
 			json_t *v;
 			json_array_foreach(json_object_get(reply, "results"), j, v)
 				cli_print_json(v);
 			rc = (int)json_integer_value(json_object_get(reply, "code"));
+			if (rc == -ENOENT)
+				rc = AN_ENOTFOUND;
 			if (rc < 0) {
 				const char *k = json_string_value(json_object_get(reqs[i], "key"));
 				const char *err = json_string_value(json_object_get(reply, "error"));
 				cli_warn("%s%s%s", k ? k : "", k ? ": " : "", err ? err : an_strerror(rc));
 			}
+		} else if (rc == -ETIMEDOUT) {
+			cli_warn("daemon at %s not answering: no reply in %lld ms", path, o->timeout_ms + 1000);
 		} else {
 			cli_warn("daemon at %s: %s", path, an_strerror(rc));
 		}

@@ -367,7 +367,7 @@ static void resolved(void *arg, int err, struct an_resolved *r)
 			why(s, "%s", r->why);
 		else
 			why(s, "'%s@%s': %s", s->name.peerhash, s->name.fqdn,
-			    err == AN_ENOTFOUND ? "not found" : an_strerror(err));
+			    cli_strerror(err));
 		fail(s, err);
 		return;
 	}

@@ -56,6 +56,30 @@ int cli_exit_status(int err)
 	}
 }
 
+int cli_kad_err(int err, size_t peers)
+{
+	if (err == -ENOENT)
+		err = AN_ENOTFOUND;
+	if (err == AN_ENOTFOUND && peers == 0)
+		err = -EHOSTUNREACH;
+	return err;
+}
+
+const char *cli_strerror(int err)
+{
+	switch (err) {
+	case AN_ENOTFOUND:
+		return "not found";
+	case -EHOSTUNREACH:
+		return "no peer reachable (bootstrap peers down or none configured: --bootstrap, "
+		       "$AN_BOOTSTRAP, STATEDIR/config)";
+	case -ETIMEDOUT:
+		return "timed out before any peer answered";
+	default:
+		return an_strerror(err);
+	}
+}
+
 void cli_usage(const char *text, int status)
 {
 	FILE *f = status == AN_EXIT_OK ? stdout : stderr;

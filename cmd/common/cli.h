@@ -7,6 +7,7 @@
 #define AN_CLI_H
 
 #include <jansson.h>
+#include <stddef.h>
 #include <stdio.h>
 
 /* The exit-code table of every program (DESIGN.md, every man page). */
@@ -30,6 +31,23 @@ _Noreturn void cli_die(int status, const char *fmt, ...) __attribute__((format(p
 
 /* The exit status for a libcommon error code (0 for 0). */
 int cli_exit_status(int err);
+
+/*
+ * A DHT operation's outcome in our vocabulary.  The kad layer reports
+ * -ENOENT when peers answered and none had the key (or none stored it),
+ * -EHOSTUNREACH when no peer was reachable and -ETIMEDOUT when the
+ * deadline passed before any peer answered.  -ENOENT becomes AN_ENOTFOUND
+ * (exit 1, a "no"); a not-found from a node whose routing table is empty
+ * (peers 0) is -EHOSTUNREACH, since nobody was asked (exit 4).
+ */
+int cli_kad_err(int err, size_t peers);
+
+/*
+ * Static text for err, for people: the network causes named the way a user
+ * can act on them ("no peer reachable ...", "timed out ..."), else
+ * an_strerror(err).
+ */
+const char *cli_strerror(int err);
 
 /*
  * Print usage text to stdout and exit 0 (for --help), or to stderr and exit

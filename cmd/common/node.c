@@ -135,17 +135,25 @@ static void boot_cb(void *arg, int err, size_t n)
 	*(bool *)arg = true;
 }
 
-static bool daemon_alive(struct an_node *n)
+/*
+ * 1 when a daemon answers on the state directory's control socket, 0 when
+ * none listens there (no socket, or a stale one), else the error of a
+ * daemon that accepts but does not answer (-ETIMEDOUT) or answers garbage:
+ * falling back to an in-process node would hide a hung daemon.
+ */
+static int daemon_probe(struct an_node *n)
 {
 	json_t *req, *reply = NULL;
 	int rc;
 	if (an_control_socket_path(n->o.statedir, n->sock, sizeof(n->sock)) < 0)
-		return false;
+		return 0;
 	req = json_pack("{s:s}", "cmd", "status");
 	rc = an_control_request(n->sock, req, AN_NODE_STATUS_TIMEOUT_MS, &reply);
 	json_decref(req);
 	json_decref(reply);
-	return rc == 0;
+	if (rc == -ENOENT || rc == -ECONNREFUSED || rc == -ENOTDIR)
+		return 0;
+	return rc == 0 ? 1 : rc;
 }
 
 int an_node_open(const struct an_node_options *o, struct an_node **out, char *err, size_t errcap)
@@ -162,7 +170,14 @@ int an_node_open(const struct an_node_options *o, struct an_node **out, char *er
 	n->o.statedir = an_node_state_dir(o->statedir);
 	if (n->o.timeout_ms <= 0)
 		n->o.timeout_ms = AN_CONTROL_DEFAULT_TIMEOUT_MS;
-	if (!o->no_daemon && daemon_alive(n)) {
+	if (!o->no_daemon && (rc = daemon_probe(n)) != 0) {
+		if (rc < 0) {
+			set_err(err, errcap, "daemon at %s not answering: %s", n->sock,
+				rc == -ETIMEDOUT ? "no reply to a status request in 2 s" : an_strerror(rc));
+			rc = rc == -ETIMEDOUT ? rc : AN_ECLOSED; /* exit 4 either way */
+			free(n);
+			return rc;
+		}
 		n->daemon = true;
 		n->loop = o->host ? an_host_loop(o->host) : ev_default_loop(0);
 		*out = n;
@@ -379,6 +394,8 @@ static void daemon_reply(struct an_node_op *op, json_t *reply)
 	rc = json_is_integer(code) ? (int)json_integer_value(code) : 0;
 	if (rc > 0)
 		rc = AN_EPROTO;
+	if (rc == -ENOENT) /* the daemon's kad said: peers answered, none had it */
+		rc = AN_ENOTFOUND;
 	switch (op->kind) {
 	case OP_PUT: {
 		json_t *r = json_array_get(results, 0);
@@ -500,6 +517,9 @@ static void kad_put_cb(void *arg, int err, size_t stored, const struct an_peerid
 	(void)peers; (void)np;
 	struct an_node_op *op = arg;
 	json_t *r = json_pack("{s:s,s:I}", "key", op->key, "stored", (json_int_t)stored);
+	err = cli_kad_err(err, an_node_peer_count(op->node));
+	if (err == AN_ENOTFOUND) /* peers answered, none stored it: stored 0 */
+		err = 0;
 	op_finish(op, err, err == 0 ? r : NULL, err == 0 ? stored : 0);
 	json_decref(r);
 }
@@ -509,6 +529,7 @@ static void kad_get_cb(void *arg, int err, const uint8_t *v, size_t len, size_t 
 	(void)from;
 	struct an_node_op *op = arg;
 	json_t *rec = NULL;
+	err = cli_kad_err(err, an_node_peer_count(op->node));
 	/* not inside json_is_object(): the macro evaluates its argument twice */
 	if (err == 0)
 		rec = json_loadb((const char *)v, len, 0, NULL);
@@ -523,6 +544,12 @@ static void kad_prov_cb(void *arg, int err, const struct an_kad_provider *p, siz
 	struct an_node_op *op = arg;
 	json_t *list = json_array();
 	char text[AN_PEERID_TEXT_MAX], hash[AN_PEERHASH_LEN + 1], a[AN_MULTIADDR_TEXT_MAX];
+	/* none found with nobody to ask is the network's answer, not a "no" */
+	if (err == 0 && np == 0)
+		err = AN_ENOTFOUND;
+	err = cli_kad_err(err, an_node_peer_count(op->node));
+	if (err == AN_ENOTFOUND)
+		err = 0; /* an empty list */
 	for (size_t i = 0; err == 0 && i < np; i++) {
 		json_t *addrs = json_array();
 		an_peerid_format(&p[i].id, text, sizeof(text));

@@ -368,7 +368,7 @@ static void op_finish(struct an_resolve_op *op, int err)
 	}
 	if (err < 0 && !op->res.why[0])
 		snprintf(op->res.why, sizeof(op->res.why), "'%s@%s': %s", op->res.name.peerhash,
-			 op->res.name.fqdn, err == AN_ENOTFOUND ? "not found" : an_strerror(err));
+			 op->res.name.fqdn, cli_strerror(err));
 	op->done(op->arg, err, &op->res);
 	an_resolved_free(&op->res);
 	free(op);

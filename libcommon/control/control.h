@@ -11,6 +11,13 @@
  * handler has not replied within the request's timeoutMs (capped), cancels
  * the handler's work and drops its late answer.
  *
+ * Codes a DHT command's reply carries (an-dht, node.h map them to exits):
+ * 0; AN_ENOTFOUND: peers answered and none had the key or stored the
+ * record (exit 1); -EHOSTUNREACH: no peer reachable, nobody was asked;
+ * -ETIMEDOUT: the deadline passed first (both exit 4).  A client whose
+ * own deadline passes with no reply line says the daemon is not
+ * answering (exit 4), never "not found".
+ *
  * The server side runs in the daemon's libev loop; the client side is a
  * blocking call with a deadline for the tools (an-dht ping/id/...).
  */

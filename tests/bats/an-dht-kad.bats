@@ -189,9 +189,10 @@ sign_root() {
 	[ "$(jq -r 'select(.key == "/an/'"$PH"'@pin2") | .status' <<<"$output")" = republished ]
 }
 
-@test "a command without any peer or daemon finds nothing: exit 1" {
+@test "a command without any peer or daemon asks nobody: exit 4, not 1 (issue 11)" {
 	sign_root lone1 >"$T/r.json"
 	run --separate-stderr an-dht put -s "$T/alone" -t 2s <"$T/r.json"
-	[ "$status" -eq 1 ]
+	[ "$status" -eq 4 ]
 	[ "$(jq -r .stored <<<"$output")" -eq 0 ]
+	[[ $stderr == *"no peer reachable"* ]]
 }
