@@ -16,6 +16,7 @@
 #include "control/control.h"
 #include "crypto/peerid.h"
 #include "dht/kad_node.h"
+#include "dht/store.h"
 #include "dht/validate.h"
 #include "encoding/multihash.h"
 #include "record/jsonstream.h"
@@ -93,6 +94,11 @@ static void put_cb(void *arg, int err, size_t stored, const struct an_peerid *pe
 	json_t *line = json_pack("{s:s,s:I,s:o}", "key", x->key, "stored", (json_int_t)stored,
 				 "peers", arr);
 	int claim = an_kad_op_claim(x->op);
+	const char *status = json_string_value(json_object_get(x->req, "status"));
+	if (status) /* republish -k: a record re-signed by the tool */
+		json_object_set_new(line, "status", json_string(status));
+	if (json_is_true(json_object_get(x->req, "wasExpired")))
+		json_object_set_new(line, "wasExpired", json_true());
 	if (claim != AN_KAD_CLAIM_NONE)
 		json_object_set_new(line, "claim",
 				    json_string(claim == AN_KAD_CLAIM_STORED ? "stored" : "refused"));
@@ -711,6 +717,143 @@ out:
 	return rc < 0 ? rc : 0;
 }
 
+/*
+ * republish -k KEYFILE: the key's own records held in DIR/store (the one
+ * the daemon, if any, uses too), re-signed here with fresh validity when
+ * due (their signature is older than the republish interval, they expired,
+ * or --force), as put requests for the daemon or the in-process node.  The
+ * key never leaves this process: the daemon gets signed records only.
+ * Roots come first, and a subdomain names its root as re-signed here.
+ */
+static int resign_requests(struct dht_opts *o, json_t ***reqs, size_t *nreq)
+{
+	const char *dir = dht_state_dir(o);
+	char path[4200], me[AN_PEERID_TEXT_MAX];
+	struct an_privkey *key = NULL;
+	struct an_pubkey pub;
+	struct an_peerid id;
+	struct an_store *st = NULL;
+	struct an_store_config cfg = {0};
+	struct an_store_record r;
+	struct stat sb;
+	json_t *own[2] = {json_array(), json_array()}; /* roots, subdomains */
+	json_t *roots = json_object();                  /* root name -> re-signed root */
+	int64_t now = (int64_t)time(NULL), interval = (int64_t)(env_ms("AN_KAD_REPUBLISH_INTERVAL") / 1000);
+	size_t held = 0;
+	int rc;
+	an_store_record_init(&r);
+	rc = an_privkey_load(o->keyfile, &key);
+	if (rc < 0) {
+		cli_warn("unable to load key '%s': %s", o->keyfile, an_strerror(rc));
+		goto out;
+	}
+	an_privkey_public(key, &pub);
+	rc = an_peerid_from_pubkey(&pub, &id);
+	if (rc == 0)
+		rc = an_peerid_format(&id, me, sizeof(me));
+	if (rc < 0)
+		goto out;
+	snprintf(path, sizeof(path), "%s/%s", dir, AN_KAD_STORE_NAME);
+	if (stat(path, &sb) < 0) {
+		cli_warn("no record store in '%s': publish with an-dht put or an-serve first", dir);
+		rc = AN_ENOTFOUND;
+		goto out;
+	}
+	/* interval 1 s: the due filter then yields every own record, expired ones too */
+	cfg.republish_interval = 1;
+	rc = an_store_open(&st, path, &cfg);
+	if (rc < 0) {
+		cli_warn("unable to open the record store '%s': %s", path, an_strerror(rc));
+		goto out;
+	}
+	while ((rc = an_store_next(st, AN_STORE_REPUBLISH_DUE, now + 1, &r)) == 0) {
+		json_t *rec;
+		int64_t stamp = 0, ttl;
+		if (!(r.flags & AN_STORE_OURS) ||
+		    an_validate_namespace(r.key.data, r.key.len) != AN_NS_AN)
+			continue;
+		rec = json_loadb((const char *)r.value.data, r.value.len, 0, NULL);
+		if (!rec || !json_is_string(json_object_get(rec, "publisherPublicKey")) ||
+		    strcmp(json_string_value(json_object_get(rec, "publisherPublicKey")), me) != 0) {
+			json_decref(rec);
+			continue;
+		}
+		held++;
+		ttl = json_integer_value(json_object_get(json_object_get(rec, "ttl"), "timeToLive"));
+		if (interval <= 0)
+			interval = ttl > 0 ? ttl : AN_RECORD_TTL_DEFAULT;
+		an_record_parse_time(json_string_value(json_object_get(json_object_get(rec, "ttl"),
+								       "timestampRepublished")) ?: "",
+				     &stamp);
+		bool expired = r.expires && r.expires <= now;
+		if (!o->force && !expired && stamp + interval > now) {
+			json_decref(rec);
+			continue;
+		}
+		json_t *item = json_pack("{s:s%,s:o,s:b}", "key", (const char *)r.key.data, r.key.len,
+					 "record", rec, "expired", expired);
+		bool is_root = json_is_true(json_object_get(json_object_get(rec, "dns"), "isRoot"));
+		json_array_append_new(own[is_root ? 0 : 1], item);
+	}
+	an_store_close(st);
+	st = NULL;
+	if (rc != AN_ENOTFOUND)
+		goto out;
+	rc = 0;
+	if (held == 0) {
+		cli_warn("no record of %s held as own in '%s'", me, dir);
+		rc = AN_ENOTFOUND;
+		goto out;
+	}
+	for (int pass = 0; pass < 2; pass++) {
+		size_t i;
+		json_t *item;
+		json_array_foreach(own[pass], i, item)
+		{
+			json_t *rec = json_object_get(item, "record");
+			const char *k = json_string_value(json_object_get(item, "key"));
+			const json_t *root = NULL;
+			struct an_record_sign_opts so = {.now = now, .resign = true};
+			struct an_record_error e = {{0}, {0}};
+			if (pass == 1) {
+				const char *ctx = json_string_value(json_object_get(
+					json_array_get(json_object_get(rec, "root"), 0), "context"));
+				root = ctx ? json_object_get(roots, ctx) : NULL;
+				so.root = root; /* NULL: keep root[], the root was not due */
+			}
+			rc = an_record_sign(rec, key, &so, &e);
+			if (rc < 0) {
+				cli_warn("%s: unable to re-sign: %s%s%s", k, e.field, e.field[0] ? ": " : "",
+					 e.message[0] ? e.message : an_strerror(rc));
+				printf("{\"key\":\"%s\",\"status\":\"refused\",\"stored\":0}\n", k);
+				rc = AN_EMALFORMED;
+				goto out;
+			}
+			if (pass == 0)
+				json_object_set(roots, json_string_value(json_object_get(json_object_get(rec, "dns"),
+											"name")) ?: "",
+						rec);
+			json_t **grown = realloc(*reqs, (*nreq + 1) * sizeof(json_t *));
+			if (!grown) {
+				rc = -ENOMEM;
+				goto out;
+			}
+			*reqs = grown;
+			(*reqs)[(*nreq)++] = json_pack("{s:s,s:O,s:O?,s:s,s:O}", "cmd", "put", "record", rec,
+						       "root", (json_t *)root, "status", "resigned",
+						       "wasExpired", json_object_get(item, "expired"));
+		}
+	}
+out:
+	an_store_record_free(&r);
+	an_store_close(st);
+	an_privkey_free(key);
+	json_decref(own[0]);
+	json_decref(own[1]);
+	json_decref(roots);
+	return rc;
+}
+
 int dht_cmd_kad(struct dht_opts *o, const char *cmd)
 {
 	json_t **reqs = NULL;
@@ -720,6 +863,10 @@ int dht_cmd_kad(struct dht_opts *o, const char *cmd)
 	if (strcmp(cmd, "put") == 0) {
 		rc = read_records(&reqs, &nreq);
 		if (rc < 0)
+			goto out;
+	} else if (strcmp(cmd, "republish") == 0 && o->keyfile) {
+		rc = resign_requests(o, &reqs, &nreq);
+		if (rc < 0 || nreq == 0)
 			goto out;
 	} else if (strcmp(cmd, "peers") == 0 || strcmp(cmd, "republish") == 0) {
 		reqs = calloc(1, sizeof(json_t *));
