@@ -7,6 +7,7 @@
 #   make scale      100-node DHT scale and fault tests only (also in make check)
 #   make fuzz       the libFuzzer campaign: FUZZ_SECONDS (600) per harness
 #   make bench      benchmarks under bench/
+#   make sim        the DHT simulator (sim/); make sim-run prints its figures
 #
 # Sources are found by layout, so adding a module or a program needs no edit
 # here: libcommon/<layer>/<module>.c, cmd/an-<name>.c (+ cmd/an-<name>/*.c),
@@ -65,11 +66,15 @@ FUZZ_BINS := $(FUZZ_SRC:fuzz/%.c=$(BUILDDIR)/fuzz/%)
 BENCH_SRC := $(sort $(wildcard bench/*.c))
 BENCH_BINS := $(BENCH_SRC:bench/%.c=$(BUILDDIR)/bench/%)
 
+# The DHT simulator: sim/*.c linked into one program over libcommon.a.
+SIM_SRC := $(sort $(wildcard sim/*.c))
+SIM_BIN := $(BUILDDIR)/sim/dhtsim
+
 MANPAGES := $(sort $(wildcard man/*.[1-8]))
 COMPLETIONS := $(sort $(wildcard completions/an-*))
 
 .PHONY: all programs unit-tests test-tools scale fuzzers benches check demo install uninstall \
-        clean distclean fuzz bench lint-man soak
+        clean distclean fuzz bench lint-man soak sim sim-run
 .DEFAULT_GOAL := all
 # Keep object files make would treat as intermediate (fuzz, bench, tests).
 .SECONDARY:
@@ -79,6 +84,7 @@ unit-tests: $(UNIT_BINS)
 test-tools: $(TOOL_BINS)
 fuzzers: $(FUZZ_BINS)
 benches: $(PROGRAM_BINS) $(TOOL_BINS) $(BENCH_BINS)
+sim: $(SIM_BIN)
 
 $(BUILDDIR)/%.o: %.c config.mk
 	@mkdir -p $(@D)
@@ -113,6 +119,10 @@ $(BUILDDIR)/bench/%: $(BUILDDIR)/bench/%.o $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
+$(SIM_BIN): $(SIM_SRC:%.c=$(BUILDDIR)/%.o) $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
 -include $(shell find $(BUILDDIR) -name '*.d' 2>/dev/null)
 
 # The whole test suite: the test dependencies first (it stops at once, saying
@@ -144,6 +154,10 @@ fuzz:
 bench: benches
 	tools/install-deps bench
 	tools/run-bench
+
+# The DHT simulator's figures (bench/README.md "DHT simulator"): minutes.
+sim-run: sim
+	BUILDDIR=$(BUILDDIR) tools/run-sim
 
 # The sanitizer soak: the ASan+UBSan programs under mixed and hostile load
 # for SOAK_SECONDS; fails on any sanitizer report or a server that died.
