@@ -3,7 +3,7 @@
 #   make            build libcommon.a and every program into $(BUILDDIR)
 #   make check      install missing dependencies, build, run every test
 #   make demo       run the main job on the embedded default (loopback)
-#   make install    PREFIX=/usr/local DESTDIR= ; programs, man pages, completions
+#   make install    PREFIX=/usr/local DESTDIR= ; programs, man pages, completions, units
 #   make scale      100-node DHT scale and fault tests only (also in make check)
 #   make fuzz       the libFuzzer campaign: FUZZ_SECONDS (600) per harness
 #   make bench      benchmarks under bench/
@@ -27,6 +27,10 @@ DESTDIR ?=
 BINDIR = $(PREFIX)/bin
 MANDIR = $(PREFIX)/share/man
 COMPLETIONDIR = $(PREFIX)/share/bash-completion/completions
+ZSHCOMPLETIONDIR = $(PREFIX)/share/zsh/vendor-completions
+FISHCOMPLETIONDIR = $(PREFIX)/share/fish/vendor_completions.d
+# Debian 12 keeps units in /lib/systemd/system: the package sets it so.
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
 
 CFLAGS ?= -O2 -g
 WARNINGS = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
@@ -72,8 +76,13 @@ SIM_BIN := $(BUILDDIR)/sim/dhtsim
 
 MANPAGES := $(sort $(wildcard man/*.[1-8]))
 COMPLETIONS := $(sort $(wildcard completions/an-*))
+# zsh and fish completions are written from each program's --help at build
+# time (tools/gen-completions), so they cannot drift from it.
+SHELL_COMPLETIONS := $(BUILDDIR)/completions/.stamp
+UNITS := $(sort $(wildcard systemd/*.service systemd/*.timer))
 
 .PHONY: all programs unit-tests test-tools scale fuzzers benches check demo install uninstall \
+        completions \
         clean distclean fuzz bench lint-man soak sim sim-run
 .DEFAULT_GOAL := all
 # Keep object files make would treat as intermediate (fuzz, bench, tests).
@@ -169,16 +178,31 @@ soak:
 lint-man:
 	mandoc -Tlint -W warning $(MANPAGES)
 
-install: programs
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(COMPLETIONDIR)
+completions: $(SHELL_COMPLETIONS)
+$(SHELL_COMPLETIONS): $(PROGRAM_BINS) tools/gen-completions tools/gen-completions.awk
+	tools/gen-completions $(BUILDDIR)/bin $(BUILDDIR)/completions
+	touch $@
+
+# Programs, man pages, bash, zsh and fish completions, and the systemd units
+# (their /usr/bin/ paths made $(BINDIR)/; installed, not enabled).
+install: programs completions
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(COMPLETIONDIR) $(DESTDIR)$(ZSHCOMPLETIONDIR) \
+		$(DESTDIR)$(FISHCOMPLETIONDIR) $(DESTDIR)$(SYSTEMDUNITDIR)
 	install -m 0755 $(PROGRAM_BINS) $(DESTDIR)$(BINDIR)
 	for m in $(MANPAGES); do \
 		s=$${m##*.}; install -d $(DESTDIR)$(MANDIR)/man$$s; \
 		install -m 0644 $$m $(DESTDIR)$(MANDIR)/man$$s; done
 	install -m 0644 $(COMPLETIONS) $(DESTDIR)$(COMPLETIONDIR)
+	install -m 0644 $(PROGRAMS:%=$(BUILDDIR)/completions/zsh/_%) $(DESTDIR)$(ZSHCOMPLETIONDIR)
+	install -m 0644 $(PROGRAMS:%=$(BUILDDIR)/completions/fish/%.fish) $(DESTDIR)$(FISHCOMPLETIONDIR)
+	for u in $(UNITS); do \
+		sed 's|/usr/bin/|$(BINDIR)/|g' $$u >$(DESTDIR)$(SYSTEMDUNITDIR)/$${u#systemd/} && \
+		chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/$${u#systemd/} || exit 1; done
 
 uninstall:
 	rm -f $(PROGRAMS:%=$(DESTDIR)$(BINDIR)/%) $(COMPLETIONS:completions/%=$(DESTDIR)$(COMPLETIONDIR)/%)
+	rm -f $(PROGRAMS:%=$(DESTDIR)$(ZSHCOMPLETIONDIR)/_%) $(PROGRAMS:%=$(DESTDIR)$(FISHCOMPLETIONDIR)/%.fish)
+	rm -f $(UNITS:systemd/%=$(DESTDIR)$(SYSTEMDUNITDIR)/%)
 	for m in $(MANPAGES); do s=$${m##*.}; rm -f $(DESTDIR)$(MANDIR)/man$$s/$${m#man/}; done
 
 clean:

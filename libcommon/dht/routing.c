@@ -26,9 +26,81 @@ int an_rt_init(struct an_rt *rt, const struct an_peerid *self, const struct an_r
 		return -EINVAL;
 	rt->check_timeout_ms =
 		cfg && cfg->check_timeout_ms ? cfg->check_timeout_ms : AN_RT_CHECK_TIMEOUT_DEFAULT;
+	rt->flags = cfg ? cfg->flags : 0;
+	rt->group_bucket_max =
+		cfg && cfg->group_bucket_max ? cfg->group_bucket_max : AN_RT_GROUP_BUCKET_DEFAULT;
+	rt->group_table_max =
+		cfg && cfg->group_table_max ? cfg->group_table_max : AN_RT_GROUP_TABLE_DEFAULT;
 	rt->self = *self;
 	an_kad_id_from_peer(self, &rt->self_kad);
 	return 0;
+}
+
+void an_rt_group_of(const struct an_multiaddr *ma, unsigned flags, struct an_rt_group *g)
+{
+	static const uint8_t v4mapped[12] = { [10] = 0xff, [11] = 0xff };
+	static const uint8_t loop6[16] = { [15] = 1 };
+	struct an_ma_iter it;
+	struct an_ma_component c;
+	uint8_t ip[16];
+
+	memset(g, 0, sizeof(*g)); /* no IP: exempt */
+	if (!ma)
+		return;
+	an_ma_iter_init(&it, ma);
+	while (an_ma_next(&it, &c) == 1) {
+		if (c.code == AN_MA_IP4 && c.len == 4) {
+			memcpy(ip, v4mapped, 12);
+			memcpy(ip + 12, c.value, 4);
+		} else if (c.code == AN_MA_IP6 && c.len == 16) {
+			memcpy(ip, c.value, 16);
+		} else {
+			continue;
+		}
+		if (ip[12] == 127 && memcmp(ip, v4mapped, 12) == 0) {
+			g->kind = (flags & AN_RT_LOOPBACK_SUBNETS) ? 1 : 0;
+			memcpy(g->net, ip, 16);
+		} else if (memcmp(ip, loop6, 16) == 0) {
+			g->kind = (flags & AN_RT_LOOPBACK_SUBNETS) ? 1 : 0;
+			memcpy(g->net, ip, 16);
+		} else if (memcmp(ip, v4mapped, 12) == 0) {
+			g->kind = 4;
+			memcpy(g->net, ip, 15); /* the /24 */
+		} else {
+			g->kind = 6;
+			memcpy(g->net, ip, 6); /* the /48 */
+		}
+		if (g->kind == 0)
+			memset(g->net, 0, sizeof(g->net));
+		return;
+	}
+}
+
+bool an_rt_group_equal(const struct an_rt_group *a, const struct an_rt_group *b)
+{
+	return a->kind && a->kind == b->kind && memcmp(a->net, b->net, sizeof(a->net)) == 0;
+}
+
+/* Entries of group g in bucket b (NULL: none), and in the whole table. */
+static size_t group_count(const struct an_rt_bucket *b, const struct an_rt_group *g)
+{
+	size_t n = 0;
+	for (size_t j = 0; b && j < b->n; j++)
+		n += an_rt_group_equal(&b->entries[j].group, g);
+	return n;
+}
+
+static bool group_allows(const struct an_rt *rt, const struct an_rt_bucket *b,
+			 const struct an_rt_group *g)
+{
+	size_t total = 0;
+	if ((rt->flags & AN_RT_NO_DIVERSITY) || g->kind == 0)
+		return true;
+	if (group_count(b, g) >= rt->group_bucket_max)
+		return false;
+	for (size_t i = 0; i < AN_RT_BUCKETS; i++)
+		total += group_count(rt->buckets[i], g);
+	return total < rt->group_table_max;
 }
 
 void an_rt_free(struct an_rt *rt)
@@ -145,7 +217,8 @@ static void finish_check(struct an_rt *rt, struct an_rt_bucket *b, bool alive, u
 	}
 	if (j >= 0)
 		bucket_delete(rt, b, (size_t)j);
-	if (b->n < rt->k && bucket_find(b, &b->candidate.id) < 0)
+	if (b->n < rt->k && bucket_find(b, &b->candidate.id) < 0 &&
+	    group_allows(rt, b, &b->candidate.group))
 		bucket_append(rt, b, &b->candidate, now_ms);
 }
 
@@ -165,6 +238,13 @@ size_t an_rt_expire_checks(struct an_rt *rt, uint64_t now_ms)
 int an_rt_update(struct an_rt *rt, const struct an_peerid *id, const struct an_multiaddr *addrs,
 		 size_t naddrs, uint64_t now_ms)
 {
+	return an_rt_update_from(rt, id, addrs, naddrs, NULL, now_ms);
+}
+
+int an_rt_update_from(struct an_rt *rt, const struct an_peerid *id, const struct an_multiaddr *addrs,
+		      size_t naddrs, const struct an_multiaddr *seen_at, uint64_t now_ms)
+{
+	struct an_rt_group group;
 	struct an_kad_id kad;
 	struct an_rt_bucket *b;
 	unsigned i;
@@ -191,9 +271,13 @@ int an_rt_update(struct an_rt *rt, const struct an_peerid *id, const struct an_m
 			finish_check(rt, b, true, now_ms);
 		return AN_RT_UPDATED;
 	}
+	an_rt_group_of(seen_at ? seen_at : naddrs ? &addrs[0] : NULL, rt->flags, &group);
+	if (!group_allows(rt, b, &group))
+		return AN_RT_GROUP_FULL;
 	if (b->n < rt->k) {
 		struct an_rt_entry e;
 		make_entry(&e, id, &kad, addrs, naddrs, now_ms);
+		e.group = group;
 		bucket_append(rt, b, &e, now_ms);
 		return AN_RT_ADDED;
 	}
@@ -203,6 +287,7 @@ int an_rt_update(struct an_rt *rt, const struct an_peerid *id, const struct an_m
 	b->check_started_ms = now_ms;
 	b->check_peer = b->entries[0].id;
 	make_entry(&b->candidate, id, &kad, addrs, naddrs, now_ms);
+	b->candidate.group = group;
 	rt->events[rt->nevents].ping = b->check_peer;
 	rt->events[rt->nevents].candidate = *id;
 	rt->nevents++;
@@ -445,6 +530,9 @@ int an_rt_load(struct an_rt *rt, const uint8_t *p, size_t len)
 		if (b->n >= rt->k || bucket_find(b, &id) >= 0)
 			continue;
 		make_entry(&e, &id, &kad, addrs, naddrs, seen);
+		an_rt_group_of(naddrs ? &addrs[0] : NULL, rt->flags, &e.group);
+		if (!group_allows(rt, b, &e.group))
+			continue;
 		/* Keep the least-recently-seen-first order: insert by last_seen. */
 		size_t pos = b->n;
 		while (pos > 0 && b->entries[pos - 1].last_seen_ms > seen)

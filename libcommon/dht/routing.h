@@ -19,6 +19,22 @@
  * Only peers in DHT server mode belong here (the spec: a peer is added iff
  * it advertises the kad protocol); admission is the caller's decision.
  *
+ * Address diversity (issue 16; go-libp2p-kbucket's peer diversity filter
+ * and go-libp2p-kad-dht's defaults are the anchor): each entry belongs to
+ * the group of its address - an IPv4 /24, an IPv6 /48 (go uses /16 and the
+ * ASN; a /24 is what an attacker rents cheaply, so we are stricter per
+ * subnet and count no ASN table).  A peer without an IP address (none
+ * given, dns names) is exempt: kad_node always groups by the address of
+ * the connection it heard the peer on, which has one.  A new peer is refused (AN_RT_GROUP_FULL) once its group
+ * has group_bucket_max entries in its bucket (default 2, go's per-CPL
+ * limit) or group_table_max in the whole table (default 3, go's).
+ * Loopback (127.0.0.0/8, ::1) is exempt by default, so tests can run many
+ * nodes on 127.0.0.1; with AN_RT_LOOPBACK_SUBNETS each loopback address
+ * is its own group (a /32 or /128: 127.0.0.2 is one group, whatever its
+ * ports), which is what a test of the limits on one machine wants.  The
+ * group is fixed when the peer is admitted, from the address it was seen
+ * at (an_rt_update_from), else its first address.
+ *
  * Addresses: at most AN_RT_ADDRS_MAX per peer (K6: responses with 20 peers
  * must stay under rust's 16 KiB), newest first.
  *
@@ -49,8 +65,26 @@
 #define AN_RT_CHECK_TIMEOUT_DEFAULT 10000 /* ms: a ping's own timeout is shorter */
 #define AN_RT_EVENTS_MAX 64               /* queued liveness requests */
 
+/* An address group (see above); kind 0 is "exempt", never counted. */
+struct an_rt_group {
+	uint8_t kind; /* 0 exempt, 4 IPv4 /24, 6 IPv6 /48, 1 loopback address */
+	uint8_t net[16];
+};
+
+#define AN_RT_GROUP_BUCKET_DEFAULT 2
+#define AN_RT_GROUP_TABLE_DEFAULT 3
+#define AN_RT_NO_DIVERSITY 0x1     /* no group limits (the defence off) */
+#define AN_RT_LOOPBACK_SUBNETS 0x2 /* each loopback address its own group (not exempt) */
+
+/* The group of ma (borrowed) into *g; flags as an_rt_config's.  ma may be NULL (no IP). */
+void an_rt_group_of(const struct an_multiaddr *ma, unsigned flags, struct an_rt_group *g);
+
+/* True if a and b are one counted group (exempt groups equal nothing). */
+bool an_rt_group_equal(const struct an_rt_group *a, const struct an_rt_group *b);
+
 struct an_rt_entry {
 	struct an_peerid id;
+	struct an_rt_group group;
 	struct an_kad_id kad;
 	size_t naddrs;
 	struct an_multiaddr addrs[AN_RT_ADDRS_MAX];
@@ -60,6 +94,9 @@ struct an_rt_entry {
 struct an_rt_config {
 	size_t k;                  /* bucket size; 0 = AN_RT_K_DEFAULT; at most AN_RT_K_MAX */
 	uint64_t check_timeout_ms; /* 0 = AN_RT_CHECK_TIMEOUT_DEFAULT */
+	unsigned flags;            /* AN_RT_NO_DIVERSITY, AN_RT_LOOPBACK_SUBNETS */
+	size_t group_bucket_max;   /* 0 = AN_RT_GROUP_BUCKET_DEFAULT */
+	size_t group_table_max;    /* 0 = AN_RT_GROUP_TABLE_DEFAULT */
 };
 
 /* The liveness check a full bucket asks for. */
@@ -75,6 +112,8 @@ struct an_rt {
 	struct an_kad_id self_kad;
 	size_t k;
 	uint64_t check_timeout_ms;
+	unsigned flags;
+	size_t group_bucket_max, group_table_max;
 	size_t size; /* entries in all buckets */
 	struct an_rt_bucket *buckets[AN_RT_BUCKETS]; /* allocated on first use */
 	struct an_rt_event events[AN_RT_EVENTS_MAX];
@@ -86,7 +125,8 @@ enum an_rt_result {
 	AN_RT_UPDATED = 2, /* already present: now the most recently seen, addresses merged */
 	AN_RT_PENDING = 3, /* bucket full: a liveness check was queued (an_rt_next_event) */
 	AN_RT_FULL = 4,    /* bucket full and already checking: not added */
-	AN_RT_SELF = 5     /* our own ID: never added */
+	AN_RT_SELF = 5,    /* our own ID: never added */
+	AN_RT_GROUP_FULL = 6 /* its address group is at its limit (diversity): not added */
 };
 
 /* Empty table for self (copied); cfg may be NULL for the defaults.  -EINVAL for k > AN_RT_K_MAX. */
@@ -103,6 +143,14 @@ void an_rt_free(struct an_rt *rt);
  */
 int an_rt_update(struct an_rt *rt, const struct an_peerid *id, const struct an_multiaddr *addrs,
 		 size_t naddrs, uint64_t now_ms);
+
+/*
+ * an_rt_update with the address the peer was really seen at (borrowed; a
+ * connection's remote address; may be NULL): a new entry's group comes
+ * from it rather than from the addresses the peer advertises.
+ */
+int an_rt_update_from(struct an_rt *rt, const struct an_peerid *id, const struct an_multiaddr *addrs,
+		      size_t naddrs, const struct an_multiaddr *seen_at, uint64_t now_ms);
 
 /* Pop the oldest queued liveness request into *ev: 1, or 0 if none. */
 int an_rt_next_event(struct an_rt *rt, struct an_rt_event *ev);

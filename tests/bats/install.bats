@@ -1,24 +1,41 @@
 #!/usr/bin/env bats
-# make install honours PREFIX and DESTDIR and installs programs, man pages
-# and completions; make uninstall removes them again.
+# make install honours PREFIX and DESTDIR and installs programs, man pages,
+# bash, zsh and fish completions and the systemd units; make uninstall
+# removes them again; the installed units pass systemd-analyze.  make builds
+# into $BUILDDIR (default build), as the Makefile reads it.
+
+bats_require_minimum_version 1.5.0
 
 setup() {
 	cd "$AN_TOP" || exit 1
 	dest=$(mktemp -d)
+	PROGRAMS=$(ls cmd/an-*.c | sed 's|cmd/||; s|\.c$||')
+	UNITS=$(cd systemd && ls *.service *.timer)
+	[ "$(wc -w <<<"$PROGRAMS")" -ge 8 ] && [ "$(wc -w <<<"$UNITS")" -ge 5 ] ||
+		{ echo "AN_TOP=$AN_TOP: programs '$PROGRAMS', units '$UNITS'"; return 1; }
 }
 
 teardown() {
 	rm -rf "$dest"
 }
 
-@test "make install puts programs, man pages and completions under DESTDIR/PREFIX" {
+@test "make install puts programs, man pages, completions and units under DESTDIR/PREFIX" {
 	run make -s install PREFIX=/opt/an DESTDIR="$dest"
 	[ "$status" -eq 0 ] || { echo "$output"; return 1; }
-	for p in $(ls cmd/an-*.c | sed 's|cmd/||; s|\.c$||'); do
+	for p in $PROGRAMS; do
 		[ -x "$dest/opt/an/bin/$p" ] || { echo "no $p"; return 1; }
 		[ -f "$dest/opt/an/share/man/man1/$p.1" ] || { echo "no $p.1"; return 1; }
 		[ -f "$dest/opt/an/share/bash-completion/completions/$p" ] || { echo "no completion $p"; return 1; }
+		[ -f "$dest/opt/an/share/zsh/vendor-completions/_$p" ] || { echo "no zsh completion $p"; return 1; }
+		[ -f "$dest/opt/an/share/fish/vendor_completions.d/$p.fish" ] || { echo "no fish completion $p"; return 1; }
 	done
+	for u in $UNITS; do
+		[ -f "$dest/opt/an/lib/systemd/system/$u" ] || { echo "no unit $u"; return 1; }
+	done
+	# the units run the installed programs
+	grep -q '^ExecStart=/opt/an/bin/an-dht daemon ' "$dest/opt/an/lib/systemd/system/an-dht.service"
+	run grep -l /usr/bin/ "$dest"/opt/an/lib/systemd/system/*
+	[ -z "$output" ] || { echo "units still naming /usr/bin/: $output"; return 1; }
 	# nothing outside DESTDIR
 	[ -z "$(find "$dest" -mindepth 1 -maxdepth 1 ! -name opt)" ]
 }
@@ -27,5 +44,28 @@ teardown() {
 	make -s install PREFIX=/opt/an DESTDIR="$dest"
 	run make -s uninstall PREFIX=/opt/an DESTDIR="$dest"
 	[ "$status" -eq 0 ]
-	[ -z "$(find "$dest" -type f)" ]
+	run find "$dest" -type f
+	[ -z "$output" ] || { echo "left: $output"; return 1; }
+}
+
+# Installed with PREFIX inside the temporary root, the units' ExecStart paths
+# and Documentation=man: pages exist, so systemd-analyze (no running systemd
+# needed) checks them all; it exits 0 even on an unknown key, so any output
+# is a failure.
+@test "the installed systemd units pass systemd-analyze verify without a word" {
+	make -s install PREFIX="$dest/usr"
+	units=()
+	for u in $UNITS; do units+=("$dest/usr/lib/systemd/system/$u"); done
+	MANPATH=$dest/usr/share/man run -0 systemd-analyze verify "${units[@]}"
+	[ -z "$output" ] || { echo "$output"; return 1; }
+}
+
+@test "every service is hardened: systemd-analyze security exposure at most 2.0 (OK)" {
+	make -s install PREFIX="$dest/usr"
+	for u in $UNITS; do
+		[[ $u == *.service ]] || continue
+		run systemd-analyze security --offline=yes --threshold=20 "$dest/usr/lib/systemd/system/$u"
+		[ "$status" -eq 0 ] || { echo "$u: $(tail -n 1 <<<"$output")"; return 1; }
+		grep -q 'Overall exposure level' <<<"$output" || { echo "$u: $output"; return 1; }
+	done
 }

@@ -90,11 +90,13 @@ static struct an_peerid peers[300];
 static void setup(void)
 {
 	struct an_multiaddr ma[4];
+	/* 300 peers on one /48 (long addresses for the size checks): no diversity limit */
+	struct an_rt_config rc = {.flags = AN_RT_NO_DIVERSITY};
 	memset(&store, 0, sizeof(store));
 	memset(&srv, 0, sizeof(srv));
 	random_peer(&srv.self);
 	an_rt_free(&rt);
-	an_rt_init(&rt, &srv.self, NULL);
+	an_rt_init(&rt, &srv.self, &rc);
 	an_multiaddr_parse("/ip4/127.0.0.1/tcp/4001", &self_addr);
 	an_multiaddr_parse("/ip6/2001:db8::1:2:3:4/tcp/4001", &ma[0]);
 	an_multiaddr_parse("/ip6/2001:db8::1:2:3:5/tcp/4001", &ma[1]);

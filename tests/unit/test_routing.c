@@ -415,6 +415,143 @@ static void test_stale_buckets(void)
 	an_rt_free(&rt);
 }
 
+static void ip_addr(struct an_multiaddr *ma, const char *ip, int port)
+{
+	char text[96];
+	snprintf(text, sizeof(text), "/ip%c/%s/tcp/%d", strchr(ip, ':') ? '6' : '4', ip, port);
+	if (an_multiaddr_parse(text, ma) != 0)
+		abort();
+}
+
+/* Offer n new peers of bucket `bucket` at ip; how many got in. */
+static size_t offer(struct an_rt *rt, unsigned bucket, const char *ip, size_t n)
+{
+	size_t in = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct an_peerid id;
+		struct an_multiaddr ma;
+		peer_in_bucket(rt, bucket, &id);
+		ip_addr(&ma, ip, 4001 + (int)i);
+		in += an_rt_update(rt, &id, &ma, 1, 1) == AN_RT_ADDED;
+	}
+	return in;
+}
+
+static void test_diversity_caps_a_subnet_per_bucket_and_table(void)
+{
+	struct an_rt rt;
+	struct an_peerid self;
+	random_peer(&self);
+	an_rt_init(&rt, &self, NULL);
+	/* one /24: 2 in a bucket, 3 in the table */
+	CHECK_EQ_INT(offer(&rt, 0, "203.0.113.7", 10), AN_RT_GROUP_BUCKET_DEFAULT);
+	CHECK_EQ_INT(offer(&rt, 0, "203.0.113.99", 10), 0);
+	CHECK_EQ_INT(offer(&rt, 1, "203.0.113.8", 10), 1);
+	CHECK_EQ_INT(offer(&rt, 2, "203.0.113.9", 10), 0);
+	CHECK_EQ_INT(rt.size, AN_RT_GROUP_TABLE_DEFAULT);
+	/* other subnets are not held back */
+	CHECK_EQ_INT(offer(&rt, 0, "203.0.114.1", 1), 1);
+	CHECK_EQ_INT(offer(&rt, 0, "198.51.100.1", 1), 1);
+	/* IPv6: one /48 is one group */
+	CHECK_EQ_INT(offer(&rt, 3, "2001:db8:1:2::1", 1), 1);
+	CHECK_EQ_INT(offer(&rt, 3, "2001:db8:1:ffff::9", 5), 1);
+	CHECK_EQ_INT(offer(&rt, 3, "2001:db8:2::1", 1), 1);
+	an_rt_free(&rt);
+}
+
+static void test_diversity_group_is_where_the_peer_was_seen(void)
+{
+	struct an_rt rt;
+	struct an_peerid self;
+	struct an_multiaddr seen;
+	size_t in = 0;
+	random_peer(&self);
+	an_rt_init(&rt, &self, NULL);
+	ip_addr(&seen, "203.0.113.7", 4001);
+	/* each advertises its own /24, all connect from one: 3 in */
+	for (int i = 0; i < 10; i++) {
+		struct an_peerid id;
+		struct an_multiaddr adv;
+		char ip[32];
+		snprintf(ip, sizeof(ip), "198.51.%d.1", i);
+		ip_addr(&adv, ip, 4001);
+		random_peer(&id);
+		in += an_rt_update_from(&rt, &id, &adv, 1, &seen, 1) == AN_RT_ADDED;
+	}
+	CHECK_EQ_INT(in, AN_RT_GROUP_TABLE_DEFAULT);
+	an_rt_free(&rt);
+}
+
+static void test_diversity_loopback_exempt_unless_asked(void)
+{
+	struct an_rt rt;
+	struct an_peerid self;
+	struct an_rt_config cfg = {.flags = AN_RT_LOOPBACK_SUBNETS};
+	random_peer(&self);
+	an_rt_init(&rt, &self, NULL);
+	CHECK_EQ_INT(offer(&rt, 0, "127.0.0.1", 10), 10);
+	CHECK_EQ_INT(offer(&rt, 0, "::1", 5), 5);
+	an_rt_free(&rt);
+	an_rt_init(&rt, &self, &cfg);
+	/* each loopback address its own group: 127.0.0.2 is one attacker */
+	CHECK_EQ_INT(offer(&rt, 0, "127.0.0.2", 10), 2);
+	CHECK_EQ_INT(offer(&rt, 1, "127.0.0.2", 10), 1);
+	for (int i = 0; i < 5; i++) {
+		char ip[32];
+		snprintf(ip, sizeof(ip), "127.0.1.%d", i + 1);
+		CHECK_EQ_INT(offer(&rt, 0, ip, 1), 1);
+	}
+	an_rt_free(&rt);
+}
+
+static void test_diversity_off_and_other_caps(void)
+{
+	struct an_rt rt;
+	struct an_peerid self;
+	struct an_rt_config off = {.flags = AN_RT_NO_DIVERSITY};
+	struct an_rt_config wide = {.group_bucket_max = 5, .group_table_max = 7};
+	random_peer(&self);
+	an_rt_init(&rt, &self, &off);
+	CHECK_EQ_INT(offer(&rt, 0, "203.0.113.7", 10), 10);
+	an_rt_free(&rt);
+	an_rt_init(&rt, &self, &wide);
+	CHECK_EQ_INT(offer(&rt, 0, "203.0.113.7", 10), 5);
+	CHECK_EQ_INT(offer(&rt, 1, "203.0.113.7", 10), 2);
+	an_rt_free(&rt);
+}
+
+static void test_diversity_applies_to_snapshots_and_replacements(void)
+{
+	struct an_rt rt, back;
+	struct an_rt_config off = {.flags = AN_RT_NO_DIVERSITY, .k = 4};
+	struct an_rt_config on = {.k = 4};
+	struct an_peerid self, id;
+	struct an_multiaddr ma;
+	struct an_rt_event ev;
+	struct an_buf b;
+	random_peer(&self);
+	an_rt_init(&rt, &self, &off);
+	CHECK_EQ_INT(offer(&rt, 0, "203.0.113.7", 4), 4);
+	an_buf_init(&b, 1 << 20);
+	CHECK_EQ_INT(an_rt_save(&rt, &b), 0);
+	an_rt_init(&back, &self, &on);
+	CHECK_EQ_INT(an_rt_load(&back, b.data, b.len), 0);
+	CHECK_EQ_INT(back.size, 2);
+	an_buf_free(&b);
+	an_rt_free(&rt);
+	/* a full bucket: a candidate from a full group is refused before any ping */
+	an_rt_init(&rt, &self, &on);
+	CHECK_EQ_INT(offer(&rt, 0, "203.0.113.7", 2), 2);
+	CHECK_EQ_INT(offer(&rt, 0, "198.51.100.1", 1), 1);
+	CHECK_EQ_INT(offer(&rt, 0, "198.51.101.1", 1), 1);
+	peer_in_bucket(&rt, 0, &id);
+	ip_addr(&ma, "203.0.113.50", 1);
+	CHECK_EQ_INT(an_rt_update(&rt, &id, &ma, 1, 2), AN_RT_GROUP_FULL);
+	CHECK_EQ_INT(an_rt_next_event(&rt, &ev), 0);
+	an_rt_free(&rt);
+	an_rt_free(&back);
+}
+
 int main(void)
 {
 	RUN(test_kad_id_is_sha256_of_key);
@@ -432,5 +569,10 @@ int main(void)
 	RUN(test_snapshot_round_trip);
 	RUN(test_snapshot_rejects_bad_input);
 	RUN(test_stale_buckets);
+	RUN(test_diversity_caps_a_subnet_per_bucket_and_table);
+	RUN(test_diversity_group_is_where_the_peer_was_seen);
+	RUN(test_diversity_loopback_exempt_unless_asked);
+	RUN(test_diversity_off_and_other_caps);
+	RUN(test_diversity_applies_to_snapshots_and_replacements);
 	return check_done();
 }
