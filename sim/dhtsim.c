@@ -403,6 +403,7 @@ static void fast_fill(uint32_t x, uint32_t *scratch)
 /* ---------------------------------------------------------------- events */
 
 enum ev_type { EV_REQ = 1, EV_RESP, EV_WAKE, EV_CHURN };
+enum msg_kind { MK_LOOKUP = 0, MK_PUT, MK_READBACK };
 
 struct msg {
 	struct op *op;
@@ -411,7 +412,7 @@ struct msg {
 	int failed;      /* response: the stream was reset (negative server return) */
 	uint8_t *bytes;
 	size_t len;
-	bool put;        /* a PUT_VALUE of the op's put phase */
+	int kind;        /* MK_LOOKUP, MK_PUT, MK_READBACK */
 };
 
 struct ev {
@@ -657,7 +658,14 @@ struct op {
 	uint64_t start, end;
 	uint64_t wake_at;
 	int phase;             /* 0 lookup, 1 puts, 2 done */
-	size_t puts_out, acks, requests;
+	size_t requests;
+	/* put targets (kad_ops's put_send_all) */
+	uint32_t *tg;
+	size_t ntg, tnext, inflight, goal, done_ok;
+	bool replace, verify;
+	struct an_buf put_msg, get_msg;
+	const uint8_t *val; /* borrowed: the name's value or the lookup's (freed after the op) */
+	size_t vlen;
 	struct depth_ent depth[DEPTH_CAP];
 	/* results */
 	int hops;
@@ -694,7 +702,7 @@ static void depth_set(struct op *o, uint32_t idx, int d)
 	}
 }
 
-static void send_msg(struct op *o, uint32_t to, const uint8_t *bytes, size_t len, bool put)
+static void send_msg(struct op *o, uint32_t to, const uint8_t *bytes, size_t len, int kind)
 {
 	struct msg *m = calloc(1, sizeof(*m));
 	double rtt = rtt_ms();
@@ -708,7 +716,7 @@ static void send_msg(struct op *o, uint32_t to, const uint8_t *bytes, size_t len
 	m->gen = o->gen;
 	m->from = o->origin;
 	m->to = to;
-	m->put = put;
+	m->kind = kind;
 	o->requests++;
 	/* connection setup (setup_rtts) then the request: it arrives half an RTT later */
 	ev_push(now_ms + (uint64_t)(rtt * (opt.setup_rtts + 0.5)), EV_REQ, (uint32_t)(rtt * 1000 > 4e9 ? 4e9 : rtt * 1000), m);
@@ -716,6 +724,79 @@ static void send_msg(struct op *o, uint32_t to, const uint8_t *bytes, size_t len
 
 static void op_finish(struct op *o);
 static void op_pump(struct op *o);
+
+#ifdef AN_KAD_SUBNET_WINDOW
+/* peers[0..c) with at most AN_KAD_SUBNET_WINDOW of one /24, in place (kad_ops's subnet_filter). */
+static size_t subnet_filter(const struct an_lookup_peer **peers, size_t c)
+{
+	size_t out = 0;
+	uint32_t *sub = malloc((c ? c : 1) * sizeof(uint32_t));
+	if (!sub)
+		return c;
+	for (size_t i = 0; i < c; i++) {
+		long x = peer_index(&peers[i]->id);
+		size_t same = 0;
+		if (x < 0)
+			continue;
+		for (size_t j = 0; j < out; j++)
+			same += sub[j] == nodes[x].ip >> 8;
+		if (same < AN_KAD_SUBNET_WINDOW) {
+			sub[out] = nodes[x].ip >> 8;
+			peers[out++] = peers[i];
+		}
+	}
+	free(sub);
+	return out;
+}
+#endif
+
+/* Send the next targets while fewer than goal are done or in flight. */
+static void targets_launch(struct op *o)
+{
+	while (o->tnext < o->ntg && o->done_ok + o->inflight < o->goal) {
+		send_msg(o, o->tg[o->tnext++], o->put_msg.data, o->put_msg.len, MK_PUT);
+		o->inflight++;
+	}
+}
+
+/*
+ * PUT_VALUE of val to peers[0..c): all of them (goal = c), or with replace
+ * the first goal and the next in place of each that did not take it (or,
+ * with verify, did not return it on a read-back GET_VALUE).
+ */
+static void targets_send(struct op *o, const struct an_lookup_peer *const *peers, size_t c,
+			 const uint8_t *val, size_t len)
+{
+	struct an_kad_msg m;
+	o->tg = calloc(c ? c : 1, sizeof(uint32_t));
+	o->ntg = 0;
+	for (size_t i = 0; o->tg && i < c; i++) {
+		long x = peer_index(&peers[i]->id);
+		if (x >= 0)
+			o->tg[o->ntg++] = (uint32_t)x;
+	}
+	if (!o->replace)
+		o->goal = o->ntg;
+	an_kad_msg_init(&m);
+	m.type = AN_KAD_GET_VALUE;
+	m.has_key = true;
+	m.key.p = o->key;
+	m.key.len = o->klen;
+	an_buf_init(&o->get_msg, AN_KAD_MSG_SEND_MAX);
+	an_buf_init(&o->put_msg, AN_KAD_MSG_SEND_MAX);
+	if (an_kad_msg_encode(&m, &o->get_msg) < 0)
+		o->verify = false;
+	m.type = AN_KAD_PUT_VALUE;
+	m.has_record = true;
+	m.record.key = m.key;
+	m.record.value.p = val;
+	m.record.value.len = len;
+	if (an_kad_msg_encode(&m, &o->put_msg) < 0)
+		return;
+	o->val = val;
+	o->vlen = len;
+	targets_launch(o);
+}
 
 /* The lookup is done: judge it, then (PUT) send the puts, (GET) the corrections. */
 static void lookup_done(struct op *o)
@@ -756,63 +837,42 @@ static void lookup_done(struct op *o)
 					o->hops = d;
 			}
 		if (o->ok) {
-			/* corrections, as kad_node's get_finish */
-			const struct an_lookup_peer *corr[AN_RT_K_MAX];
-			size_t nc = an_lookup_corrections(o->l, corr, rt_cfg.k);
-			struct an_kad_msg m;
-			struct an_buf b;
-			an_kad_msg_init(&m);
-			m.type = AN_KAD_PUT_VALUE;
-			m.has_key = true;
-			m.key.p = o->key;
-			m.key.len = o->klen;
-			m.has_record = true;
-			m.record.key = m.key;
-			m.record.value.p = val;
-			m.record.value.len = len;
-			an_buf_init(&b, AN_KAD_MSG_SEND_MAX);
-			if (an_kad_msg_encode(&m, &b) == 0)
-				for (size_t i = 0; i < nc; i++) {
-					long x = peer_index(&corr[i]->id);
-					if (x >= 0) {
-						send_msg(o, (uint32_t)x, b.data, b.len, true);
-						o->puts_out++;
-					}
-				}
-			an_buf_free(&b);
+			/* corrections, as kad_node's get_finish: the k closest that lacked it,
+			 * or (CORRECT defence) every peer that lacked it, k of them taking it */
+			const struct an_lookup_peer *corr[1024];
+			size_t nc;
+#ifdef AN_KAD_DEF_CORRECT
+			if (opt.defences) {
+				nc = an_lookup_lacking(o->l, corr, 1024);
+				o->goal = rt_cfg.k;
+				o->replace = true;
+				/* the resolver caches the signed record it verified (get_cache) */
+				ops_put(&nodes[o->origin], o->key, o->klen, val, len, now_ms);
+			} else
+#endif
+				nc = an_lookup_corrections(o->l, corr, rt_cfg.k);
+			targets_send(o, corr, nc, val, len);
 		}
 		o->phase = 1;
-		if (!o->puts_out)
+		if (!o->inflight)
 			op_finish(o);
 		return;
 	}
-	/* OP_PUT: PUT_VALUE to the k closest that answered */
+	/* OP_PUT: PUT_VALUE to the k closest that answered, or (VERIFY) until r read back */
 	{
-		const struct an_lookup_peer *cl[AN_RT_K_MAX];
+		const struct an_lookup_peer *cl[1024];
 		size_t nc = an_lookup_closest(o->l, cl, rt_cfg.k);
-		struct an_kad_msg m;
-		struct an_buf b;
-		an_kad_msg_init(&m);
-		m.type = AN_KAD_PUT_VALUE;
-		m.has_key = true;
-		m.key.p = o->key;
-		m.key.len = o->klen;
-		m.has_record = true;
-		m.record.key = m.key;
-		m.record.value.p = names[o->name].val.data;
-		m.record.value.len = names[o->name].val.len;
-		an_buf_init(&b, AN_KAD_MSG_SEND_MAX);
-		if (an_kad_msg_encode(&m, &b) == 0)
-			for (size_t i = 0; i < nc; i++) {
-				long x = peer_index(&cl[i]->id);
-				if (x >= 0) {
-					send_msg(o, (uint32_t)x, b.data, b.len, true);
-					o->puts_out++;
-				}
-			}
-		an_buf_free(&b);
+#if defined(AN_KAD_DEF_VERIFY) && defined(AN_KAD_SUBNET_WINDOW)
+		if (opt.defences) {
+			nc = an_lookup_closest(o->l, cl, 1024);
+			nc = subnet_filter(cl, nc);
+			o->goal = AN_KAD_REPLICATION_DEFAULT;
+			o->replace = o->verify = true;
+		}
+#endif
+		targets_send(o, cl, nc, names[o->name].val.data, names[o->name].val.len);
 		o->phase = 1;
-		if (!o->puts_out)
+		if (!o->inflight)
 			op_finish(o);
 	}
 }
@@ -830,7 +890,7 @@ static void op_pump(struct op *o)
 				an_lookup_failure(o->l, now_ms, &req.peer);
 				continue;
 			}
-			send_msg(o, (uint32_t)x, req.msg, req.msg_len, false);
+			send_msg(o, (uint32_t)x, req.msg, req.msg_len, MK_LOOKUP);
 			continue;
 		}
 		if (ev == AN_LOOKUP_TIMEOUT)
@@ -906,9 +966,13 @@ static void handle_req(struct msg *m, double rtt)
 	int rc;
 	stat_requests++;
 	if (!srvn->online) {
+		/* no answer: the requester's timeout fires (a lookup's own; a put's here) */
 		free(m->bytes);
-		free(m);
-		return; /* no answer: the requester's timeout fires */
+		m->bytes = NULL;
+		m->len = 0;
+		m->failed = 1;
+		ev_push(now_ms + (opt.timeout_ms ? opt.timeout_ms : AN_LOOKUP_TIMEOUT_DEFAULT), EV_RESP, 0, m);
+		return;
 	}
 	an_buf_init(&resp, AN_KAD_MSG_SEND_MAX);
 	rc = an_kad_msg_decode(m->bytes, m->len, AN_KAD_MSG_MAX_DEFAULT, &req);
@@ -959,14 +1023,34 @@ static void handle_resp(struct msg *m)
 	struct op *o = m->op;
 	struct an_kad_msg resp;
 	bool live = o->gen == m->gen;
-	if (live && m->put) {
-		/* a PUT_VALUE answer: an echo counts as stored (what the daemon reports today) */
+	if (live && m->kind == MK_PUT) {
+		/* a PUT_VALUE answer: an echo is "stored" (today's count), or with verify the read-back decides */
+		bool ok = false;
 		if (!m->failed && an_kad_msg_decode(m->bytes, m->len, AN_KAD_MSG_MAX_DEFAULT, &resp) == 0) {
-			if (resp.type == AN_KAD_PUT_VALUE)
-				o->acks++;
+			ok = resp.type == AN_KAD_PUT_VALUE;
 			an_kad_msg_free(&resp);
 		}
-		if (--o->puts_out == 0)
+		if (ok && o->verify) {
+			send_msg(o, m->to, o->get_msg.data, o->get_msg.len, MK_READBACK);
+		} else {
+			o->done_ok += ok;
+			o->inflight--;
+			if (o->replace)
+				targets_launch(o);
+			if (!o->inflight)
+				op_finish(o);
+		}
+	} else if (live && m->kind == MK_READBACK) {
+		bool ok = false;
+		if (!m->failed && an_kad_msg_decode(m->bytes, m->len, AN_KAD_MSG_MAX_DEFAULT, &resp) == 0) {
+			ok = resp.has_record && resp.record.value.len == o->vlen &&
+			     !memcmp(resp.record.value.p, o->val, o->vlen);
+			an_kad_msg_free(&resp);
+		}
+		o->done_ok += ok;
+		o->inflight--;
+		targets_launch(o);
+		if (!o->inflight)
 			op_finish(o);
 	} else if (live && o->phase == 0) {
 		const struct an_peerid *peer = &nodes[m->to].id;
@@ -1039,7 +1123,7 @@ static void op_finish(struct op *o)
 {
 	o->phase = 2;
 	if (o->kind == OP_PUT) {
-		st.acks += (double)o->acks;
+		st.acks += (double)o->done_ok;
 		st.holders += (double)count_holders(o->name);
 		st.puts++;
 	} else {
@@ -1048,8 +1132,13 @@ static void op_finish(struct op *o)
 			name_fail[o->name]++;
 	}
 	o->gen = 0;
-	an_lookup_free(o->l);
+	an_lookup_free(o->l); /* o->val may point into it: no use after this */
 	o->l = NULL;
+	o->val = NULL;
+	free(o->tg);
+	o->tg = NULL;
+	an_buf_free(&o->put_msg);
+	an_buf_free(&o->get_msg);
 	rt_pin(o->origin, -1);
 	active_ops--;
 	finished++;
