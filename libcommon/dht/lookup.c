@@ -34,7 +34,7 @@ struct an_lookup {
 
 static void peer_fill(struct an_lookup_peer *p, const struct an_peerid *id,
 		      const struct an_kad_id *target, const struct an_multiaddr *addrs,
-		      size_t naddrs)
+		      size_t naddrs, unsigned group_flags)
 {
 	memset(p, 0, sizeof(*p));
 	p->id = *id;
@@ -45,6 +45,7 @@ static void peer_fill(struct an_lookup_peer *p, const struct an_peerid *id,
 	if (naddrs)
 		memcpy(p->addrs, addrs, naddrs * sizeof(addrs[0]));
 	p->naddrs = naddrs;
+	an_rt_group_of(naddrs ? &addrs[0] : NULL, group_flags, &p->group);
 }
 
 int an_lookup_new(struct an_lookup **out, const struct an_lookup_config *cfg,
@@ -165,7 +166,7 @@ int an_lookup_seed(struct an_lookup *l, const struct an_peerid *id,
 	p = malloc(sizeof(*p));
 	if (!p)
 		return -ENOMEM;
-	peer_fill(p, id, &l->target, addrs, naddrs);
+	peer_fill(p, id, &l->target, addrs, naddrs, l->cfg.group_flags);
 	rc = insert_peer(l, p);
 	if (rc < 0)
 		free(p);
@@ -184,13 +185,35 @@ struct path_view {
 	const struct an_lookup_peer *kth;
 };
 
+/* Would p be one too many of its group among win[0..n)? */
+static bool subnet_full(const struct an_lookup *l, const struct an_lookup_peer *p,
+			struct an_lookup_peer *const *win, size_t n)
+{
+	size_t same = 0;
+	if (!l->cfg.max_per_subnet || !p->group.kind)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		same += an_rt_group_equal(&win[i]->group, &p->group);
+	return same >= l->cfg.max_per_subnet;
+}
+
 static void path_view(const struct an_lookup *l, unsigned path, struct path_view *v)
 {
+	struct an_lookup_peer *win[AN_RT_K_MAX * 2];
+	size_t nwin = 0, idle = 0;
 	memset(v, 0, sizeof(*v));
 	for (size_t i = 0; i < l->npeers && v->in_window < l->cfg.k; i++) {
 		struct an_lookup_peer *p = l->peers[i];
 		if (p->path != path || p->state == AN_LOOKUP_PEER_FAILED)
 			continue;
+		if (subnet_full(l, p, win, nwin))
+			continue; /* waits outside the window */
+		if (nwin < sizeof(win) / sizeof(win[0]))
+			win[nwin++] = p;
+		if (p->idle && idle < l->cfg.max_idle) {
+			idle++;
+			continue; /* answered, no progress: the next candidate takes its place */
+		}
 		v->in_window++;
 		if (p->state == AN_LOOKUP_PEER_WAITING)
 			v->waiting++;
@@ -222,8 +245,16 @@ static bool early_exit(const struct an_lookup *l)
 {
 	if (l->cfg.kind == AN_LOOKUP_GET_VALUE && l->has_best) {
 		size_t count = 0;
-		for (size_t i = 0; i < l->npeers; i++)
-			count += l->peers[i]->record == AN_LOOKUP_REC_BEST;
+		for (size_t i = 0; i < l->npeers; i++) {
+			const struct an_lookup_peer *p = l->peers[i];
+			bool dup = false;
+			if (p->record != AN_LOOKUP_REC_BEST)
+				continue;
+			for (size_t j = 0; l->cfg.quorum_subnets && j < i && !dup; j++)
+				dup = l->peers[j]->record == AN_LOOKUP_REC_BEST &&
+				      an_rt_group_equal(&l->peers[j]->group, &p->group);
+			count += !dup;
+		}
 		return count >= l->cfg.quorum;
 	}
 	if (l->cfg.kind == AN_LOOKUP_GET_PROVIDERS)
@@ -343,7 +374,7 @@ static int learn_peer(struct an_lookup *l, unsigned path, const struct an_kad_pe
 	p = malloc(sizeof(*p));
 	if (!p)
 		return -ENOMEM;
-	peer_fill(p, &kp->id, &l->target, addrs, naddrs);
+	peer_fill(p, &kp->id, &l->target, addrs, naddrs, l->cfg.group_flags);
 	p->path = path;
 	path_view(l, path, &v);
 	if (v.kth && an_kad_id_cmp(&p->dist, &v.kth->dist) >= 0) {
@@ -377,7 +408,7 @@ static int add_provider(struct an_lookup *l, const struct an_kad_peer *kp)
 	p = malloc(sizeof(*p));
 	if (!p)
 		return -ENOMEM;
-	peer_fill(p, &kp->id, &l->target, addrs, naddrs);
+	peer_fill(p, &kp->id, &l->target, addrs, naddrs, l->cfg.group_flags);
 	p->state = AN_LOOKUP_PEER_SUCCEEDED;
 	l->providers[l->nproviders++] = p;
 	return 0;
@@ -457,11 +488,14 @@ int an_lookup_response(struct an_lookup *l, uint64_t now_ms, const struct an_pee
 	}
 	/* Nobody has a reason to send more than k closer peers: ignore the rest. */
 	ncloser = msg->ncloser < l->cfg.k ? msg->ncloser : l->cfg.k;
+	size_t before = l->npeers;
 	for (size_t i = 0; i < ncloser; i++) {
 		rc = learn_peer(l, path, &msg->closer[i]);
 		if (rc < 0)
 			return rc;
 	}
+	/* No record, no provider, nobody new: no progress (max_idle). */
+	p->idle = l->npeers == before && p->record == AN_LOOKUP_REC_NONE && !msg->nproviders;
 	return 0;
 }
 
@@ -511,6 +545,19 @@ size_t an_lookup_corrections(const struct an_lookup *l, const struct an_lookup_p
 		answered++;
 		if (p->record == AN_LOOKUP_REC_OUTDATED || p->record == AN_LOOKUP_REC_INVALID ||
 		    (p->record == AN_LOOKUP_REC_NONE && answered <= l->cfg.k))
+			out[k++] = p;
+	}
+	return k;
+}
+
+size_t an_lookup_lacking(const struct an_lookup *l, const struct an_lookup_peer **out, size_t n)
+{
+	size_t k = 0;
+	if (!l->has_best)
+		return 0;
+	for (size_t i = 0; i < l->npeers && k < n; i++) {
+		const struct an_lookup_peer *p = l->peers[i];
+		if (p->state == AN_LOOKUP_PEER_SUCCEEDED && p->record != AN_LOOKUP_REC_BEST)
 			out[k++] = p;
 	}
 	return k;

@@ -41,6 +41,18 @@
  * rust use 10 s per message); quorum 16 (js GET_MANY_RECORD_COUNT; set 1 for
  * "first valid record wins"); max_providers 20.
  *
+ * Sybil defences (issue 16; each off when its field is 0, kad_node turns
+ * them on):
+ * - max_per_subnet: a path's window (its k closest non-failed peers) holds
+ *   at most this many peers of one address group (routing.h: IPv4 /24,
+ *   IPv6 /48, loopback per group_flags); the others wait outside it, so
+ *   one subnet's IDs ground near a key cannot fill a window;
+ * - max_idle: an answer with no record and no closer peer that was new to
+ *   the lookup is no progress: such a peer leaves its place in the window
+ *   to the next candidate, up to max_idle of them per path (Sybils that
+ *   name only each other no longer end the lookup);
+ * - quorum_subnets: the GET_VALUE quorum counts peers of distinct groups.
+ *
  * Record verdicts come from the caller (the validators live in
  * dht/validate.h): cfg.validate says if a record value is valid for the
  * key, cfg.compare which of two valid values is better (highest seq, then
@@ -56,6 +68,7 @@
 #include "crypto/peerid.h"
 #include "dht/distance.h"
 #include "dht/kad_msg.h"
+#include "dht/routing.h"
 #include "encoding/multiaddr.h"
 
 #define AN_LOOKUP_K_DEFAULT 20
@@ -97,6 +110,10 @@ struct an_lookup_config {
 	an_lookup_validate_fn validate;
 	an_lookup_compare_fn compare;
 	void *arg;                   /* passed to validate and compare */
+	size_t max_per_subnet;       /* peers of one group in a path's window; 0: no limit */
+	unsigned group_flags;        /* routing.h AN_RT_LOOPBACK_SUBNETS for the groups */
+	size_t max_idle;             /* answers without progress let past the window, per path */
+	bool quorum_subnets;         /* GET_VALUE quorum from distinct groups */
 };
 
 enum an_lookup_state {
@@ -125,6 +142,8 @@ struct an_lookup_peer {
 	unsigned path;
 	uint64_t deadline_ms; /* while WAITING */
 	bool timed_out;
+	bool idle;             /* answered without a record or a new closer peer (max_idle) */
+	struct an_rt_group group; /* of addrs[0] */
 	enum an_lookup_record_state record;
 	uint8_t value_hash[32]; /* SHA-256 of the value it returned (REC_BEST/OUTDATED) */
 };
@@ -221,6 +240,13 @@ int an_lookup_value(const struct an_lookup *l, const uint8_t **val, size_t *len,
  */
 size_t an_lookup_corrections(const struct an_lookup *l, const struct an_lookup_peer **out,
 			     size_t n);
+
+/*
+ * GET_VALUE: every answering peer that lacked the best record (none,
+ * outdated or invalid), closest first, not only among the k closest: the
+ * wider correction set (kad_node sends to the first k that take it).
+ */
+size_t an_lookup_lacking(const struct an_lookup *l, const struct an_lookup_peer **out, size_t n);
 
 /* GET_PROVIDERS: the providers collected (deduplicated by ID), in arrival order. */
 size_t an_lookup_providers(const struct an_lookup *l, const struct an_lookup_peer **out,

@@ -756,6 +756,154 @@ static void test_wrong_key_record_is_invalid(void)
 	an_lookup_free(l);
 }
 
+/* ---- Sybil defences: a hand-made neighbourhood of one key ---- */
+
+#define HOOD 40
+struct hood_peer {
+	struct an_peerid id;
+	struct an_multiaddr addr;
+	bool sybil;           /* no value, names only other Sybils */
+	const char *value;    /* what it returns (honest: "seq:2") */
+};
+static struct hood_peer hood[HOOD];
+static const uint8_t hood_key[] = "/an/hood@key";
+
+/*
+ * The HOOD peers closest to hood_key among random ones, closest first; the
+ * nsyb closest are Sybils on `syb_ip` (NULL: each on its own /24), the
+ * rest honest on distinct /24s holding "seq:2".
+ */
+static void hood_make(size_t nsyb, const char *syb_ip, const char *syb_value)
+{
+	static struct node pool[400];
+	static struct node *sorted[400];
+	struct an_kad_id target;
+	an_kad_id_from_key(hood_key, sizeof(hood_key) - 1, &target);
+	for (size_t i = 0; i < 400; i++) {
+		uint8_t b[34] = {0x12, 0x20};
+		for (int j = 2; j < 34; j++)
+			b[j] = (uint8_t)rng();
+		an_peerid_from_bytes(b, sizeof(b), &pool[i].id);
+		an_kad_id_from_peer(&pool[i].id, &pool[i].kad);
+		sorted[i] = &pool[i];
+	}
+	cmp_target = &target;
+	qsort(sorted, 400, sizeof(sorted[0]), by_distance);
+	for (size_t i = 0; i < HOOD; i++) {
+		char text[64];
+		hood[i].id = sorted[i]->id;
+		hood[i].sybil = i < nsyb;
+		hood[i].value = hood[i].sybil ? syb_value : "seq:2";
+		if (hood[i].sybil && syb_ip)
+			snprintf(text, sizeof(text), "/ip4/%s/tcp/%zu", syb_ip, 5000 + i);
+		else
+			snprintf(text, sizeof(text), "/ip4/198.%zu.%zu.1/tcp/4001", 18 + i / 200, i % 200);
+		an_multiaddr_parse(text, &hood[i].addr);
+	}
+}
+
+/* Run a GET_VALUE lookup over the hood seeded with every peer; the best value or NULL. */
+static const char *hood_get(struct an_lookup_config *cfg, size_t *requests)
+{
+	static char best[32];
+	struct an_peerid self;
+	struct an_lookup *l = NULL;
+	const uint8_t *v;
+	size_t len, count;
+	uint64_t now = 1000;
+	uint8_t sb[34] = {0x12, 0x20, 0xee};
+	an_peerid_from_bytes(sb, sizeof(sb), &self);
+	cfg->kind = AN_LOOKUP_GET_VALUE;
+	cfg->validate = validate;
+	cfg->compare = compare;
+	*requests = 0;
+	if (an_lookup_new(&l, cfg, &self, hood_key, sizeof(hood_key) - 1) != 0)
+		return "error";
+	for (size_t i = 0; i < HOOD; i++)
+		an_lookup_seed(l, &hood[i].id, &hood[i].addr, 1);
+	for (int steps = 0; steps < 10000; steps++) {
+		struct an_lookup_request req;
+		struct an_kad_msg m;
+		struct hood_peer *h = NULL;
+		int ev = an_lookup_next_request(l, now, &req);
+		if (ev == AN_LOOKUP_DONE || ev == AN_LOOKUP_WAIT)
+			break;
+		if (ev != AN_LOOKUP_REQUEST)
+			continue;
+		(*requests)++;
+		for (size_t i = 0; i < HOOD; i++)
+			if (an_peerid_equal(&hood[i].id, &req.peer))
+				h = &hood[i];
+		an_kad_msg_init(&m);
+		m.type = AN_KAD_GET_VALUE;
+		for (size_t i = 0; h && i < HOOD && m.ncloser < 20; i++)
+			if (hood[i].sybil == h->sybil && &hood[i] != h)
+				an_kad_msg_add_peer_ma(&m, false, &hood[i].id, &hood[i].addr, 1,
+						       AN_KAD_NOT_CONNECTED);
+		if (h && h->value) {
+			m.has_record = true;
+			m.record.key.p = hood_key;
+			m.record.key.len = sizeof(hood_key) - 1;
+			m.record.value.p = (const uint8_t *)h->value;
+			m.record.value.len = strlen(h->value);
+		}
+		an_lookup_response(l, now++, &req.peer, &m);
+		an_kad_msg_free(&m);
+	}
+	if (an_lookup_value(l, &v, &len, &count) != 0 || len >= sizeof(best)) {
+		an_lookup_free(l);
+		return NULL;
+	}
+	memcpy(best, v, len);
+	best[len] = 0;
+	an_lookup_free(l);
+	return best;
+}
+
+static void test_window_admits_few_of_one_subnet(void)
+{
+	struct an_lookup_config off = {.k = 8, .paths = 1, .alpha = 1, .quorum = 1};
+	struct an_lookup_config on = off;
+	const char *v;
+	size_t reqs;
+	on.max_per_subnet = 3;
+	hood_make(12, "203.0.113.7", NULL);
+	v = hood_get(&off, &reqs);
+	CHECK(v == NULL); /* the window is all Sybils: censored */
+	v = hood_get(&on, &reqs);
+	CHECK(v != NULL && strcmp(v, "seq:2") == 0);
+}
+
+static void test_no_progress_answers_leave_the_window(void)
+{
+	struct an_lookup_config off = {.k = 8, .paths = 1, .alpha = 1, .quorum = 1,
+				       .max_per_subnet = 3};
+	struct an_lookup_config on = off;
+	const char *v;
+	size_t reqs_off, reqs_on;
+	on.max_idle = 16;
+	hood_make(12, NULL, NULL); /* Sybils on distinct subnets: diversity does not help */
+	v = hood_get(&off, &reqs_off);
+	CHECK(v == NULL);
+	v = hood_get(&on, &reqs_on);
+	CHECK(v != NULL && strcmp(v, "seq:2") == 0);
+	CHECK(reqs_on <= 12 + 1 + 8); /* bounded: the idle ones, then the window */
+}
+
+static void test_quorum_counts_distinct_subnets(void)
+{
+	struct an_lookup_config off = {.k = 8, .paths = 1, .alpha = 1, .quorum = 3};
+	struct an_lookup_config on = off;
+	const char *v;
+	size_t reqs;
+	on.quorum_subnets = true;
+	hood_make(4, "203.0.113.7", "seq:1"); /* a stale record from one subnet */
+	v = hood_get(&off, &reqs);
+	CHECK(v != NULL && strcmp(v, "seq:1") == 0); /* early exit on the stale one */
+	v = hood_get(&on, &reqs);
+	CHECK(v != NULL && strcmp(v, "seq:2") == 0);
+}
+
 int main(void)
 {
 	RUN(test_find_node_converges);
@@ -772,6 +920,9 @@ int main(void)
 	RUN(test_request_bytes_and_answers);
 	RUN(test_hostile_responder_is_bounded);
 	RUN(test_wrong_key_record_is_invalid);
+	RUN(test_window_admits_few_of_one_subnet);
+	RUN(test_no_progress_answers_leave_the_window);
+	RUN(test_quorum_counts_distinct_subnets);
 	for (size_t i = 0; i < NODES; i++)
 		an_rt_free(&nodes[i].rt);
 	return check_done();
