@@ -140,12 +140,53 @@ static void rt_events(struct an_kad_node *n)
 }
 
 void kad_rt_seen(struct an_kad_node *n, const struct an_peerid *id,
-		    const struct an_multiaddr *addrs, size_t naddrs)
+		    const struct an_multiaddr *addrs, size_t naddrs, const struct an_host_conn *conn)
 {
+	struct an_multiaddr seen;
+	const char *text = conn ? an_host_conn_remote_addr(conn) : NULL;
+	bool have_seen = text && an_multiaddr_parse(text, &seen) == 0;
 	if (n->closed)
 		return;
-	if (an_rt_update(&n->rt, id, addrs, naddrs, now_ms(n)) == AN_RT_PENDING)
+	if (an_rt_update_from(&n->rt, id, addrs, naddrs, have_seen ? &seen : NULL, now_ms(n)) ==
+	    AN_RT_PENDING)
 		rt_events(n);
+}
+
+bool kad_defence(const struct an_kad_node *n, unsigned d)
+{
+	return !(n->cfg.defences_off & d);
+}
+
+/* cfg's defences turned off, with $AN_KAD_DEFENCES_OFF's ("all" or names, comma separated). */
+static unsigned defences_off(const struct an_kad_node_config *cfg)
+{
+	static const struct {
+		const char *name;
+		unsigned bit;
+	} names[] = {
+		{"diversity", AN_KAD_DEF_DIVERSITY},
+		{"verify", AN_KAD_DEF_VERIFY},
+		{"correct", AN_KAD_DEF_CORRECT},
+		{"progress", AN_KAD_DEF_PROGRESS},
+		{"all", AN_KAD_DEF_ALL},
+	};
+	const char *env = getenv("AN_KAD_DEFENCES_OFF");
+	unsigned off = cfg->defences_off;
+	while (env && *env) {
+		size_t len = strcspn(env, ", ");
+		for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+			if (len == strlen(names[i].name) && strncmp(env, names[i].name, len) == 0)
+				off |= names[i].bit;
+		env += len;
+		env += strspn(env, ", ");
+	}
+	return off;
+}
+
+static bool env_true(const char *name)
+{
+	const char *v = getenv(name);
+	return v && *v && strcmp(v, "0") != 0;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -183,7 +224,7 @@ static void ident_cb(void *arg, int err, const struct an_identify *m)
 		struct an_multiaddr addrs[AN_RT_ADDRS_MAX];
 		size_t na = ident_addrs(m, addrs);
 		if (ident_speaks_kad(n, m) && na > 0)
-			kad_rt_seen(n, an_host_conn_peer(x->conn), addrs, na);
+			kad_rt_seen(n, an_host_conn_peer(x->conn), addrs, na, x->conn);
 	}
 	an_host_conn_unref(x->conn);
 	free(x);
@@ -220,7 +261,7 @@ static void on_identify_push(struct an_host_conn *c, const struct an_identify *m
 		memcpy(addrs, e->addrs, na * sizeof(addrs[0]));
 	}
 	if (na > 0)
-		kad_rt_seen(n, id, addrs, na);
+		kad_rt_seen(n, id, addrs, na, c);
 }
 
 static void on_connection(struct an_host_conn *c, void *arg)
@@ -285,7 +326,14 @@ int an_kad_node_new(struct an_host *h, const struct an_kad_node_config *cfg,
 		n->cfg.refresh_ms = AN_KAD_NODE_REFRESH_MS;
 	if (!n->cfg.maintain_ms)
 		n->cfg.maintain_ms = AN_KAD_NODE_MAINTAIN_MS;
+	n->cfg.defences_off = defences_off(cfg);
+	if (env_true("AN_KAD_LOOPBACK_SUBNETS"))
+		n->cfg.loopback_subnets = true;
+	if (!n->cfg.replication)
+		n->cfg.replication = AN_KAD_REPLICATION_DEFAULT;
 	rc_cfg.k = n->cfg.k;
+	rc_cfg.flags = (kad_defence(n, AN_KAD_DEF_DIVERSITY) ? 0 : AN_RT_NO_DIVERSITY) |
+		       (n->cfg.loopback_subnets ? AN_RT_LOOPBACK_SUBNETS : 0);
 	rc = an_rt_init(&n->rt, an_host_peer_id(h), &rc_cfg);
 	if (rc < 0)
 		goto out;

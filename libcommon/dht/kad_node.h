@@ -84,6 +84,29 @@
 #define AN_KAD_SNAPSHOT_NAME "routing.snap"
 #define AN_KAD_STORE_NAME "store"
 
+/*
+ * Sybil defences (issue 16), each on unless turned off (defences_off):
+ * DIVERSITY  routing-table admission per subnet (routing.h), at most
+ *            AN_KAD_SUBNET_WINDOW peers of one subnet in a lookup path's
+ *            window (lookup.h) and in a put's target set;
+ * VERIFY     a put counts a peer as a holder only once it returns the
+ *            record on a GET_VALUE (read-back), and keeps putting to the
+ *            next-closest peers until `replication` holders on distinct
+ *            subnets are verified;
+ * CORRECT    a get's corrections go to the closest peers that lacked the
+ *            record, past the k closest when those refused it;
+ * PROGRESS   a lookup answer with no value and no new closer peer is no
+ *            progress, and a get's quorum counts distinct subnets.
+ */
+#define AN_KAD_DEF_DIVERSITY 0x1
+#define AN_KAD_DEF_VERIFY 0x2
+#define AN_KAD_DEF_CORRECT 0x4
+#define AN_KAD_DEF_PROGRESS 0x8
+#define AN_KAD_DEF_ALL 0xf
+#define AN_KAD_REPLICATION_DEFAULT 20 /* r = k, as js and go replicate to the k closest */
+#define AN_KAD_SUBNET_WINDOW 3        /* peers of one subnet in a lookup window or put set */
+#define AN_KAD_IDLE_MAX 8             /* no-progress answers let past a get path's window */
+
 /* Zero fields take the defaults. */
 struct an_kad_node_config {
 	const char *protocol;          /* borrowed, copied; NULL: AN_KAD_PROTOCOL_DEFAULT */
@@ -99,6 +122,13 @@ struct an_kad_node_config {
 	uint64_t maintain_ms;          /* AN_KAD_NODE_MAINTAIN_MS */
 	unsigned claim_bits;           /* work of a bare-name claim (dht/claim.h), asked of others'
 					  and paid for ours; 0: $AN_CLAIM_BITS, else AN_CLAIM_BITS_DEFAULT */
+	unsigned defences_off;         /* AN_KAD_DEF_* bits: Sybil defences turned off (all on by
+					  default); $AN_KAD_DEFENCES_OFF adds names ("diversity,verify",
+					  "all"), for measuring before and after */
+	bool loopback_subnets;         /* each loopback address its own subnet (routing.h); also
+					  $AN_KAD_LOOPBACK_SUBNETS=1.  Default: loopback exempt */
+	size_t replication;            /* r: verified holders a put wants on distinct subnets
+					  (AN_KAD_REPLICATION_DEFAULT) */
 	an_host_log_fn log;            /* reasons for failures; NULL drops them */
 	void *log_arg;
 };
@@ -169,8 +199,12 @@ int an_kad_node_bootstrap(struct an_kad_node *n, const char *const *addrs, size_
 #define AN_KAD_PUT_NO_STORE 0x2 /* already held: do not store it locally again */
 
 /*
- * cb(arg, err, stored, peers, npeers): stored = peers whose PUT_VALUE echo
- * carried the value; peers (borrowed for the call) are they.  err is 0
+ * cb(arg, err, stored, peers, npeers): stored = verified holders on
+ * distinct subnets (AN_KAD_DEF_VERIFY: each returned the record on a
+ * GET_VALUE after its PUT_VALUE; a put goes on to the next-closest peers
+ * until `replication` are verified or the lookup's peers run out; with the
+ * defence off, peers whose PUT_VALUE echo carried the value); peers
+ * (borrowed for the call) are they.  err is 0
  * when stored > 0; a put nobody stored is -ENOENT (peers answered the
  * lookup), -EHOSTUNREACH or -ETIMEDOUT (nobody did) with stored 0.  Local
  * refusals are an_kad_node_put's return value, never err.

@@ -110,8 +110,9 @@ struct target {
 	struct an_peerid id;
 	struct an_multiaddr addrs[AN_RT_ADDRS_MAX];
 	size_t naddrs;
-	int stage; /* 0 root to send, 1 value to send, 2 done */
+	int stage; /* 0 root to send, 1 value to send, 2 read-back to ask (verified puts), 3 done */
 	bool stored;
+	struct an_rt_group group; /* of addrs[0]: holders are counted per subnet */
 };
 
 struct an_kad_op {
@@ -131,6 +132,9 @@ struct an_kad_op {
 	/* put and corrections */
 	struct target *targets;
 	size_t ntargets, pending, stored;
+	size_t next_target, inflight, goal; /* targets started, under way, holders wanted */
+	bool verify;  /* read back each PUT (AN_KAD_DEF_VERIFY) */
+	bool replace; /* a target that did not take it is replaced by the next one */
 	uint8_t name_key[34];
 	char fqdn[AN_RECORD_FQDN_MAX + 1];
 	bool announce;
@@ -173,8 +177,11 @@ void kad_node_unref(struct an_kad_node *n);
 void kad_refresh_self_addrs(struct an_kad_node *n);
 /* Dial text for a peer at addr: addr with /p2p/<peer> unless it has one. */
 int kad_dial_text(const struct an_multiaddr *addr, const struct an_peerid *peer, char *out, size_t cap);
+/* id is a server at addrs; conn (may be NULL) is where we heard it: its address group. */
 void kad_rt_seen(struct an_kad_node *n, const struct an_peerid *id, const struct an_multiaddr *addrs,
-		 size_t naddrs);
+		 size_t naddrs, const struct an_host_conn *conn);
+/* Is defence d (AN_KAD_DEF_*) on for n? */
+bool kad_defence(const struct an_kad_node *n, unsigned d);
 
 /* kad_request.c */
 /*

@@ -111,7 +111,7 @@ static void lookup_resp(void *arg, struct kreq *r, int err, const struct an_kad_
 	} else if (an_lookup_response(op->lk, now_ms(n), &r->peer, m) == 0) {
 		/* It answered our kad request: a server, reachable at what we dialed. */
 		if (r->naddrs)
-			kad_rt_seen(n, &r->peer, r->addrs, r->naddrs);
+			kad_rt_seen(n, &r->peer, r->addrs, r->naddrs, r->conn);
 	}
 	kad_lookup_pump(op);
 }
@@ -166,6 +166,13 @@ int kad_lookup_begin(struct an_kad_op *op, enum an_lookup_kind kind, const uint8
 	struct an_kad_id target;
 	size_t c;
 	int rc;
+	lc.group_flags = n->cfg.loopback_subnets ? AN_RT_LOOPBACK_SUBNETS : 0;
+	if (kad_defence(n, AN_KAD_DEF_DIVERSITY))
+		lc.max_per_subnet = AN_KAD_SUBNET_WINDOW;
+	if (kind == AN_LOOKUP_GET_VALUE && kad_defence(n, AN_KAD_DEF_PROGRESS)) {
+		lc.max_idle = AN_KAD_IDLE_MAX;
+		lc.quorum_subnets = true;
+	}
 	if (kind == AN_LOOKUP_GET_VALUE) {
 		op->vctx.now = now_s();
 		op->vctx.root = op->root_json;
@@ -204,12 +211,40 @@ void kad_op_defer(struct an_kad_op *op, void (*fn)(struct ev_loop *, ev_timer *,
 static void put_finish(struct an_kad_op *op);
 static void put_step(struct an_kad_op *op, size_t i);
 
+/* Is g a subnet none of op's holders so far is on?  (Exempt groups always are.) */
+static bool new_subnet(const struct an_kad_op *op, const struct an_rt_group *g)
+{
+	for (size_t i = 0; i < op->ntargets; i++)
+		if (op->targets[i].stored && an_rt_group_equal(&op->targets[i].group, g))
+			return false;
+	return true;
+}
+
+static void put_launch(struct an_kad_op *op);
+
+/* Target i is done: maybe start the next one, then finish when none is left. */
+static void put_target_done(struct an_kad_op *op, size_t i)
+{
+	op->inflight--;
+	if (op->replace && !op->targets[i].stored)
+		put_launch(op);
+	if (--op->pending == 0)
+		put_finish(op); /* may free op */
+}
+
 static void put_resp(void *arg, struct kreq *r, int err, const struct an_kad_msg *m)
 {
 	struct an_kad_op *op = arg;
 	struct target *t = &op->targets[r->tag];
-	if (t->stage == 1 && err == 0 && m && m->has_record && m->record.value.len == op->value.len &&
-	    memcmp(m->record.value.p, op->value.data, op->value.len) == 0) {
+	bool same = err == 0 && m && m->has_record && m->record.value.len == op->value.len &&
+		    memcmp(m->record.value.p, op->value.data, op->value.len) == 0;
+	if (t->stage == 1 && same && !op->verify) {
+		t->stored = true;
+		op->stored++;
+	} else if (t->stage == 1 && !same) {
+		t->stage = 2; /* not echoed: nothing to read back */
+	} else if (t->stage == 2 && same && new_subnet(op, &t->group)) {
+		/* read back: the peer really holds it (a holder on a subnet we had is not counted) */
 		t->stored = true;
 		op->stored++;
 	}
@@ -217,7 +252,7 @@ static void put_resp(void *arg, struct kreq *r, int err, const struct an_kad_msg
 	put_step(op, r->tag);
 }
 
-/* Send target i its next PUT_VALUE; when every target is done, finish. */
+/* Send target i its next request (PUT_VALUE, or the read-back GET_VALUE); when it is done, say so. */
 static void put_step(struct an_kad_op *op, size_t i)
 {
 	struct an_kad_node *n = op->node;
@@ -229,9 +264,10 @@ static void put_step(struct an_kad_op *op, size_t i)
 		struct an_buf body;
 		char when[AN_KAD_TIME_LEN + 1];
 		struct kreq *r = NULL;
-		if (t->stage >= 2) {
-			if (--op->pending == 0)
-				put_finish(op); /* may free op */
+		if (t->stage == 2 && !op->verify)
+			t->stage = 3;
+		if (t->stage >= 3) {
+			put_target_done(op, i); /* may free op */
 			return;
 		}
 		if (t->stage == 0 && op->root_value.len == 0) {
@@ -239,35 +275,57 @@ static void put_step(struct an_kad_op *op, size_t i)
 			continue;
 		}
 		an_kad_msg_init(&m);
-		m.type = AN_KAD_PUT_VALUE;
 		m.has_key = true;
 		m.key.p = k->data;
 		m.key.len = k->len;
-		m.has_record = true;
-		m.record.key = m.key;
-		m.record.value.p = v->data;
-		m.record.value.len = v->len;
-		if (an_kad_time_format(now_s(), 0, when) == 0) {
-			m.record.time_received.p = (const uint8_t *)when;
-			m.record.time_received.len = strlen(when);
+		if (t->stage == 2) {
+			m.type = AN_KAD_GET_VALUE;
+		} else {
+			m.type = AN_KAD_PUT_VALUE;
+			m.has_record = true;
+			m.record.key = m.key;
+			m.record.value.p = v->data;
+			m.record.value.len = v->len;
+			if (an_kad_time_format(now_s(), 0, when) == 0) {
+				m.record.time_received.p = (const uint8_t *)when;
+				m.record.time_received.len = strlen(when);
+			}
 		}
 		an_buf_init(&body, AN_KAD_MSG_SEND_MAX);
 		if (an_kad_msg_encode(&m, &body) == 0)
-			r = kad_kreq_start(n, &t->id, t->addrs, t->naddrs, body.data, body.len, true, put_resp,
-				       op, i);
+			r = kad_kreq_start(n, &t->id, t->addrs, t->naddrs, body.data, body.len, true,
+					   put_resp, op, i);
 		an_buf_free(&body);
 		an_kad_msg_free(&m);
 		if (r)
 			return;
-		t->stage++;
+		t->stage = t->stage == 1 ? 3 : t->stage + 1;
 	}
 }
 
+/* Start targets in order while fewer than the goal hold it or are under way. */
+static void put_launch(struct an_kad_op *op)
+{
+	while (op->next_target < op->ntargets && op->stored + op->inflight < op->goal) {
+		size_t i = op->next_target++;
+		op->inflight++;
+		op->pending++;
+		put_step(op, i);
+	}
+}
+
+/*
+ * Send to peers[0..c) (closest first): all of them (no defence), or, with
+ * verified stores, the first `replication` and then the next ones in place
+ * of each that did not take it; a get's wider corrections likewise for k.
+ */
 static void put_send_all(struct an_kad_op *op, const struct an_lookup_peer *const *peers, size_t c)
 {
+	struct an_kad_node *n = op->node;
 	free(op->targets);
 	op->targets = calloc(c ? c : 1, sizeof(*op->targets));
 	op->ntargets = 0;
+	op->next_target = op->inflight = 0;
 	if (!op->targets)
 		c = 0;
 	for (size_t i = 0; i < c; i++) {
@@ -275,12 +333,38 @@ static void put_send_all(struct an_kad_op *op, const struct an_lookup_peer *cons
 		t->id = peers[i]->id;
 		t->naddrs = peers[i]->naddrs;
 		memcpy(t->addrs, peers[i]->addrs, t->naddrs * sizeof(t->addrs[0]));
+		an_rt_group_of(t->naddrs ? &t->addrs[0] : NULL,
+			       n->cfg.loopback_subnets ? AN_RT_LOOPBACK_SUBNETS : 0, &t->group);
 	}
-	op->pending = op->ntargets + 1;
-	for (size_t i = 0; i < op->ntargets; i++)
-		put_step(op, i);
+	op->goal = op->ntargets;
+	op->verify = op->replace = false;
+	if (op->kind == OP_PUT && kad_defence(n, AN_KAD_DEF_VERIFY)) {
+		op->verify = op->replace = true;
+		op->goal = n->cfg.replication;
+	} else if (op->kind == OP_GET && kad_defence(n, AN_KAD_DEF_CORRECT)) {
+		op->replace = true;
+		op->goal = n->cfg.k;
+	}
+	op->pending = 1;
+	put_launch(op);
 	if (--op->pending == 0)
 		put_finish(op);
+}
+
+/* peers[0..c) with at most AN_KAD_SUBNET_WINDOW of one subnet (DIVERSITY), in place; the new count. */
+static size_t subnet_filter(const struct an_kad_node *n, const struct an_lookup_peer **peers, size_t c)
+{
+	size_t out = 0;
+	if (!kad_defence(n, AN_KAD_DEF_DIVERSITY))
+		return c;
+	for (size_t i = 0; i < c; i++) {
+		size_t same = 0;
+		for (size_t j = 0; j < out; j++)
+			same += an_rt_group_equal(&peers[j]->group, &peers[i]->group);
+		if (same < AN_KAD_SUBNET_WINDOW)
+			peers[out++] = peers[i];
+	}
+	return out;
 }
 
 /* Our proof for fqdn at the node's claim bits: from the cache, else found now. */
@@ -497,6 +581,24 @@ static int not_found_err(const struct an_lookup *lk)
 	return reach ? reach : -ENOENT;
 }
 
+/*
+ * Keep a record the get found in our own store (validated there again):
+ * this node then serves it, and its maintenance re-replicates it, so a
+ * name whose k closest are hostile survives on the resolvers' side.
+ * Signed records verify themselves, so a cached copy is as good as the
+ * publisher's.  The store's caps bound what caching can take.
+ */
+static void get_cache(struct an_kad_op *op)
+{
+	struct an_store_put p = {.key = op->key.data,
+				 .key_len = op->key.len,
+				 .value = op->value.data,
+				 .value_len = op->value.len,
+				 .root = op->root_json};
+	if (op->key.len <= AN_VALIDATE_KEY_MAX)
+		an_store_put(op->node->store, &p, now_s(), NULL, NULL);
+}
+
 static void get_finish(struct an_kad_op *op)
 {
 	struct an_kad_node *n = op->node;
@@ -515,7 +617,12 @@ static void get_finish(struct an_kad_op *op)
 		if (an_buf_append(&op->value, val, len) < 0)
 			an_buf_reset(&op->value);
 		op->from_peers = count;
-		nc = an_lookup_corrections(op->lk, corr, n->cfg.k);
+		if (kad_defence(n, AN_KAD_DEF_CORRECT)) {
+			nc = an_lookup_lacking(op->lk, corr, AN_RT_K_MAX);
+			get_cache(op);
+		} else {
+			nc = an_lookup_corrections(op->lk, corr, n->cfg.k);
+		}
 	}
 	if (!op->cancelled && op->get_cb) {
 		if (op->value.len)
@@ -583,6 +690,9 @@ static void lookup_done(struct an_kad_op *op)
 		if (op->phase == 0) {
 			op->phase = 1;
 			op->reach = an_lookup_reach(op->lk);
+			if (kad_defence(op->node, AN_KAD_DEF_VERIFY)) /* the next-closest stand by */
+				c = an_lookup_closest(op->lk, peers, AN_RT_K_MAX);
+			c = subnet_filter(op->node, peers, c);
 			put_send_all(op, peers, c);
 		} else {
 			op->announce = false;
