@@ -16,6 +16,7 @@
 #include "dht/kad_node.h"
 #include "encoding/multiaddr.h"
 #include "encoding/multihash.h"
+#include "nat/autonat.h"
 #include "record/record.h"
 #include "transport/identify.h"
 #include "transport/ping.h"
@@ -50,6 +51,7 @@ struct an_node {
 	struct an_host *host;
 	bool own_host;
 	struct an_kad_node *kad;
+	struct an_autonat *autonat; /* on the node's host (own or the caller's) */
 	size_t nboot;
 	struct an_node_op *ops;
 };
@@ -156,6 +158,22 @@ static int daemon_probe(struct an_node *n)
 	return rc == 0 ? 1 : rc;
 }
 
+/*
+ * AutoNAT v1 + v2, client and server, on the node's host (issue 12):
+ * $AN_AUTONAT_ALLOW lists CIDRs the server dials although they are not
+ * public (the tests' 127.0.0.0/8 or 198.18.0.0/15); AN_AUTONAT=off runs
+ * none.  Reachability changes go to the node's log hook.
+ */
+static int start_autonat(struct an_node *n, const struct an_node_options *o)
+{
+	const char *off = getenv("AN_AUTONAT");
+	struct an_autonat_config ac = {.allow = getenv("AN_AUTONAT_ALLOW"), .log = o->log,
+				       .log_arg = o->log_arg};
+	if (off && strcmp(off, "off") == 0)
+		return 0;
+	return an_autonat_new(n->host, &ac, &n->autonat);
+}
+
 int an_node_open(const struct an_node_options *o, struct an_node **out, char *err, size_t errcap)
 {
 	struct an_node *n = calloc(1, sizeof(*n));
@@ -238,6 +256,11 @@ int an_node_open(const struct an_node_options *o, struct an_node **out, char *er
 		set_err(err, errcap, "unable to start a node: %s", an_strerror(rc));
 		goto out;
 	}
+	rc = start_autonat(n, o);
+	if (rc < 0) {
+		set_err(err, errcap, "unable to start AutoNAT: %s", an_strerror(rc));
+		goto out;
+	}
 	if (nboot || an_kad_node_rt(n->kad)->size) {
 		bool booted = false;
 		struct an_kad_op *bop = NULL;
@@ -265,6 +288,7 @@ void an_node_close(struct an_node *n)
 		return;
 	while (n->ops)
 		an_node_op_cancel(n->ops);
+	an_autonat_free(n->autonat);
 	if (n->kad)
 		an_kad_node_drain(n->kad, 1000); /* ADD_PROVIDER, corrections */
 	an_kad_node_free(n->kad);
@@ -275,6 +299,11 @@ void an_node_close(struct an_node *n)
 	}
 	an_privkey_free(n->key);
 	free(n);
+}
+
+struct an_autonat *an_node_autonat(const struct an_node *n)
+{
+	return n->autonat;
 }
 
 bool an_node_is_daemon(const struct an_node *n)

@@ -91,6 +91,15 @@ int an_node_open(const struct an_node_options *o, struct an_node **out, char *er
  */
 void an_node_close(struct an_node *n);
 
+/*
+ * The node's AutoNAT service (nat/autonat.h; borrowed, valid until
+ * an_node_close): an_autonat_reachability and an_autonat_table say whether
+ * each of our addresses is publicly reachable.  NULL with a daemon or with
+ * AN_AUTONAT=off.
+ */
+struct an_autonat;
+struct an_autonat *an_node_autonat(const struct an_node *n);
+
 /* True when calls go to a daemon. */
 bool an_node_is_daemon(const struct an_node *n);
 

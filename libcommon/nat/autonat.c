@@ -39,6 +39,7 @@ struct peer_slot {
 struct server_slot {
 	struct an_peerid id;
 	uint64_t asked_ms;
+	bool identified; /* its observedAddr of us is a candidate already */
 };
 
 struct serve;
@@ -598,7 +599,8 @@ static void serve_dial_next(struct serve *s)
 {
 	s->phase = SV_DIALING;
 	s->refs++;
-	int rc = an_host_dial(s->a->h, s->dial[s->idial], DIAL_BACK_MS, serve_dial_cb, s);
+	int rc = an_host_dial_ex(s->a->h, s->dial[s->idial], DIAL_BACK_MS, AN_HOST_DIAL_FRESH,
+				 serve_dial_cb, s);
 	if (rc < 0) {
 		serve_unref(s);
 		serve_dialed(s, AN_AUTONAT2_E_DIAL_ERROR);
@@ -1127,6 +1129,8 @@ static const struct an_stream_handler probe_handler = {
 	.on_open = probe_open, .on_data = probe_data, .on_eof = probe_eof, .on_close = probe_close};
 
 static void probe_go(struct probe *p);
+static uint64_t addr_gap(const struct an_autonat *a);
+static uint64_t reprobe(const struct an_autonat *a);
 
 static void probe_identified(void *arg, int err, const struct an_identify *m)
 {
@@ -1149,10 +1153,7 @@ static void probe_identified(void *arg, int err, const struct an_identify *m)
 static void probe_go(struct probe *p)
 {
 	struct an_autonat *a = p->a;
-	const struct an_reach_addr *e = an_reach_next(
-		&a->reach, now_ms(a),
-		(uint64_t)(a->cfg.server_gap_ms ? a->cfg.server_gap_ms : AN_AUTONAT_DEFAULT_SERVER_GAP_MS) / 4,
-		(uint64_t)(a->cfg.reprobe_ms ? a->cfg.reprobe_ms : AN_AUTONAT_DEFAULT_REPROBE_MS));
+	const struct an_reach_addr *e = an_reach_next(&a->reach, now_ms(a), addr_gap(a), reprobe(a));
 	if (!e || an_host_maddr_encode(e->text, p->bin, sizeof(p->bin), &p->binlen) < 0) {
 		probe_finish(p);
 		return;
@@ -1178,24 +1179,36 @@ bool an_autonat_probing(const struct an_autonat *a)
 	return a->probe != NULL;
 }
 
-/* A server not asked in the last gap; true and remembered as asked now. */
-static bool server_due(struct an_autonat *a, const struct an_peerid *id, uint64_t now, uint64_t gap)
+/* c's peer's slot when it was not asked in the last gap (remembered as asked now), else NULL. */
+static struct server_slot *server_due(struct an_autonat *a, const struct an_peerid *id, uint64_t now,
+				      uint64_t gap)
 {
 	struct server_slot *oldest = NULL;
 	for (size_t i = 0; i < AN_AUTONAT_SERVER_SLOTS; i++) {
 		struct server_slot *s = &a->servers[i];
 		if (s->id.len && an_peerid_equal(&s->id, id)) {
 			if (now < s->asked_ms + gap)
-				return false;
+				return NULL;
 			s->asked_ms = now;
-			return true;
+			return s;
 		}
 		if (!oldest || s->asked_ms < oldest->asked_ms)
 			oldest = s;
 	}
+	memset(oldest, 0, sizeof(*oldest));
 	oldest->id = *id;
 	oldest->asked_ms = now;
-	return true;
+	return oldest;
+}
+
+static uint64_t addr_gap(const struct an_autonat *a)
+{
+	return (uint64_t)(a->cfg.server_gap_ms ? a->cfg.server_gap_ms : AN_AUTONAT_DEFAULT_SERVER_GAP_MS) / 4;
+}
+
+static uint64_t reprobe(const struct an_autonat *a)
+{
+	return (uint64_t)(a->cfg.reprobe_ms ? a->cfg.reprobe_ms : AN_AUTONAT_DEFAULT_REPROBE_MS);
 }
 
 static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
@@ -1218,8 +1231,19 @@ static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		struct an_host_conn *c = conns[(a->next_conn + k) % nc];
 		if (an_host_conn_relayed(c) || !an_host_conn_alive(c))
 			continue;
-		if (!server_due(a, an_host_conn_peer(c), now, gap))
+		/* a server we know our observed address from is asked only when an address is due */
+		bool due = an_reach_due(&a->reach, now, addr_gap(a), reprobe(a));
+		struct server_slot *slot = NULL;
+		for (size_t i = 0; i < AN_AUTONAT_SERVER_SLOTS && !due; i++)
+			if (a->servers[i].identified && an_peerid_equal(&a->servers[i].id, an_host_conn_peer(c)))
+				slot = &a->servers[i];
+		if (slot)
 			continue;
+		slot = server_due(a, an_host_conn_peer(c), now, gap);
+		if (!slot)
+			continue;
+		bool identified = slot->identified;
+		slot->identified = true;
 		a->next_conn = (a->next_conn + k + 1) % nc;
 		struct probe *p = calloc(1, sizeof(*p));
 		if (!p)
@@ -1235,7 +1259,10 @@ static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		p->deadline.data = p;
 		ev_timer_start(aloop(a), &p->deadline);
 		a->probe = p;
-		if (an_identify_request(c, AN_IDENTIFY_TIMEOUT_MS, probe_identified, p) < 0) {
+		if (identified) {
+			p->refs--; /* no identify request */
+			probe_go(p);
+		} else if (an_identify_request(c, AN_IDENTIFY_TIMEOUT_MS, probe_identified, p) < 0) {
 			probe_unref(p);
 			probe_finish(p);
 		}

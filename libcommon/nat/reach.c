@@ -109,8 +109,8 @@ static bool due(const struct an_reach_addr *e, uint64_t now_ms, uint64_t wait_ms
 	return e->probed_ms == 0 || now_ms >= e->probed_ms + wait_ms;
 }
 
-const struct an_reach_addr *an_reach_next(struct an_reach *r, uint64_t now_ms, uint64_t gap_ms,
-					  uint64_t reprobe_ms)
+static struct an_reach_addr *pick(struct an_reach *r, uint64_t now_ms, uint64_t gap_ms,
+				  uint64_t reprobe_ms)
 {
 	struct an_reach_addr *best = NULL;
 	for (size_t i = 0; i < r->n; i++) {
@@ -125,11 +125,23 @@ const struct an_reach_addr *an_reach_next(struct an_reach *r, uint64_t now_ms, u
 	for (size_t i = 0; !best && i < r->n; i++)
 		if (due(&r->a[i], now_ms, reprobe_ms))
 			best = &r->a[i];
+	return best;
+}
+
+const struct an_reach_addr *an_reach_next(struct an_reach *r, uint64_t now_ms, uint64_t gap_ms,
+					  uint64_t reprobe_ms)
+{
+	struct an_reach_addr *best = pick(r, now_ms, gap_ms, reprobe_ms);
 	if (best) {
 		best->probed_ms = now_ms ? now_ms : 1;
 		best->probes++;
 	}
 	return best;
+}
+
+bool an_reach_due(const struct an_reach *r, uint64_t now_ms, uint64_t gap_ms, uint64_t reprobe_ms)
+{
+	return pick((struct an_reach *)r, now_ms, gap_ms, reprobe_ms) != NULL;
 }
 
 const char *an_reach_name(enum an_reach_state s)

@@ -79,6 +79,9 @@ enum an_reach_state an_reach_overall(const struct an_reach *r);
 const struct an_reach_addr *an_reach_next(struct an_reach *r, uint64_t now_ms, uint64_t gap_ms,
 					  uint64_t reprobe_ms);
 
+/* Whether an_reach_next would give an address now (marks nothing). */
+bool an_reach_due(const struct an_reach *r, uint64_t now_ms, uint64_t gap_ms, uint64_t reprobe_ms);
+
 /* "public", "private", "unknown". */
 const char *an_reach_name(enum an_reach_state s);
 
