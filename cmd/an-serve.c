@@ -4,6 +4,7 @@
 #include "node.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
@@ -11,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
@@ -563,13 +565,57 @@ static int add_sites(struct serve *sv)
 	return 0;
 }
 
+/*
+ * One an-serve per key and name in a state directory: a second one would
+ * publish its own addresses over the live site's records.  The lock is
+ * STATEDIR/serve-PEERHASH@NAME.lock, held (flock) until we exit, with the
+ * holder's pid in it for the message.  *fd is the open lock.
+ */
+static int serve_lock(const char *dir, const char *hash, const char *name, int *fd)
+{
+	char path[4400], pid[32] = "";
+	int rc = an_node_make_dir(dir);
+	if (rc < 0) {
+		cli_warn("unable to create state directory '%s': %s", dir, an_strerror(rc));
+		return rc;
+	}
+	if (snprintf(path, sizeof(path), "%s/serve-%s@%s.lock", dir, hash, name) >= (int)sizeof(path))
+		return -ENAMETOOLONG;
+	*fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (*fd < 0) {
+		rc = -errno;
+		cli_warn("unable to open lock '%s': %s", path, an_strerror(rc));
+		return rc;
+	}
+	if (flock(*fd, LOCK_EX | LOCK_NB) < 0) {
+		rc = errno == EWOULDBLOCK ? -EBUSY : -errno;
+		ssize_t n = pread(*fd, pid, sizeof(pid) - 1, 0);
+		pid[n > 0 ? n : 0] = 0;
+		pid[strcspn(pid, "\n")] = 0;
+		if (rc == -EBUSY)
+			cli_warn("'%s@%s' is already served from state directory '%s'%s%s%s: refusing to "
+				 "publish over it (stop that one first, or use another -s)",
+				 hash, name, dir, pid[0] ? " (pid " : "", pid, pid[0] ? ")" : "");
+		else
+			cli_warn("unable to lock '%s': %s", path, an_strerror(rc));
+		close(*fd);
+		*fd = -1;
+		return rc;
+	}
+	snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+	/* the pid is only for the message: a failed write changes nothing */
+	if (ftruncate(*fd, 0) == 0 && pwrite(*fd, pid, strlen(pid), 0) < 0)
+		return 0;
+	return 0;
+}
+
 static int run(struct opts *o)
 {
 	struct serve sv = {.o = o};
 	struct an_host_config hc = {0};
 	struct an_route_server_config rc_cfg = {0};
 	char err[512] = "";
-	int rc;
+	int rc, lock = -1;
 	for (size_t i = 0; i < MAX_SUBS + 1; i++)
 		sv.sites[i].dir.dirfd = -1;
 	if (!an_record_fqdn_valid(o->name)) {
@@ -611,6 +657,9 @@ static int run(struct opts *o)
 	}
 	an_peerid_format(an_host_peer_id(sv.host), sv.peer, sizeof(sv.peer));
 	an_peerhash(an_host_peer_id(sv.host), sv.hash);
+	rc = serve_lock(an_node_state_dir(o->statedir), sv.hash, o->name, &lock);
+	if (rc < 0)
+		goto out;
 	rc_cfg.access = access_cb;
 	rc_cfg.access_arg = &sv;
 	rc_cfg.log = quiet_log;
@@ -677,6 +726,8 @@ out:
 	if (sv.access && sv.access != stderr)
 		fclose(sv.access);
 	an_privkey_free(sv.key);
+	if (lock >= 0)
+		close(lock);
 	return rc;
 }
 
