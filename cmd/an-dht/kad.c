@@ -3,6 +3,7 @@
 #include "dht.h"
 
 #include <errno.h>
+#include <ftw.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -518,10 +519,24 @@ static void quiet_log(void *arg, const char *msg)
 		cli_warn("%s", msg);
 }
 
-/* The in-process node: every request in reqs[0..n) in turn; the worst error. */
-static int run_in_process(struct dht_opts *o, json_t **reqs, size_t nreq)
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb; (void)flag; (void)ftw;
+	remove(path);
+	return 0;
+}
+
+/*
+ * The in-process node: every request in reqs[0..n) in turn; the worst
+ * error.  read_only (get, peers, providers): a state directory that does
+ * not exist is not created - the node keeps its store and routing table in
+ * a temporary directory, removed at the end.
+ */
+static int run_in_process(struct dht_opts *o, json_t **reqs, size_t nreq, bool read_only)
 {
 	const char *dir = dht_state_dir(o);
+	char tmp[4096] = "";
+	struct stat sb;
 	struct ev_loop *loop = ev_default_loop(0);
 	struct an_privkey *key = NULL;
 	struct an_host *h = NULL;
@@ -532,15 +547,27 @@ static int run_in_process(struct dht_opts *o, json_t **reqs, size_t nreq)
 	int rc, worst = 0;
 	bool booted = false;
 
+	if (read_only && dir && stat(dir, &sb) < 0 && errno == ENOENT) {
+		const char *t = getenv("TMPDIR");
+		snprintf(tmp, sizeof(tmp), "%s/an-dht-XXXXXX", t && *t ? t : "/tmp");
+		if (!mkdtemp(tmp)) {
+			rc = -errno;
+			cli_warn("unable to create a temporary directory '%s': %s", tmp, an_strerror(rc));
+			return rc;
+		}
+		/* bootstrap peers from DIR/config would be read there: none, since DIR is absent */
+		dir = tmp;
+	}
 	rc = an_node_make_dir(dir);
 	if (rc < 0) {
 		cli_warn("unable to create state directory '%s': %s", dir, an_strerror(rc));
-		return rc;
+		goto out;
 	}
 	rc = boot_list(o, dir, &boot, &nboot);
 	if (rc < 0) {
 		cli_warn("invalid bootstrap address: %s", an_strerror(rc));
-		return AN_EMALFORMED;
+		rc = AN_EMALFORMED;
+		goto out;
 	}
 	rc = dht_host_new(loop, o, &key, &h);
 	if (rc < 0) {
@@ -593,6 +620,8 @@ out:
 	an_host_free(h);
 	an_privkey_free(key);
 	an_kad_bootstrap_free(boot, nboot);
+	if (tmp[0])
+		nftw(tmp, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
 	return rc;
 }
 
@@ -914,7 +943,9 @@ int dht_cmd_kad(struct dht_opts *o, const char *cmd)
 		reqs[nreq++] = json_pack("{s:s,s:s}", "cmd", cmd, "key", key);
 	}
 	if (!run_daemon(o, reqs, nreq, &result))
-		result = run_in_process(o, reqs, nreq);
+		result = run_in_process(o, reqs, nreq,
+					strcmp(cmd, "get") == 0 || strcmp(cmd, "peers") == 0 ||
+						strcmp(cmd, "providers") == 0);
 	rc = result;
 out:
 	for (size_t i = 0; i < nreq; i++)

@@ -48,8 +48,37 @@ setup() {
 }
 
 @test "a state directory the program creates is 0700 and draws no warning" {
-	run --separate-stderr an-dht peers -t 1s -s "$D/new/s"
+	# a command that writes there (a pin); read-only ones create nothing (below)
+	an-keygen -k "$D/k" >"$D/id"
+	run --separate-stderr an-resolve --pin -s "$D/new/s" "$(jq -r .peerHash "$D/id")@site"
 	[ "$status" -eq 0 ]
 	[ "$(stat -c %a "$D/new/s")" = 700 ]
 	[ -z "$stderr" ]
+}
+
+@test "read-only commands do not create the default state directory (issue 11)" {
+	local h=$D/home
+	mkdir -p "$h" "$D/tmp"
+	an-keygen -k "$D/k" >"$D/id"
+	an-sign -k "$D/k" --name site --type root --addr /ip4/127.0.0.1/tcp/1 >"$D/r.json"
+	# the programs' default: $XDG_STATE_HOME/alternet, else ~/.local/state/alternet
+	for cmd in "an-keygen -y -k $D/k" "an-verify $D/r.json" "an-dht peers -t 1s" \
+		"an-dht get -t 1s $(jq -r .peerHash "$D/id")@site" "an-dht providers -t 1s site"; do
+		run --separate-stderr env -u XDG_STATE_HOME -u AN_STATE_DIR HOME="$h" TMPDIR="$D/tmp" $cmd
+		[ "$status" -ne 2 ] || { echo "$cmd: $stderr" >&2; return 1; }
+		[ ! -e "$h/.local" ] || { echo "$cmd created $(find "$h")" >&2; return 1; }
+	done
+	# the temporary store of the in-process node is gone too
+	[ -z "$(ls -A "$D/tmp")" ]
+}
+
+@test "README and every man page name the programs' default state directory" {
+	run grep -nE '~/\.an([/ `]|$)|~/\.alternet|\.alternet/' "$AN_TOP/README.md" "$AN_TOP"/man/*.[1-8]
+	[ "$status" -eq 1 ] || { echo "$output" >&2; return 1; }
+	grep -q '~/.local/state/alternet' "$AN_TOP/README.md"
+	local p
+	for p in "$AN_TOP"/man/an-dht.1 "$AN_TOP"/man/an-dial.1 "$AN_TOP"/man/an-resolve.1 \
+		"$AN_TOP"/man/an-serve.1 "$AN_TOP"/man/an-relay.1 "$AN_TOP"/man/an-keygen.1; do
+		grep -q '~/.local/state/alternet' "$p" || { echo "$p" >&2; return 1; }
+	done
 }
