@@ -23,7 +23,8 @@ static const char USAGE[] =
 	"Verify Alternet records read from the FILEs (or standard input, or \"-\"):\n"
 	"signature, publisher key against the peer hash of the name, validity window,\n"
 	"and for a subdomain its reference to its root record (given with --root or\n"
-	"earlier in the input).  Prints one JSON verdict line per record.\n"
+	"earlier in the input).  Prints one JSON verdict line per record, naming its\n"
+	"source (the file, or - for standard input) and its index there.\n"
 	"\n"
 	"Options:\n"
 	"  -r, --root ROOTFILE  root records for the subdomains (repeatable)\n"
@@ -33,8 +34,8 @@ static const char USAGE[] =
 	"                       online CPUs; 1: one thread does everything)\n"
 	"  -h, --help           show this help\n"
 	"\n"
-	"Exit status: 0 all valid, 1 some record not valid, 2 usage, 3 malformed input,\n"
-	"4 unreadable file.\n";
+	"Exit status: 0 all valid, 1 some record not valid, 2 usage, 3 malformed input\n"
+	"or no records at all, 4 unreadable file.\n";
 
 static void usage(FILE *f, int status)
 {
@@ -69,6 +70,8 @@ enum job_state { JOB_PENDING, JOB_CLAIMED, JOB_DONE };
 
 struct job {
 	json_t *rec;              /* owned; touched by the main thread only */
+	const char *source;       /* borrowed: the input's name, for the verdict */
+	unsigned long index;      /* the record's place in its input, from 1 */
 	struct an_record_check c; /* written before queueing, then read-only */
 	int sig_rc;               /* written by whoever checks the signature */
 	enum job_state state;     /* under pool.lock */
@@ -93,6 +96,8 @@ struct verifier {
 	json_t *roots; /* did -> array of verified root records */
 	size_t nroots;
 	int status;
+	const char *source;    /* the input being read: a file name, or "-" */
+	unsigned long nrecords; /* values read from every input */
 	struct an_buf scratch; /* canonical form of the record being checked */
 	struct pool pool;
 };
@@ -229,8 +234,13 @@ static size_t utf8_whole(const char *s)
 	return k == want ? n : i - 1;
 }
 
-/* One verdict line: {"lookup":..,"valid":..[,"error":..,"field":..]}. */
-static int print_verdict(struct verifier *v, const json_t *rec, int rc, const struct an_record_error *e)
+/*
+ * One verdict line: {"lookup":..,"source":..,"index":..,"valid":..[,"error":..,"field":..]}:
+ * source is the input (a file name, "-" for standard input) and index the
+ * record's place in it, from 1, so a CI log points at the bad record.
+ */
+static int print_verdict(struct verifier *v, const json_t *rec, int rc, const struct an_record_error *e,
+			 const char *source, unsigned long index)
 {
 	if (v->o->quiet)
 		return 0;
@@ -240,6 +250,9 @@ static int print_verdict(struct verifier *v, const json_t *rec, int rc, const st
 		put_string(json_string_value(lookup), json_string_length(lookup));
 	else
 		fputs_unlocked("null", stdout);
+	fputs_unlocked(",\"source\":", stdout);
+	put_string(source, strlen(source));
+	printf(",\"index\":%lu", index);
 	fputs_unlocked(rc == 0 ? ",\"valid\":true" : ",\"valid\":false", stdout);
 	if (rc) {
 		fputs_unlocked(",\"error\":", stdout);
@@ -251,6 +264,68 @@ static int print_verdict(struct verifier *v, const json_t *rec, int rc, const st
 	return putchar_unlocked('\n') == EOF ? -EIO : 0;
 }
 
+/*
+ * A value missing more than one field a record needs is probably not a
+ * record at all: name every missing one ("missing version, did, ...")
+ * rather than the first the checks meet.
+ */
+static void explain_missing(const json_t *rec, struct an_record_error *e)
+{
+	static const char *const need[] = {"version", "did", "lookup", "publisherPublicKey", "type", "dns",
+					   "ttl", "expires", "seq", "signature"};
+	char list[sizeof(e->message)] = "";
+	size_t len = 0, n = 0;
+	const char *first = NULL;
+	for (size_t i = 0; i < sizeof(need) / sizeof(need[0]); i++) {
+		if (json_object_get(rec, need[i]))
+			continue;
+		first = first ? first : need[i];
+		int k = snprintf(list + len, sizeof(list) - len, "%s%s", n ? ", " : "", need[i]);
+		if (k > 0 && (size_t)k < sizeof(list) - len)
+			len += (size_t)k;
+		n++;
+	}
+	if (n < 2)
+		return;
+	snprintf(e->field, sizeof(e->field), "%s", first);
+	snprintf(e->message, sizeof(e->message), "not a record: missing %s", list);
+}
+
+/*
+ * A subdomain whose root was not found: if a root of the same name from
+ * another publisher was given, say so (checking a subdomain against someone
+ * else's root is a mistake worth naming).
+ */
+static void explain_root(struct verifier *v, const json_t *rec, struct an_record_error *e)
+{
+	json_t *ref = json_array_get(json_object_get(rec, "root"), 0);
+	const char *ctx = json_string_value(json_object_get(ref, "context"));
+	const char *pk = json_string_value(json_object_get(rec, "publisherPublicKey"));
+	const char *key;
+	json_t *list;
+	if (!ctx || !pk)
+		return;
+	json_object_foreach(v->roots, key, list) {
+		json_t *r = json_array_get(list, 0);
+		const char *name = json_string_value(json_object_get(json_object_get(r, "dns"), "name"));
+		const char *rpk = json_string_value(json_object_get(r, "publisherPublicKey"));
+		if (name && rpk && strcmp(name, ctx) == 0 && strcmp(rpk, pk) != 0) {
+			char msg[1024];
+			int len = snprintf(msg, sizeof(msg),
+					   "the root record given for '%s' is another publisher's (%s), not this "
+					   "subdomain's (%s)",
+					   ctx, rpk, pk);
+			size_t l = len < 0 ? 0 : (size_t)len;
+			if (l >= sizeof(e->message))
+				l = sizeof(e->message) - 1; /* utf8_whole trims a cut character */
+			memcpy(e->message, msg, l);
+			e->message[l] = 0;
+			snprintf(e->field, sizeof(e->field), "root");
+			return;
+		}
+	}
+}
+
 /* The verdict of a record whose signature check is done; remembers valid roots. */
 static void finish_one(struct verifier *v, const struct job *j)
 {
@@ -259,13 +334,17 @@ static void finish_one(struct verifier *v, const struct job *j)
 	json_t *type = json_is_object(rec) ? json_object_get(rec, "type") : NULL;
 	json_t *root = json_is_object(rec) && json_object_get(rec, "root") ? root_find(v, rec) : NULL;
 	int rc = an_record_check_end(rec, &j->c, j->sig_rc, root, v->o->now, AN_RECORD_ROOT_VERIFIED, &e);
+	if (rc == AN_EFIELD && json_is_object(rec))
+		explain_missing(rec, &e);
+	if (rc == AN_EROOT && !root)
+		explain_root(v, rec, &e);
 	if (rc == 0 && json_is_string(type) && !strcmp(json_string_value(type), "root"))
 		root_add(v, j->rec);
 	if (rc == AN_EMALFORMED || rc == AN_ETOOBIG)
 		v->status = worse(v->status, AN_EXIT_DATA);
 	else if (rc)
 		v->status = worse(v->status, AN_EXIT_NEGATIVE);
-	if (print_verdict(v, rec, rc, &e) < 0)
+	if (print_verdict(v, rec, rc, &e, j->source, j->index) < 0)
 		v->status = worse(v->status, AN_EXIT_SYSTEM);
 }
 
@@ -359,8 +438,8 @@ static void pool_drain(struct verifier *v, size_t max_queued)
 	}
 }
 
-/* Queue rec (stolen) for verification, printing the verdicts that are ready. */
-static void verify_one(struct verifier *v, json_t *rec)
+/* Queue rec (stolen; the index-th of v->source) for verification, printing the verdicts that are ready. */
+static void verify_one(struct verifier *v, json_t *rec, unsigned long index)
 {
 	struct pool *p = &v->pool;
 	if (p->tail - p->head == QUEUE_MAX)
@@ -368,6 +447,8 @@ static void verify_one(struct verifier *v, json_t *rec)
 	/* The slot is free: its last job was printed, no thread looks at it. */
 	struct job *j = &p->ring[p->tail % QUEUE_MAX];
 	j->rec = rec;
+	j->source = v->source;
+	j->index = index;
 	int rc = an_record_check_begin(rec, &v->scratch, &j->c);
 	j->sig_rc = 0;
 	pthread_mutex_lock(&p->lock);
@@ -391,17 +472,20 @@ static void read_input(struct verifier *v, const char *path, bool as_roots)
 	struct an_json_stream in;
 	json_t *rec;
 	char err[150];
+	unsigned long n = 1;
 	int rc;
 
+	v->source = path ? path : "-";
 	if (fd < 0) {
 		cli_warn("unable to open %s: %s", path, strerror(errno));
 		v->status = worse(v->status, AN_EXIT_SYSTEM);
 		return;
 	}
 	an_json_stream_init(&in, fd, AN_RECORD_STREAM_MAX);
-	for (unsigned long n = 1; (rc = an_json_stream_next(&in, &rec, err, sizeof err)) > 0; n++) {
+	for (; (rc = an_json_stream_next(&in, &rec, err, sizeof err)) > 0; n++) {
 		if (!as_roots) {
-			verify_one(v, rec); /* steals rec */
+			v->nrecords++;
+			verify_one(v, rec, n); /* steals rec */
 			continue;
 		}
 		struct an_record_error e;
@@ -425,7 +509,8 @@ static void read_input(struct verifier *v, const char *path, bool as_roots)
 		if (!sys && !as_roots && !v->o->quiet) {
 			struct an_record_error e = { .field = "" };
 			snprintf(e.message, sizeof e.message, "malformed input: %s", err);
-			if (print_verdict(v, NULL, rc, &e) < 0)
+			v->nrecords++; /* a verdict was given: the input was not empty */
+			if (print_verdict(v, NULL, rc, &e, v->source, n) < 0)
 				v->status = worse(v->status, AN_EXIT_SYSTEM);
 		}
 	}
@@ -459,6 +544,11 @@ int main(int argc, char **argv)
 	for (int i = optind; i < argc; i++)
 		read_input(&v, argv[i], false);
 	pool_stop(&v.pool);
+	/* a gate that saw nothing must not pass: an empty file is a broken pipeline */
+	if (v.nrecords == 0 && v.status != AN_EXIT_SYSTEM) {
+		cli_warn("no records in %s", optind == argc ? "standard input" : "the input files");
+		v.status = worse(v.status, AN_EXIT_DATA);
+	}
 	an_buf_free(&v.scratch);
 	json_decref(v.roots);
 	return cli_finish(v.status);

@@ -28,7 +28,7 @@ tamper() { jq -c "$1" "$dir/root.json"; }
 	run --separate-stderr an-verify -t $T0 "$dir/root.json"
 	[ "$status" -eq 0 ]
 	[ -z "$stderr" ]
-	[ "$output" = "{\"lookup\":\"$(jq -r .lookup "$dir/root.json")\",\"valid\":true}" ]
+	[ "$output" = "{\"lookup\":\"$(jq -r .lookup "$dir/root.json")\",\"source\":\"$dir/root.json\",\"index\":1,\"valid\":true}" ]
 }
 
 @test "records on stdin, root earlier in the stream, one verdict each" {
@@ -250,7 +250,8 @@ mixed_stream() {
 
 @test "the default -j is one thread per online CPU and gives the same verdicts as -j 1" {
 	mixed_stream
-	run --separate-stderr an-verify -j 1 -t $T1 "$dir/mixed.json"
+	# from standard input, as the run below reads it (the verdicts name their source)
+	run --separate-stderr an-verify -j 1 -t $T1 <"$dir/mixed.json"
 	[ "$status" -eq 1 ]
 	[ "${#lines[@]}" -eq 700 ]
 	serial=$output
@@ -308,4 +309,40 @@ mixed_stream() {
 		[ "$status" -eq 2 ] || { echo "-j '$j': status $status"; return 1; }
 		[[ "$stderr" == "an-verify: invalid --jobs '$j'"* ]]
 	done
+}
+
+# ---- a CI gate (issue 11) ----
+
+@test "empty input is an error (exit 3): a gate that saw nothing does not pass" {
+	run --separate-stderr an-verify </dev/null
+	[ "$status" -eq 3 ]
+	[[ $stderr == *"no records in standard input"* ]]
+	: >"$dir/empty.json"
+	run --separate-stderr an-verify "$dir/empty.json"
+	[ "$status" -eq 3 ]
+	[[ $stderr == *"no records"* ]]
+}
+
+@test "each verdict names its source file and the record's index there" {
+	cat "$dir/root.json" "$dir/api.json" >"$dir/both.json"
+	run --separate-stderr an-verify -t $T0 "$dir/root.json" "$dir/both.json"
+	[ "$status" -eq 0 ]
+	[ "$(jq -sc 'map([.source, .index])' <<<"$output")" = "[[\"$dir/root.json\",1],[\"$dir/both.json\",1],[\"$dir/both.json\",2]]" ]
+	run --separate-stderr an-verify -t $T0 <"$dir/root.json"
+	[ "$(jq -r '.source + " " + (.index|tostring)' <<<"$output")" = "- 1" ]
+}
+
+@test "a subdomain checked against another publisher's root of its name says so" {
+	an-keygen -k "$dir/other.key" >/dev/null
+	an-sign -k "$dir/other.key" -t $T0 --name mysite --type root >"$dir/other-root.json"
+	run --separate-stderr an-verify -t $T0 --root "$dir/other-root.json" "$dir/api.json"
+	[ "$status" -eq 1 ]
+	[ "$(jq -r .field <<<"$output")" = root ]
+	[[ "$(jq -r .error <<<"$output")" == *"another publisher's ($(jq -r .publisherPublicKey "$dir/other-root.json"))"* ]]
+}
+
+@test "a JSON object that is not a record lists what is missing" {
+	run --separate-stderr an-verify <<<'{"foo":1}'
+	[ "$status" -eq 1 ]
+	[ "$(jq -r .error <<<"$output")" = "not a record: missing version, did, lookup, publisherPublicKey, type, dns, ttl, expires, seq, signature" ]
 }
