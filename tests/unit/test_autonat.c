@@ -459,6 +459,58 @@ static void test_rate_limit_rejects(void)
 	world_free(&w);
 }
 
+/* ---- a lying server: OK without ever dialing back ---- */
+
+static void liar_data(struct an_stream *s, const uint8_t *p, size_t n, void *arg)
+{
+	(void)p;
+	(void)n;
+	(void)arg;
+	struct an_autonat2_msg m;
+	struct an_buf b;
+	if (an_stream_user(s))
+		return;
+	an_stream_set_user(s, s);
+	an_autonat2_init(&m, AN_AUTONAT2_DIAL_RESPONSE);
+	m.status = AN_AUTONAT2_OK;
+	m.dial_status = AN_AUTONAT2_DIAL_OK;
+	an_buf_init(&b, 64);
+	an_autonat2_encode(&m, &b);
+	an_stream_write(s, b.data, b.len);
+	an_stream_close_write(s);
+	an_buf_free(&b);
+}
+static void liar_eof(struct an_stream *s, void *arg)
+{
+	(void)s;
+	(void)arg;
+}
+static void liar_close(struct an_stream *s, int err, void *arg)
+{
+	(void)s;
+	(void)err;
+	(void)arg;
+}
+static const struct an_stream_handler liar_handler = {NULL, liar_data, liar_eof, liar_close, NULL};
+
+static void test_v2_ok_without_dial_back_counts_nothing(void)
+{
+	struct world w;
+	char addr[256];
+	CHECK_EQ_INT(world_new(&w, NULL, true, NULL, NULL), 0);
+	an_autonat_free(w.as);
+	w.as = NULL;
+	CHECK_EQ_INT(an_host_handle(w.s, AN_AUTONAT2_PROTO_REQUEST, &liar_handler, NULL), 0);
+	client_addr(&w, addr, sizeof(addr));
+	bool never = false;
+	fx_run_until(w.loop, &never, 1.5);
+	const struct an_reach_addr *e = an_reach_find(an_autonat_table(w.ac), addr);
+	CHECK(e && e->probes >= 2);
+	CHECK(e && e->n == 0);
+	CHECK_EQ_INT(an_autonat_reachability(w.ac), AN_REACH_UNKNOWN);
+	world_free(&w);
+}
+
 int main(void)
 {
 	if (sodium_init() < 0)
@@ -477,6 +529,7 @@ int main(void)
 	RUN(test_v1_client);
 	RUN(test_garbage_resets_stream_only);
 	RUN(test_rate_limit_rejects);
+	RUN(test_v2_ok_without_dial_back_counts_nothing);
 	an_privkey_free(ks);
 	an_privkey_free(kc);
 	an_privkey_free(kx);
