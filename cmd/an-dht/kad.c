@@ -132,8 +132,17 @@ static void get_cb(void *arg, int err, const uint8_t *v, size_t len, size_t from
 static void prov_cb(void *arg, int err, const struct an_kad_provider *p, size_t np)
 {
 	struct kexec *x = arg;
-	for (size_t i = 0; i < np; i++)
-		x->line(x->arg, peer_json(&p[i].id, p[i].addrs, p[i].naddrs));
+	const char *name = json_string_value(json_object_get(x->req, "name"));
+	for (size_t i = 0; i < np; i++) {
+		json_t *line = peer_json(&p[i].id, p[i].addrs, p[i].naddrs);
+		if (name) { /* the claim as a name: an://PEERHASH@NAME */
+			char lookup[AN_RECORD_FQDN_MAX + AN_PEERHASH_LEN + 8];
+			snprintf(lookup, sizeof(lookup), "an://%s@%s",
+				 json_string_value(json_object_get(line, "peerHash")), name);
+			json_object_set_new(line, "name", json_string(lookup));
+		}
+		x->line(x->arg, line);
+	}
 	err = np ? 0 : exec_err(x, err < 0 ? err : AN_ENOTFOUND);
 	exec_end(x, err, err == AN_ENOTFOUND ? "no providers" : NULL);
 }
@@ -928,6 +937,8 @@ int dht_cmd_kad(struct dht_opts *o, const char *cmd)
 			goto out;
 		}
 		reqs[nreq++] = json_pack("{s:s,s:s}", "cmd", cmd, "key", text);
+		if (an_record_fqdn_valid(name)) /* lines name the claim: an://PEERHASH@NAME */
+			json_object_set_new(reqs[0], "name", json_string(name));
 	} else {
 		rc = parse_key(o->args[0], key, sizeof(key));
 		if (rc < 0) {

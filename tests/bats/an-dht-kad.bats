@@ -114,6 +114,18 @@ sign_root() {
 	[ "$(jq -r .peerHash <<<"$output")" = "$PH" ]
 }
 
+@test "providers NAME names the claim, not only its hash (issue 11)" {
+	sign_root claim2 >"$T/r.json"
+	an-dht put -k "$NET/site.key" -s "$T/pub" --bootstrap "$BOOT" <"$T/r.json" >/dev/null
+	# through a daemon and on an in-process node
+	run --separate-stderr an-dht providers -s "$NET/n6" claim2
+	[ "$status" -eq 0 ]
+	[ "$(jq -r .name <<<"$output")" = "an://$PH@claim2" ]
+	run --separate-stderr an-dht providers -s "$T/other" --bootstrap "$BOOT" claim2
+	[ "$status" -eq 0 ]
+	[ "$(jq -r .name <<<"$output")" = "an://$PH@claim2" ]
+}
+
 @test "peers lists routing-table entries with their addresses" {
 	run --separate-stderr an-dht peers -s "$NET/n0"
 	[ "$status" -eq 0 ]
