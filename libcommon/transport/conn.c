@@ -7,7 +7,10 @@
 
 #include "transport/mss.h"
 #include "transport/noise.h"
+#include "transport/tls.h"
 #include "util/error.h"
+
+#include <time.h>
 
 /*
  * Drained buffers larger than this are freed after a small input (see
@@ -20,7 +23,8 @@
 /* ... unless this much output was sealed since the last small input. */
 #define RELEASE_OUTPUT_MAX (64 * 1024)
 
-static const char *const security_protos[] = {AN_NOISE_PROTOCOL};
+static const char *const security_protos[] = {AN_NOISE_PROTOCOL, AN_TLS_PROTOCOL};
+static const char *const tls_protos[] = {AN_TLS_PROTOCOL};
 static const char *const muxer_protos[] = {AN_YAMUX_PROTOCOL};
 
 struct an_conn {
@@ -36,6 +40,9 @@ struct an_conn {
 	   starts, so an established connection does not carry it */
 	struct an_mss *mss;
 	struct an_noise *noise;
+	struct an_tls *tls;     /* instead of noise after /tls/1.0.0 */
+	bool want_tls;          /* dialer proposes /tls/1.0.0 */
+	int64_t now_s;
 	struct an_yamux *yamux;
 	struct an_buf raw_in, plain_in, plain_out, raw_out;
 	size_t raw_out_off; /* raw_out[0..raw_out_off) has been taken by the byte stream */
@@ -61,6 +68,8 @@ int an_conn_new(const struct an_conn_config *cfg, struct an_conn **out)
 	c->initiator = cfg->initiator;
 	c->yamux_client = cfg->yamux_client;
 	c->early_muxer = !cfg->no_early_muxer;
+	c->want_tls = cfg->tls;
+	c->now_s = cfg->now_s;
 	c->key = cfg->key;
 	if (cfg->expected) {
 		c->expected = *cfg->expected;
@@ -79,8 +88,8 @@ int an_conn_new(const struct an_conn_config *cfg, struct an_conn **out)
 		an_conn_free(c);
 		return -ENOMEM;
 	}
-	int rc = c->initiator ? an_mss_dialer_init(c->mss, security_protos, 1)
-			      : an_mss_listener_init(c->mss, security_protos, 1, NULL, NULL);
+	int rc = c->initiator ? an_mss_dialer_init(c->mss, c->want_tls ? tls_protos : security_protos, 1)
+			      : an_mss_listener_init(c->mss, security_protos, 2, NULL, NULL);
 	if (rc < 0) {
 		an_conn_free(c);
 		return rc;
@@ -94,6 +103,7 @@ void an_conn_free(struct an_conn *c)
 	if (!c)
 		return;
 	an_noise_free(c->noise);
+	an_tls_free(c->tls);
 	an_yamux_free(c->yamux);
 	free(c->mss);
 	an_buf_free(&c->raw_in);
@@ -139,6 +149,39 @@ static int noise_begin(struct an_conn *c)
 	return 0;
 }
 
+static bool out_room(struct an_conn *c, size_t need);
+
+/* TLS output (ciphertext) into raw_out: 0, or an error when it has no room. */
+static int tls_move_out(struct an_conn *c)
+{
+	const uint8_t *p;
+	size_t len;
+	an_tls_output(c->tls, &p, &len);
+	if (len == 0)
+		return 0;
+	if (!out_room(c, len))
+		return fail_layer(c, AN_ELIMIT, "tls", "output full");
+	int rc = an_buf_append(&c->raw_out, p, len);
+	if (rc < 0)
+		return fail_layer(c, rc, "tls", NULL);
+	an_tls_output_consume(c->tls, len);
+	return 0;
+}
+
+/* Make the TLS session and, as client (the dialer), put its hello out. */
+static int tls_begin(struct an_conn *c)
+{
+	struct an_tls_config tc = {.key = c->key, .server = !c->initiator,
+				   .expected = c->has_expected ? &c->expected : NULL,
+				   .now_s = c->now_s ? c->now_s : (int64_t)time(NULL)};
+	int rc = an_tls_new(&tc, &c->tls);
+	if (rc < 0)
+		return fail_layer(c, rc, "tls", NULL);
+	if (c->initiator && (rc = an_tls_handshake(c->tls)) < 0)
+		return fail_layer(c, rc, "tls", an_tls_reason(c->tls));
+	return tls_move_out(c);
+}
+
 /*
  * The dialer proposes one security protocol, so it sends Noise's first
  * message in the same flight as the proposal, not a round trip later (what
@@ -155,7 +198,7 @@ int an_conn_start(struct an_conn *c, uint64_t now_ms)
 	int rc = an_mss_start(c->mss, &c->raw_out);
 	if (rc < 0)
 		return fail_layer(c, rc, "multistream", NULL);
-	return noise_begin(c);
+	return c->want_tls ? tls_begin(c) : noise_begin(c);
 }
 
 static int process(struct an_conn *c, uint64_t now_ms);
@@ -315,6 +358,19 @@ static int seal(struct an_conn *c)
 {
 	if (c->plain_out.len == 0)
 		return 1;
+	if (c->tls) {
+		/* records of up to 16 KiB, 22 bytes of overhead each */
+		if (!out_room(c, c->plain_out.len + (c->plain_out.len / 16384 + 1) * 32))
+			return 0;
+		int rc = an_tls_write(c->tls, c->plain_out.data, c->plain_out.len);
+		if (rc < 0)
+			return fail_layer(c, rc, "tls", an_tls_reason(c->tls));
+		if ((rc = tls_move_out(c)) < 0)
+			return rc;
+		c->sealed_since_release += c->plain_out.len;
+		an_buf_reset(&c->plain_out);
+		return 1;
+	}
 	if (!out_room(c, c->plain_out.len + 2 + AN_NOISE_TAG_LEN))
 		return 0; /* wait for the byte stream to drain */
 	int rc = an_noise_encrypt(c->noise, c->plain_out.data, c->plain_out.len, &c->raw_out);
@@ -406,6 +462,51 @@ static int noise_done(struct an_conn *c)
 	return encrypt_out(c);
 }
 
+/* The TLS handshake ended: the muxer is negotiated with multistream
+   (ALPN "libp2p": no inlined muxer). */
+static int tls_done(struct an_conn *c)
+{
+	const struct an_peerid *p = an_tls_peer(c->tls);
+	if (!p)
+		return fail_layer(c, AN_EPROTO, "tls", "no remote identity");
+	c->peer = *p;
+	c->state = AN_CONN_MSS_MUXER;
+	int rc = c->initiator ? an_mss_dialer_init(c->mss, muxer_protos, 1)
+			      : an_mss_listener_init(c->mss, muxer_protos, 1, NULL, NULL);
+	if (rc == 0 && c->initiator)
+		rc = an_mss_start(c->mss, &c->plain_out);
+	if (rc < 0)
+		return fail_layer(c, rc, "multistream", NULL);
+	return encrypt_out(c);
+}
+
+/* TLS: ciphertext from raw_in into the session, plaintext out into plain_in. */
+static int tls_decrypt(struct an_conn *c, size_t *used, size_t *got)
+{
+	*used = in_len(c);
+	*got = 0;
+	if (*used > AN_TLS_IN_MAX / 2)
+		*used = AN_TLS_IN_MAX / 2;
+	int rc = an_tls_feed(c->tls, in_data(c), *used);
+	if (rc < 0) {
+		*used = 0; /* the session holds enough: read it first */
+	}
+	for (int i = 0; i < 64; i++) {
+		uint8_t *p;
+		size_t room = c->plain_in.max - c->plain_in.len, n = 0;
+		if (room == 0 || an_buf_reserve(&c->plain_in, room, &p) < 0)
+			break;
+		rc = an_tls_read(c->tls, p, room, &n);
+		if (rc < 0)
+			return fail_layer(c, rc, "tls", an_tls_reason(c->tls)[0] ? an_tls_reason(c->tls) : NULL);
+		if (n == 0)
+			break;
+		c->plain_in.len += n;
+		*got += n;
+	}
+	return tls_move_out(c); /* alerts, key updates */
+}
+
 /* Run the pipeline over buffered input until nothing moves. */
 static int process(struct an_conn *c, uint64_t now_ms)
 {
@@ -421,9 +522,33 @@ static int process(struct an_conn *c, uint64_t now_ms)
 			if (rc == 0)
 				return 0;
 			/* the dialer's session began with its proposal (an_conn_start) */
+			if (strcmp(an_mss_selected(c->mss), AN_TLS_PROTOCOL) == 0) {
+				if (!c->tls && (rc = tls_begin(c)) < 0)
+					return rc;
+				c->state = AN_CONN_TLS;
+				break;
+			}
 			if (!c->noise && (rc = noise_begin(c)) < 0)
 				return rc;
 			c->state = AN_CONN_NOISE;
+			break;
+		case AN_CONN_TLS:
+			used = in_len(c);
+			if (used && an_tls_feed(c->tls, in_data(c), used) < 0)
+				return fail_layer(c, AN_ELIMIT, "tls", "handshake too large");
+			in_consume(c, used);
+			rc = an_tls_handshake(c->tls);
+			if (rc < 0) {
+				tls_move_out(c); /* the alert */
+				return fail_layer(c, rc, "tls", an_tls_reason(c->tls));
+			}
+			if ((rc = tls_move_out(c)) < 0)
+				return rc;
+			if (an_tls_peer(c->tls) == NULL)
+				return 0;
+			rc = tls_done(c);
+			if (rc < 0)
+				return rc;
 			break;
 		case AN_CONN_NOISE:
 			rc = an_noise_recv(c->noise, in_data(c), in_len(c), &used, &c->raw_out);
@@ -439,11 +564,20 @@ static int process(struct an_conn *c, uint64_t now_ms)
 		case AN_CONN_MSS_MUXER:
 		case AN_CONN_ESTABLISHED: {
 			bool moved = false;
-			rc = an_noise_decrypt(c->noise, in_data(c), in_len(c), &used, &c->plain_in);
-			in_consume(c, used);
-			if (rc < 0)
-				return fail_layer(c, rc, "noise", an_noise_reason(c->noise));
-			moved = used > 0;
+			if (c->tls) {
+				size_t got = 0;
+				rc = tls_decrypt(c, &used, &got);
+				in_consume(c, used);
+				if (rc < 0)
+					return rc;
+				moved = used > 0 || got > 0;
+			} else {
+				rc = an_noise_decrypt(c->noise, in_data(c), in_len(c), &used, &c->plain_in);
+				in_consume(c, used);
+				if (rc < 0)
+					return fail_layer(c, rc, "noise", an_noise_reason(c->noise));
+				moved = used > 0;
+			}
 			if (c->state == AN_CONN_MSS_MUXER) {
 				rc = an_mss_recv(c->mss, c->plain_in.data, c->plain_in.len, &used,
 						 &c->plain_out);
@@ -559,7 +693,7 @@ int an_conn_flush(struct an_conn *c, uint64_t now_ms)
 {
 	if (c->state == AN_CONN_FAILED)
 		return c->err;
-	if (c->noise && an_noise_established(c->noise)) {
+	if ((c->noise && an_noise_established(c->noise)) || (c->tls && an_tls_peer(c->tls))) {
 		/* everything pending goes out, the open message too */
 		int rc = drain_yamux(c, true, NULL);
 		if (rc < 0)
@@ -646,7 +780,9 @@ const struct an_peerid *an_conn_peer(const struct an_conn *c)
 
 const struct an_pubkey *an_conn_remote_key(const struct an_conn *c)
 {
-	return c->state == AN_CONN_ESTABLISHED ? an_noise_remote_key(c->noise) : NULL;
+	if (c->state != AN_CONN_ESTABLISHED)
+		return NULL;
+	return c->tls ? an_tls_remote_key(c->tls) : an_noise_remote_key(c->noise);
 }
 
 int an_conn_error(const struct an_conn *c, const char **reason)

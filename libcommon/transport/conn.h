@@ -3,6 +3,10 @@
  *
  *   mss(/noise) -> Noise XX -> mss(/yamux/1.0.0) (skipped when Noise's early
  *   muxer negotiation agreed on yamux) -> yamux
+ *   mss(/tls/1.0.0) -> TLS 1.3 (transport/tls.h) -> mss(/yamux/1.0.0) -> yamux
+ *
+ * A listener accepts either security protocol (/noise first); a dialer
+ * proposes one, /noise unless the config asks for TLS.
  *
  * The conn never touches a socket or a clock: the owner (the TCP transport
  * in host.c, or later a relayed stream carrying a whole session inside
@@ -57,11 +61,14 @@ struct an_conn_config {
 	const struct an_peerid *expected;  /* borrowed (copied); NULL = anyone */
 	const struct an_yamux_config *yamux; /* borrowed (copied); NULL = defaults */
 	bool no_early_muxer;               /* don't announce stream_muxers in Noise */
+	bool tls;                          /* dialer: propose /tls/1.0.0, not /noise */
+	int64_t now_s;                     /* TLS certificates' clock (Unix s); 0: time() */
 };
 
 enum an_conn_state {
 	AN_CONN_MSS_SECURITY,
 	AN_CONN_NOISE,
+	AN_CONN_TLS,
 	AN_CONN_MSS_MUXER,
 	AN_CONN_ESTABLISHED,
 	AN_CONN_FAILED

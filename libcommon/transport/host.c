@@ -136,6 +136,7 @@ int an_host_new(struct ev_loop *loop, const struct an_host_config *cfg, struct a
 	if (!h->lim.max_streams_per_net)
 		h->lim.max_streams_per_net = AN_HOST_DEFAULT_MAX_STREAMS_PER_NET;
 	h->agent = cfg->agent_version;
+	h->dial_tls = cfg->dial_tls;
 	h->log = cfg->log;
 	h->log_arg = cfg->log_arg;
 	ev_timer_init(&h->shutdown_timer, NULL, 0, 0);
@@ -731,6 +732,7 @@ struct an_host_conn *host_conn_new(struct an_host *h, const struct an_transport 
 	cc.yamux_client = !inbound;
 	cc.expected = expected;
 	cc.yamux = &yc;
+	cc.tls = !inbound && !tp->carried && h->dial_tls;
 	struct an_host_conn *c = calloc(1, sizeof(*c));
 	if (!c)
 		return NULL;

@@ -109,6 +109,9 @@ struct an_host_config {
 	const char *agent_version;    /* borrowed (not copied); identify's agentVersion */
 	an_host_log_fn log;
 	void *log_arg;
+	/* Our dials propose /tls/1.0.0 instead of /noise (a listener takes
+	   both); relayed connections keep Noise. */
+	bool dial_tls;
 };
 
 /*

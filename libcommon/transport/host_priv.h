@@ -201,6 +201,7 @@ struct an_host {
 	struct an_peerid id;
 	struct an_host_limits lim;
 	const char *agent; /* borrowed from the config */
+	bool dial_tls;
 	an_host_log_fn log;
 	void *log_arg;
 	struct listener listeners[AN_HOST_MAX_LISTENERS];

@@ -75,9 +75,11 @@ static int pump(struct pair *p, size_t piece)
 	return -1;
 }
 
-static int pair_new(struct pair *p)
+/* a dials b over /noise, or over /tls/1.0.0 when tls (expecting expect) */
+static int pair_new_sec(struct pair *p, bool tls, const struct an_peerid *expect)
 {
-	struct an_conn_config ca = {.key = ka, .initiator = true, .yamux_client = true};
+	struct an_conn_config ca = {.key = ka, .initiator = true, .yamux_client = true, .tls = tls,
+				    .expected = expect};
 	struct an_conn_config cb = {.key = kb, .initiator = false, .yamux_client = false};
 	memset(p, 0, sizeof(*p));
 	if (an_conn_new(&ca, &p->a) < 0 || an_conn_new(&cb, &p->b) < 0)
@@ -86,6 +88,11 @@ static int pair_new(struct pair *p)
 	if (pump(p, 0) < 0 || !p->ready_a || !p->ready_b)
 		return -1;
 	return 0;
+}
+
+static int pair_new(struct pair *p)
+{
+	return pair_new_sec(p, false, NULL);
 }
 
 static void pair_free(struct pair *p)
@@ -144,7 +151,7 @@ static void test_flush_seals_the_partly_filled_message(void)
 }
 
 /* 8 MiB of a known pattern a -> b, output taken in odd pieces; every byte arrives in order. */
-static void test_transfer_in_pieces_arrives_intact(void)
+static void transfer_in_pieces(bool tls)
 {
 	struct pair p;
 	uint32_t id;
@@ -152,7 +159,7 @@ static void test_transfer_in_pieces_arrives_intact(void)
 	size_t sent = 0, got = 0;
 	bool intact = true;
 	uint8_t chunk[40000], buf[65536];
-	CHECK_EQ_INT(pair_new(&p), 0);
+	CHECK_EQ_INT(pair_new_sec(&p, tls, NULL), 0);
 	CHECK_EQ_INT(an_yamux_stream_open(an_conn_yamux(p.a), &id), 0);
 	for (int round = 0; round < 20000 && got < total; round++) {
 		if (sent < total) {
@@ -178,6 +185,49 @@ static void test_transfer_in_pieces_arrives_intact(void)
 	CHECK_EQ_INT(sent, total);
 	CHECK_EQ_INT(got, total);
 	CHECK(intact);
+	pair_free(&p);
+}
+
+static void test_transfer_in_pieces_arrives_intact(void)
+{
+	transfer_in_pieces(false);
+}
+
+/* /tls/1.0.0: the listener takes it (after /noise), both learn the peer */
+static void test_tls_upgrade_authenticates_both(void)
+{
+	struct pair p;
+	struct an_pubkey pa, pb;
+	struct an_peerid ida, idb;
+	an_privkey_public(ka, &pa);
+	an_privkey_public(kb, &pb);
+	an_peerid_from_pubkey(&pa, &ida);
+	an_peerid_from_pubkey(&pb, &idb);
+	CHECK_EQ_INT(pair_new_sec(&p, true, &idb), 0);
+	CHECK(an_conn_peer(p.a) && an_peerid_equal(an_conn_peer(p.a), &idb));
+	CHECK(an_conn_peer(p.b) && an_peerid_equal(an_conn_peer(p.b), &ida));
+	CHECK(an_conn_remote_key(p.a) && an_pubkey_equal(an_conn_remote_key(p.a), &pb));
+	CHECK(an_conn_remote_key(p.b) && an_pubkey_equal(an_conn_remote_key(p.b), &pa));
+	pair_free(&p);
+}
+
+static void test_tls_transfer_in_pieces_arrives_intact(void)
+{
+	transfer_in_pieces(true);
+}
+
+static void test_tls_unexpected_peer_fails(void)
+{
+	struct pair p;
+	struct an_pubkey pa;
+	struct an_peerid ida;
+	const char *why = NULL;
+	an_privkey_public(ka, &pa);
+	an_peerid_from_pubkey(&pa, &ida); /* a expects itself: b is the wrong peer */
+	CHECK(pair_new_sec(&p, true, &ida) < 0);
+	CHECK_EQ_INT(an_conn_error(p.a, &why), AN_EMISMATCH);
+	CHECK(why && strncmp(why, "tls: peer is ", 13) == 0);
+	CHECK(!p.ready_a && !p.ready_b);
 	pair_free(&p);
 }
 
@@ -364,6 +414,9 @@ int main(void)
 	RUN(test_bulk_write_seals_only_full_messages);
 	RUN(test_flush_seals_the_partly_filled_message);
 	RUN(test_transfer_in_pieces_arrives_intact);
+	RUN(test_tls_upgrade_authenticates_both);
+	RUN(test_tls_transfer_in_pieces_arrives_intact);
+	RUN(test_tls_unexpected_peer_fails);
 	RUN(test_output_blocked_until_flushed_after_drain);
 	RUN(test_idle_connection_gives_buffers_back);
 	RUN(test_input_commit_beyond_room_is_einval);
