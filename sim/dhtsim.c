@@ -45,6 +45,39 @@
 #include "util/buf.h"
 #include "util/error.h"
 
+/*
+ * The Sybil defences of issue 16 the code has, each compiled in when its
+ * header has it: routing.c's diversity and lookup.c's knobs (routing.h
+ * AN_RT_NO_DIVERSITY), kad_ops's verified puts and wider corrections
+ * (kad_node.h AN_KAD_DEF_VERIFY, AN_KAD_DEF_CORRECT).  The values are
+ * kad_node's (its constants once kad_node.h has them).
+ */
+#ifdef AN_KAD_SUBNET_WINDOW
+#define SIM_SUBNET_WINDOW AN_KAD_SUBNET_WINDOW
+#else
+#define SIM_SUBNET_WINDOW 3
+#endif
+#ifdef AN_KAD_IDLE_MAX
+#define SIM_IDLE_MAX AN_KAD_IDLE_MAX
+#else
+#define SIM_IDLE_MAX 8
+#endif
+#ifdef AN_RT_NO_DIVERSITY
+#define SIM_DEF_LOOKUP "diversity,window,progress,quorum"
+#else
+#define SIM_DEF_LOOKUP ""
+#endif
+#ifdef AN_KAD_DEF_VERIFY
+#define SIM_DEF_VERIFY ",verify"
+#else
+#define SIM_DEF_VERIFY ""
+#endif
+#ifdef AN_KAD_DEF_CORRECT
+#define SIM_DEF_CORRECT ",correct"
+#else
+#define SIM_DEF_CORRECT ""
+#endif
+
 #define SIM_T0_S 1795464000LL /* virtual time 0 = 2026-11-23T20:00:00Z: records are signed then */
 #define SIM_MAX_NODES 400000
 #define DEPTH_CAP 2048 /* > AN_LOOKUP_CANDIDATES_DEFAULT */
@@ -725,7 +758,7 @@ static void send_msg(struct op *o, uint32_t to, const uint8_t *bytes, size_t len
 static void op_finish(struct op *o);
 static void op_pump(struct op *o);
 
-#ifdef AN_KAD_SUBNET_WINDOW
+#ifdef AN_KAD_DEF_VERIFY
 /* peers[0..c) with at most AN_KAD_SUBNET_WINDOW of one /24, in place (kad_ops's subnet_filter). */
 static size_t subnet_filter(const struct an_lookup_peer **peers, size_t c)
 {
@@ -740,7 +773,7 @@ static size_t subnet_filter(const struct an_lookup_peer **peers, size_t c)
 			continue;
 		for (size_t j = 0; j < out; j++)
 			same += sub[j] == nodes[x].ip >> 8;
-		if (same < AN_KAD_SUBNET_WINDOW) {
+		if (same < SIM_SUBNET_WINDOW) {
 			sub[out] = nodes[x].ip >> 8;
 			peers[out++] = peers[i];
 		}
@@ -862,7 +895,7 @@ static void lookup_done(struct op *o)
 	{
 		const struct an_lookup_peer *cl[1024];
 		size_t nc = an_lookup_closest(o->l, cl, rt_cfg.k);
-#if defined(AN_KAD_DEF_VERIFY) && defined(AN_KAD_SUBNET_WINDOW)
+#ifdef AN_KAD_DEF_VERIFY
 		if (opt.defences) {
 			nc = an_lookup_closest(o->l, cl, 1024);
 			nc = subnet_filter(cl, nc);
@@ -1165,11 +1198,13 @@ static void op_start(struct op *o)
 	};
 	const struct an_rt_entry *close[AN_RT_K_MAX];
 	struct an_rt *rt;
-#ifdef AN_KAD_SUBNET_WINDOW
-	if (opt.defences) { /* as kad_node sets them (issue 16) */
-		lc.max_per_subnet = AN_KAD_SUBNET_WINDOW;
-		lc.max_idle = AN_KAD_SUBNET_WINDOW;
-		lc.quorum_subnets = true;
+#ifdef AN_RT_NO_DIVERSITY
+	if (opt.defences) { /* as kad_ops's lookup_begin sets them (issue 16) */
+		lc.max_per_subnet = SIM_SUBNET_WINDOW;
+		if (lc.kind == AN_LOOKUP_GET_VALUE) {
+			lc.max_idle = SIM_IDLE_MAX;
+			lc.quorum_subnets = true;
+		}
 	}
 #endif
 	size_t c;
@@ -1330,10 +1365,11 @@ static void stats_reset(void)
 
 static void print_common(FILE *f, const char *scenario)
 {
-	fprintf(f, "{\"scenario\":\"%s\",\"label\":\"%s\",\"defences\":\"%s\",\"nodes\":%zu,\"honest\":%zu,\"seed\":%llu,"
+	fprintf(f, "{\"scenario\":\"%s\",\"label\":\"%s\",\"defences\":\"%s%s\",\"nodes\":%zu,\"honest\":%zu,\"seed\":%llu,"
 		   "\"k\":%zu,\"alpha\":%zu,\"paths\":%zu,\"churn\":%.2f,\"sybils\":%zu,\"subnets\":%zu,"
 		   "\"droppers\":%.2f,\"stale\":%.2f",
-		scenario, opt.label, !HAVE_DEFENCES ? "none" : opt.defences ? "on" : "off", nnodes, nhonest, (unsigned long long)opt.seed, rt_cfg.k,
+		scenario, opt.label, !HAVE_DEFENCES ? "none" : opt.defences ? "on:" : "off",
+		HAVE_DEFENCES && opt.defences ? SIM_DEF_LOOKUP SIM_DEF_VERIFY SIM_DEF_CORRECT : "", nnodes, nhonest, (unsigned long long)opt.seed, rt_cfg.k,
 		opt.alpha ? opt.alpha : AN_LOOKUP_ALPHA_DEFAULT, opt.paths ? opt.paths : AN_LOOKUP_PATHS_DEFAULT,
 		opt.churn, nsybil, opt.sybils ? opt.subnets : 0, opt.droppers, opt.stale);
 }

@@ -48,3 +48,13 @@ line() { jq -c "select(.scenario == \"$1\")" <<<"$output"; }
 	line names | jq -e '.put_acks_mean == 20 and .honest_holders_mean == 0
 		and .censored == 1' || { line names; false; }
 }
+
+@test "with the defences on, the same 20 Sybils per name on one /24 or on 16 /24s censor no name" {
+	sim --nodes 500 --lookups 0 --names 10 --resolvers 3 --sybils 200 --subnets 1
+	[ "$(line setup | jq -r .defences)" != none ] || skip "this code has no Sybil defences"
+	line names | jq -e '.honest_holders_mean >= 10 and .get_success == 1 and .censored == 0' ||
+		{ line names; false; }
+	sim --nodes 500 --lookups 0 --names 10 --resolvers 3 --sybils 200 --subnets 16
+	line names | jq -e '.honest_holders_mean >= 10 and .get_success == 1 and .censored == 0' ||
+		{ line names; false; }
+}
