@@ -244,6 +244,17 @@ int an_kad_node_put(struct an_kad_node *n, const uint8_t *key, size_t key_len,
 int an_kad_op_claim(const struct an_kad_op *op);
 
 /*
+ * The holders a put wanted when it verified them (AN_KAD_DEF_VERIFY): its
+ * replication r, or the number of peers its lookup found (after the subnet
+ * filter) when that is smaller, as in a small network; else 0.  Valid inside
+ * the put's callback, for the op an_kad_node_put returned: stored below it
+ * means fewer than r peers on distinct subnets hold the record, which a
+ * caller may report (issue 16: "the exit status says when fewer than r
+ * were reached").
+ */
+size_t an_kad_op_wanted(const struct an_kad_op *op);
+
+/*
  * cb(arg, err, value, len, from_peers): err 0 with the best valid value
  * (borrowed for the call) and how many peers returned it (0: only our
  * store had it); -ENOENT, -EHOSTUNREACH, -ETIMEDOUT (see "Why an

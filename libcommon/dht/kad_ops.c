@@ -749,6 +749,13 @@ static int key_fqdn(const uint8_t *key, size_t key_len, char fqdn[AN_RECORD_FQDN
 	return an_record_parse_name(text, false, peerhash, fqdn) == 0 ? 0 : AN_EMALFORMED;
 }
 
+size_t an_kad_op_wanted(const struct an_kad_op *op)
+{
+	if (!op || op->kind != OP_PUT || !op->verify)
+		return 0;
+	return op->goal < op->ntargets ? op->goal : op->ntargets;
+}
+
 int an_kad_op_claim(const struct an_kad_op *op)
 {
 	return op ? op->claim : AN_KAD_CLAIM_NONE;
