@@ -32,9 +32,13 @@
  * Behaviours:
  *   PUT_VALUE      --put echo (default): the request echoed back, as a node
  *                  that stored it answers, and nothing stored; reset: the
- *                  stream reset, as a node that refuses the record
+ *                  stream reset, as a node that refuses the record;
+ *                  selective: echoed and kept, but returned only to the peer
+ *                  that put it (a publisher's read-back passes, nobody
+ *                  else gets it; the last HELD_MAX records of the group)
  *   GET_VALUE      no record, or the --stale record of that key (an older
- *                  signed version: a server of stale records)
+ *                  signed version: a server of stale records), or what
+ *                  --put selective keeps, to its putter
  *   closer peers   of GET_VALUE, FIND_NODE and GET_PROVIDERS: --closer group
  *                  (default), the group's own identities closest to the
  *                  key (k of them, never the answering one); none: nothing
@@ -82,6 +86,7 @@
 #define HONEST_KEEP 20    /* honest peers kept per target from the scout */
 #define K 20              /* closer peers per answer */
 #define STALE_MAX 64
+#define HELD_MAX 4096
 #define STALE_FILE_MAX (1u << 20)
 #define REQ_MAX (64u << 10)
 #define IDLE_S 10.0
@@ -107,7 +112,7 @@ static const char USAGE[] =
 	"  --grind-time SECS  grinding time at most (default 60)\n"
 	"  --dial-max N       honest peers each identity dials (default 20)\n"
 	"  --dial-par N       dials at a time (default 16)\n"
-	"  --put MODE         PUT_VALUE: echo (default) or reset\n"
+	"  --put MODE         PUT_VALUE: echo (default), reset, or selective\n"
 	"  --closer MODE      closer peers: group (default) or none\n"
 	"  --stale FILE       signed records (JSON lines) GET_VALUE returns for their keys\n"
 	"  --protocol ID      kad protocol (default /an/kad/1.0.0)\n"
@@ -171,6 +176,14 @@ static struct sybil *sybils;
 static size_t n_sybils;
 static struct stale stales[STALE_MAX];
 static size_t n_stales;
+
+/* --put selective: a record kept for the one peer that put it */
+struct held {
+	struct an_peerid putter;
+	struct an_buf key, value;
+};
+static struct held held[HELD_MAX];
+static size_t n_held, held_next;
 static struct an_host *scout;
 static struct an_privkey *scout_key;
 static bool scouting;
@@ -181,6 +194,7 @@ static double t_start;
 
 static struct {
 	long long put, get, find_node, get_providers, add_provider, ping, streams, refused, malformed;
+	long long read_back; /* --put selective: records returned to their putter */
 	long long dials, dials_ok;
 	long open_streams;
 } S;
@@ -206,12 +220,12 @@ static void emit(json_t *o)
 
 static void emit_stats(void)
 {
-	emit(json_pack("{s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "event", "stats", "ids",
+	emit(json_pack("{s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "event", "stats", "ids",
 		       (json_int_t)n_sybils, "put", (json_int_t)S.put, "get", (json_int_t)S.get, "findNode",
 		       (json_int_t)S.find_node, "getProviders", (json_int_t)S.get_providers, "addProvider",
 		       (json_int_t)S.add_provider, "ping", (json_int_t)S.ping, "streams",
 		       (json_int_t)S.streams, "refused", (json_int_t)S.refused, "malformed",
-		       (json_int_t)S.malformed));
+		       (json_int_t)S.malformed, "readBack", (json_int_t)S.read_back));
 }
 
 /* KEY: "/ns/..." as is, "an://h@name" or "h@name" as its /an/ key (an-dht's forms). */
@@ -643,6 +657,37 @@ static int add_closer(struct an_kad_msg *m, const struct sybil *self, const stru
 	return rc;
 }
 
+static struct held *held_find(const struct an_kad_bytes *key, const struct an_peerid *putter)
+{
+	for (size_t i = 0; i < n_held; i++)
+		if (held[i].key.len == key->len && !memcmp(held[i].key.data, key->p, key->len) &&
+		    an_peerid_equal(&held[i].putter, putter))
+			return &held[i];
+	return NULL;
+}
+
+/* Keep req's record for putter (the oldest kept one goes when full). */
+static void held_put(const struct an_kad_msg *req, const struct an_peerid *putter)
+{
+	struct held *h = held_find(&req->key, putter);
+	if (!req->has_record || !req->key.len)
+		return;
+	if (!h) {
+		h = &held[held_next];
+		held_next = (held_next + 1) % HELD_MAX;
+		if (n_held < HELD_MAX)
+			n_held++;
+		an_buf_free(&h->key);
+		an_buf_init(&h->key, KEY_TEXT_MAX);
+		if (an_buf_append(&h->key, req->key.p, req->key.len) < 0)
+			return;
+		h->putter = *putter;
+	}
+	an_buf_free(&h->value);
+	an_buf_init(&h->value, REQ_MAX);
+	an_buf_append(&h->value, req->record.value.p, req->record.value.len);
+}
+
 static const struct stale *stale_find(const struct an_kad_bytes *key)
 {
 	for (size_t i = 0; i < n_stales; i++)
@@ -655,17 +700,21 @@ static const struct stale *stale_find(const struct an_kad_bytes *key)
  * The answer to req into out (a protobuf, not framed): 1 with an answer, 0
  * for none (ADD_PROVIDER), a negative code to reset the stream.
  */
-static int answer(struct sybil *sy, const struct an_kad_msg *req, struct an_buf *out)
+static int answer(struct sybil *sy, const struct an_peerid *from, const struct an_kad_msg *req,
+		  struct an_buf *out)
 {
 	struct an_kad_msg m;
 	char when[AN_KAD_TIME_LEN + 1];
 	const struct stale *st;
+	const struct held *h;
 	int rc = 0;
 	switch (req->type) {
 	case AN_KAD_PUT_VALUE:
 		S.put++;
 		if (strcmp(O.put, "reset") == 0)
 			return AN_EPROTO;
+		if (strcmp(O.put, "selective") == 0 && from)
+			held_put(req, from);
 		/* the echo a storing node sends, so the publisher counts us */
 		rc = an_kad_msg_encode(req, out);
 		return rc < 0 ? rc : 1;
@@ -692,12 +741,18 @@ static int answer(struct sybil *sy, const struct an_kad_msg *req, struct an_buf 
 	m.type = req->type;
 	m.has_key = req->has_key;
 	m.key = req->key;
-	if (req->type == AN_KAD_GET_VALUE && (st = stale_find(&req->key)) &&
-	    an_kad_time_format((int64_t)time(NULL), 0, when) == 0) {
-		m.has_record = true;
+	if (req->type == AN_KAD_GET_VALUE && an_kad_time_format((int64_t)time(NULL), 0, when) == 0) {
+		if (from && (h = held_find(&req->key, from))) {
+			S.read_back++;
+			m.has_record = true;
+			m.record.value.p = h->value.data;
+			m.record.value.len = h->value.len;
+		} else if ((st = stale_find(&req->key))) {
+			m.has_record = true;
+			m.record.value.p = st->value.data;
+			m.record.value.len = st->value.len;
+		}
 		m.record.key = req->key;
-		m.record.value.p = st->value.data;
-		m.record.value.len = st->value.len;
 		m.record.time_received.p = (const uint8_t *)when;
 		m.record.time_received.len = strlen(when);
 	}
@@ -764,7 +819,7 @@ static void kin_data(struct an_stream *s, const uint8_t *p, size_t len, void *ar
 		ev_timer_again(loop, &b->idle);
 		an_buf_init(&resp, AN_KAD_MSG_MAX_DEFAULT);
 		an_buf_init(&framed, AN_KAD_MSG_MAX_DEFAULT + 16);
-		rc = answer(b->sy, &req, &resp);
+		rc = answer(b->sy, an_host_conn_peer(an_stream_conn(s)), &req, &resp);
 		an_kad_msg_free(&req);
 		if (rc > 0)
 			rc = an_lp_put(&framed, resp.data, resp.len);
@@ -1061,7 +1116,7 @@ int main(int argc, char **argv)
 	}
 	if (optind != argc || O.n_targets == 0)
 		cli_usage_error(USAGE, "at least one --target is required");
-	if (strcmp(O.put, "echo") && strcmp(O.put, "reset"))
+	if (strcmp(O.put, "echo") && strcmp(O.put, "reset") && strcmp(O.put, "selective"))
 		cli_usage_error(USAGE, "invalid --put '%s'", O.put);
 	if (strcmp(O.closer, "group") && strcmp(O.closer, "none"))
 		cli_usage_error(USAGE, "invalid --closer '%s'", O.closer);
@@ -1124,6 +1179,10 @@ int main(int argc, char **argv)
 		an_privkey_free(sybils[i].key);
 	for (size_t i = 0; i < n_stales; i++)
 		an_buf_free(&stales[i].value);
+	for (size_t i = 0; i < n_held; i++) {
+		an_buf_free(&held[i].key);
+		an_buf_free(&held[i].value);
+	}
 	free(sybils);
 	free(jobs);
 	an_privkey_free(scout_key);
