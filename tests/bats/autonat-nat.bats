@@ -5,7 +5,7 @@
 # must learn "private" and "public".  Every node allows the lab's range
 # (AN_AUTONAT_ALLOW=198.18.0.0/15: 198.18/15 is not public otherwise) and logs
 # its reachability changes (AN_DEBUG).  Only lab addresses are used; every
-# wait has a deadline; teardown_file removes every process and namespace.
+# wait has a deadline; teardown_file stops every process and removes the lab.
 
 bats_require_minimum_version 1.5.0
 load ../lib/common
@@ -19,8 +19,10 @@ HOME_PORT=4003
 node() {
 	local name=$1 ns="LAB_NS_$2" listen=$3 boot=${4:-}
 	an-keygen -k "$NET/$name.key" >/dev/null
+	# no timeout(1) around it: its SIGTERM on top of stop_all's would hit
+	# an-relay during its graceful shutdown; stop_all ends it (relay-nat.bats)
 	bg "$name" ip netns exec "${!ns}" env AN_AUTONAT_ALLOW=198.18.0.0/15 AN_DEBUG=1 \
-		timeout -k 5 300 an-relay -k "$NET/$name.key" --listen "$listen" --dht \
+		an-relay -k "$NET/$name.key" --listen "$listen" --dht \
 		-s "$NET/$name.state" ${boot:+--bootstrap "$boot"}
 	wait_for "$NET/$name.out" '"event":"ready"' 30
 }
