@@ -388,6 +388,7 @@ int main(int argc, char **argv)
 	}
 	o.timeout_ms = DHT_DEFAULT_TIMEOUT_MS;
 	o.count = 1;
+	cli_command = sc->name;
 	parse(argc - 1, argv + 1, sc, &o);
 	if (o.n_args < sc->min_args) {
 		cli_warn(sc->run == run_query ? "missing MULTIADDR" : "missing argument");

@@ -12,6 +12,7 @@
 #include <sodium.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 
 static const char USAGE[] =
 	"Usage: an-keygen [-f] -k KEYFILE\n"
@@ -57,6 +58,9 @@ static void parse(int argc, char **argv, struct options *o)
 	while ((c = getopt_long(argc, argv, ":k:fyh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'k':
+			/* a secret key never goes to a terminal or a pipe, nor to a file named "-" */
+			if (strcmp(optarg, "-") == 0)
+				cli_usage_error(USAGE, "-k needs a key file: '-' (standard output) is refused for a secret key");
 			o->keyfile = optarg;
 			break;
 		case 'f':

@@ -41,7 +41,7 @@ static const char USAGE[] =
 	"      --valid DURATION    validity from now (default 48h, at most 30d)\n"
 	"      --ttl DURATION      republishing interval, ttl.timeToLive (default 24h)\n"
 	"      --resign            re-sign signed records: timesRepublished + 1\n"
-	"  -t, --time TIME         sign as of TIME (RFC 3339 UTC) instead of now\n"
+	"  -t, --time TIME         sign as of TIME (RFC 3339, Z or +HH:MM) instead of now\n"
 	"  -h, --help              show this help\n"
 	"\n"
 	"Exit status: 0 ok, 1 root not valid or another publisher, 2 usage, 3 bad input,\n"
@@ -126,7 +126,7 @@ static void parse(int argc, char **argv, struct options *o)
 		case OPT_TTL: s->ttl_secs = duration_secs("--ttl", optarg); break;
 		case OPT_RESIGN: s->resign = true; break;
 		case 't':
-			if (an_record_parse_time(optarg, &s->now) != 0) {
+			if (cli_parse_time(optarg, &s->now) != 0) {
 				cli_warn("invalid --time '%s': like 2026-11-23T20:00:00Z", optarg);
 				usage(stderr, AN_EXIT_USAGE);
 			}

@@ -28,7 +28,7 @@ static const char USAGE[] =
 	"\n"
 	"Options:\n"
 	"  -r, --root ROOTFILE  root records for the subdomains (repeatable)\n"
-	"  -t, --time TIME      verify as of TIME (RFC 3339 UTC) instead of now\n"
+	"  -t, --time TIME      verify as of TIME (RFC 3339, Z or +HH:MM) instead of now\n"
 	"  -q, --quiet          print nothing; the exit status tells\n"
 	"  -j, --jobs N         check signatures on N threads (default: the number of\n"
 	"                       online CPUs; 1: one thread does everything)\n"
@@ -126,7 +126,7 @@ static void parse(int argc, char **argv, struct options *o)
 			o->rootfiles[o->nrootfiles++] = optarg;
 			break;
 		case 't':
-			if (an_record_parse_time(optarg, &o->now) != 0) {
+			if (cli_parse_time(optarg, &o->now) != 0) {
 				cli_warn("invalid --time '%s': like 2026-11-23T20:00:00Z", optarg);
 				usage(stderr, AN_EXIT_USAGE);
 			}

@@ -336,7 +336,11 @@ int fetch_run(struct dial *d, const struct fetch_opts *o)
 	ev_timer_init(&f->progress, progress_cb, PROGRESS_EVERY_S, PROGRESS_EVERY_S);
 	f->progress_ok = !o->silent && isatty(STDERR_FILENO);
 	if (an_name_parse(o->url, true, &f->name) < 0 || url_target(o->url, f->target, sizeof(f->target)) < 0) {
-		cli_warn("invalid URL '%s'", o->url);
+		if (strncmp(o->url, "http://", 7) == 0 || strncmp(o->url, "https://", 8) == 0)
+			cli_warn("invalid URL '%s': an-dial fetches an:// URLs, an://PEERHASH@NAME/path "
+				 "(for a web site, use curl)", o->url);
+		else
+			cli_warn("invalid URL '%s': like an://PEERHASH@NAME/path", o->url);
 		status = AN_EXIT_DATA;
 		goto out;
 	}

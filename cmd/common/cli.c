@@ -1,5 +1,6 @@
 #include "cli.h"
 
+#include "record/record.h"
 #include "util/error.h"
 
 #include <errno.h>
@@ -9,6 +10,7 @@
 #include <string.h>
 
 const char *cli_progname = "an";
+const char *cli_command;
 
 void cli_init(const char *argv0)
 {
@@ -82,8 +84,11 @@ const char *cli_strerror(int err)
 
 void cli_usage(const char *text, int status)
 {
-	FILE *f = status == AN_EXIT_OK ? stdout : stderr;
-	fputs(text, f);
+	if (status == AN_EXIT_OK)
+		fputs(text, stdout);
+	else
+		fprintf(stderr, "Try '%s%s%s --help' for more information.\n", cli_progname,
+			cli_command ? " " : "", cli_command ? cli_command : "");
 	exit(cli_finish(status));
 }
 
@@ -148,6 +153,34 @@ int cli_finish(int status)
 		return AN_EXIT_SYSTEM;
 	}
 	return failed ? AN_EXIT_SYSTEM : status;
+}
+
+int cli_parse_time(const char *s, int64_t *t)
+{
+	char base[32];
+	size_t n = strlen(s);
+	int hh, mm, sign;
+	/* YYYY-MM-DDTHH:MM:SS then Z or +HH:MM / -HH:MM */
+	if (n == 20 && (s[19] == 'Z' || s[19] == 'z')) {
+		memcpy(base, s, 19);
+		hh = mm = sign = 0;
+	} else if (n == 25 && (s[19] == '+' || s[19] == '-') && s[22] == ':' &&
+		   strspn(s + 20, "0123456789") == 2 && strspn(s + 23, "0123456789") == 2) {
+		memcpy(base, s, 19);
+		hh = (s[20] - '0') * 10 + (s[21] - '0');
+		mm = (s[23] - '0') * 10 + (s[24] - '0');
+		sign = s[19] == '+' ? 1 : -1;
+		if (hh > 23 || mm > 59)
+			return -EINVAL;
+	} else {
+		return -EINVAL;
+	}
+	base[19] = 'Z';
+	base[20] = 0;
+	if (an_record_parse_time(base, t) != 0)
+		return -EINVAL;
+	*t -= sign * (int64_t)(hh * 3600 + mm * 60); /* local time minus its offset is UTC */
+	return 0;
 }
 
 int cli_parse_duration_ms(const char *s, long long *ms)

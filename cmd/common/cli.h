@@ -8,6 +8,7 @@
 
 #include <jansson.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 /* The exit-code table of every program (DESIGN.md, every man page). */
@@ -22,6 +23,8 @@ enum an_exit {
 /* Set the program name used in messages (basename of argv0). */
 void cli_init(const char *argv0);
 extern const char *cli_progname;
+/* The subcommand being run (an-dht put), for the usage hint; NULL: none. */
+extern const char *cli_command;
 
 /* "an-sign: <message>" on stderr, newline added. */
 void cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -50,14 +53,15 @@ int cli_kad_err(int err, size_t peers);
 const char *cli_strerror(int err);
 
 /*
- * Print usage text to stdout and exit 0 (for --help), or to stderr and exit
- * AN_EXIT_USAGE (for misuse).
+ * Print usage text to stdout and exit 0 (for --help); for misuse, one hint
+ * line on stderr ("Try 'an-dht put --help'.": the message before it said
+ * what was wrong) and exit AN_EXIT_USAGE.
  */
 _Noreturn void cli_usage(const char *text, int status);
 
 /*
- * A misuse: the message as cli_warn prints it, then usage_text on stderr,
- * exit AN_EXIT_USAGE.
+ * A misuse: the message as cli_warn prints it, then the hint of cli_usage
+ * on stderr, exit AN_EXIT_USAGE.
  */
 _Noreturn void cli_usage_error(const char *usage_text, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
@@ -92,6 +96,13 @@ int cli_print_json(const json_t *v);
  * Returns status unchanged when stdout is fine, else AN_EXIT_SYSTEM.
  */
 int cli_finish(int status);
+
+/*
+ * Parse an RFC 3339 time in UTC, "2026-11-23T20:00:00Z", or with a numeric
+ * offset, "2026-11-23T21:00:00+01:00" (converted to UTC), into seconds
+ * since the epoch.  Returns 0 or -EINVAL.
+ */
+int cli_parse_time(const char *s, int64_t *t);
 
 /*
  * Parse a duration such as "10", "10s", "500ms", "2m", "48h" into
