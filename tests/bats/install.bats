@@ -69,3 +69,50 @@ teardown() {
 		grep -q 'Overall exposure level' <<<"$output" || { echo "$u: $output"; return 1; }
 	done
 }
+
+# What systemd would run, run here: each unit's ExecStart with %d (the
+# credentials directory) holding a fresh key, %i a site name, the AN_*_OPTS
+# an /etc/alternet file would set (loopback listen addresses, a site
+# directory), and a private state directory for /var/lib/alternet.  A
+# server must print its ready line; the oneshot republish must not be a
+# usage error.  Catches a command line the program refuses, which verify
+# cannot see.
+@test "each service's command line starts its program" {
+	make -s install PREFIX="$dest/usr"
+	w=$dest/run
+	mkdir -m 0700 "$w" "$w/state" "$w/cred" && mkdir "$w/www" && echo hi >"$w/www/index.html"
+	"$dest/usr/bin/an-keygen" -k "$w/cred/key" >/dev/null
+	export AN_STATE_DIR=$w/state AN_DHT_OPTS="--listen /ip4/127.0.0.1/tcp/0"
+	export AN_RELAY_OPTS="--listen /ip4/127.0.0.1/tcp/0" AN_SERVE_OPTS="--listen /ip4/127.0.0.1/tcp/0 $w/www"
+	export AN_REPUBLISH_OPTS="-t 2s"
+	for u in $UNITS; do
+		[[ $u == *.service ]] || continue
+		f=$dest/usr/lib/systemd/system/$u
+		line=$(sed -n 's/^ExecStart=//p' "$f")
+		[ -n "$line" ] || { echo "$u: no ExecStart"; return 1; }
+		line=${line//%d/$w/cred}
+		line=${line//%i/example.test}
+		line=${line//\/var\/lib\/alternet/$w/state}
+		eval "set -- $line"
+		: >"$w/out"
+		if grep -qx 'Type=oneshot' "$f"; then
+			run timeout 60 "$@"
+			[ "$status" -ne 2 ] && [ "$status" -lt 124 ] || { echo "$u: $* exited $status: $output"; return 1; }
+			continue
+		fi
+		timeout 60 "$@" >"$w/out" 2>"$w/err" &
+		pid=$!
+		deadline=$((SECONDS + 30))
+		until grep -q '"event":"ready"' "$w/out"; do
+			if ! kill -0 $pid 2>/dev/null || [ $SECONDS -ge $deadline ]; then
+				kill $pid 2>/dev/null || true
+				wait $pid || true
+				echo "$u: $* printed no ready line:"; cat "$w/out" "$w/err"
+				return 1
+			fi
+			sleep 0.2
+		done
+		kill $pid
+		wait $pid || true
+	done
+}
