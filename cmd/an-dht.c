@@ -43,6 +43,7 @@ static const char USAGE[] =
 	"  -s, --state-dir DIR      state directory (control socket, identity)\n"
 	"  -t, --timeout DURATION   deadline of each network operation (default 10s)\n"
 	"  -h, --help               show this help\n"
+	"      --version            print the version and exit (an-dht --version)\n"
 	"\n"
 	"Exit status: 0 ok, 1 not found or not stored, 2 usage, 3 bad data,\n"
 	"4 network error, timeout or unreachable.\n";
@@ -378,6 +379,8 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))
 		cli_usage(USAGE, AN_EXIT_OK);
+	if (!strcmp(argv[1], "--version"))
+		cli_version();
 	const struct subcommand *sc = find_command(argv[1]);
 	if (!sc) {
 		if (argv[1][0] == '-')

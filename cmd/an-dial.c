@@ -49,6 +49,7 @@ static const char USAGE[] =
 	"      --bootstrap MULTIADDR  bootstrap peer (repeatable; else $AN_BOOTSTRAP, DIR/config)\n"
 	"      --protocol ID          kad protocol ID (default /an/kad/1.0.0)\n"
 	"  -h, --help                 show this help\n"
+	"      --version              print the version and exit\n"
 	"\n"
 	"Exit status: 0 ok; 1 HTTP status 400 or more (the body is still written),\n"
 	"name not found, pinned to another peer hash, or the peer does not hold the\n"
@@ -88,6 +89,7 @@ int main(int argc, char **argv)
 		{"bootstrap", required_argument, NULL, OPT_BOOTSTRAP},
 		{"protocol", required_argument, NULL, OPT_PROTOCOL},
 		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
 	};
 	struct dial_cfg cfg = {.timeout_ms = 30000};
@@ -188,6 +190,8 @@ int main(int argc, char **argv)
 			}
 			cfg.protocol = optarg;
 			break;
+		case 'V':
+			cli_version();
 		case 'h':
 			cli_usage(USAGE, AN_EXIT_OK);
 		default:

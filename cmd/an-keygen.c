@@ -27,6 +27,7 @@ static const char USAGE[] =
 	"  -f, --force        overwrite an existing KEYFILE\n"
 	"  -y, --show         read KEYFILE and print its identity; create nothing\n"
 	"  -h, --help         show this help\n"
+	"      --version      print the version and exit\n"
 	"\n"
 	"Exit status: 0 ok, 2 usage, 3 bad key file, 4 system error.\n";
 
@@ -49,6 +50,7 @@ static void parse(int argc, char **argv, struct options *o)
 		{ "force", no_argument, NULL, 'f' },
 		{ "show", no_argument, NULL, 'y' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
@@ -69,6 +71,8 @@ static void parse(int argc, char **argv, struct options *o)
 		case 'y':
 			o->show = true;
 			break;
+		case 'V':
+			cli_version();
 		case 'h':
 			usage(stdout, AN_EXIT_OK);
 			break;

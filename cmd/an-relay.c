@@ -52,6 +52,7 @@ static const char USAGE[] =
 	"  -s, --state-dir DIR           (with --dht) state directory (record store)\n"
 	"  -q, --quiet                   no progress messages\n"
 	"  -h, --help                    show this help\n"
+	"      --version                 print the version and exit\n"
 	"\n"
 	"Exit status: 0 stopped by a signal, 2 usage, 3 bad key file,\n"
 	"4 system or network error.\n";
@@ -282,6 +283,7 @@ int main(int argc, char **argv)
 		{"state-dir", required_argument, NULL, 's'},
 		{"quiet", no_argument, NULL, 'q'},
 		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
 	};
 	struct opts o = {0};
@@ -344,6 +346,8 @@ int main(int argc, char **argv)
 		case 'q':
 			o.quiet = true;
 			break;
+		case 'V':
+			cli_version();
 		case 'h':
 			cli_usage(USAGE, AN_EXIT_OK);
 		default:

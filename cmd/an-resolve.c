@@ -37,6 +37,7 @@ static const char USAGE[] =
 	"      --bootstrap MULTIADDR  bootstrap peer (repeatable; else $AN_BOOTSTRAP, DIR/config)\n"
 	"      --protocol ID          kad protocol ID (default /an/kad/1.0.0)\n"
 	"  -h, --help                 show this help\n"
+	"      --version              print the version and exit\n"
 	"\n"
 	"Exit status: 0 ok, 1 not found, pinned to another peer hash, or (--unpin) not\n"
 	"pinned, 2 usage, 3 bad data, 4 network error, timeout or daemon unreachable.\n";
@@ -194,6 +195,7 @@ int main(int argc, char **argv)
 		{"bootstrap", required_argument, NULL, OPT_BOOTSTRAP},
 		{"protocol", required_argument, NULL, OPT_PROTOCOL},
 		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
 	};
 	struct opts o = {.timeout_ms = 10000};
@@ -236,6 +238,8 @@ int main(int argc, char **argv)
 		case OPT_PROTOCOL:
 			o.protocol = cli_protocol_opt(optarg, USAGE);
 			break;
+		case 'V':
+			cli_version();
 		case 'h':
 			cli_usage(USAGE, AN_EXIT_OK);
 		case ':':

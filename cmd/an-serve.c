@@ -64,6 +64,7 @@ static const char USAGE[] =
 	"                             (default 10s)\n"
 	"  -q, --quiet                no access log and no progress messages\n"
 	"  -h, --help                 show this help\n"
+	"      --version              print the version and exit\n"
 	"\n"
 	"Exit status: 0 stopped by a signal (also when nothing could be published),\n"
 	"2 usage, 3 bad key, name, directory or URL, 4 system or network error.\n";
@@ -761,6 +762,7 @@ int main(int argc, char **argv)
 		{"timeout", required_argument, NULL, 't'},
 		{"quiet", no_argument, NULL, 'q'},
 		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
 	};
 	struct opts o = {.timeout_ms = 10000,
@@ -834,6 +836,8 @@ int main(int argc, char **argv)
 		case 'q':
 			o.quiet = true;
 			break;
+		case 'V':
+			cli_version();
 		case 'h':
 			cli_usage(USAGE, AN_EXIT_OK);
 		default:

@@ -43,6 +43,7 @@ static const char USAGE[] =
 	"      --resign            re-sign signed records: timesRepublished + 1\n"
 	"  -t, --time TIME         sign as of TIME (RFC 3339, Z or +HH:MM) instead of now\n"
 	"  -h, --help              show this help\n"
+	"      --version           print the version and exit\n"
 	"\n"
 	"Exit status: 0 ok, 1 root not valid or another publisher, 2 usage, 3 bad input,\n"
 	"4 system error.\n";
@@ -89,6 +90,7 @@ static void parse(int argc, char **argv, struct options *o)
 		{ "resign", no_argument, NULL, OPT_RESIGN },
 		{ "time", required_argument, NULL, 't' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct an_record_sign_opts *s = &o->sign;
@@ -132,6 +134,8 @@ static void parse(int argc, char **argv, struct options *o)
 			}
 			o->has_time = true;
 			break;
+		case 'V':
+			cli_version();
 		case 'h': usage(stdout, AN_EXIT_OK); break;
 		default:
 			cli_bad_option(c, argv, USAGE);

@@ -33,6 +33,7 @@ static const char USAGE[] =
 	"  -j, --jobs N         check signatures on N threads (default: the number of\n"
 	"                       online CPUs; 1: one thread does everything)\n"
 	"  -h, --help           show this help\n"
+	"      --version        print the version and exit\n"
 	"\n"
 	"Exit status: 0 all valid, 1 some record not valid, 2 usage, 3 malformed input\n"
 	"or no records at all, 4 unreadable file.\n";
@@ -110,6 +111,7 @@ static void parse(int argc, char **argv, struct options *o)
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "jobs", required_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	bool has_time = false;
@@ -143,6 +145,8 @@ static void parse(int argc, char **argv, struct options *o)
 			}
 			break;
 		}
+		case 'V':
+			cli_version();
 		case 'h': usage(stdout, AN_EXIT_OK); break;
 		default:
 			cli_bad_option(c, argv, USAGE);

@@ -1,4 +1,5 @@
 #include "cli.h"
+#include "version.h"
 
 #include "record/record.h"
 #include "util/error.h"
@@ -80,6 +81,12 @@ const char *cli_strerror(int err)
 	default:
 		return an_strerror(err);
 	}
+}
+
+void cli_version(void)
+{
+	printf("%s %s\n", cli_progname, AN_VERSION);
+	exit(cli_finish(AN_EXIT_OK));
 }
 
 void cli_usage(const char *text, int status)

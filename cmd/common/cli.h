@@ -32,6 +32,9 @@ void cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* cli_warn, then exit with status. */
 _Noreturn void cli_die(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* --version: "an-dht 0.1.0" (AN_VERSION) on stdout, exit 0. */
+_Noreturn void cli_version(void);
+
 /* The exit status for a libcommon error code (0 for 0). */
 int cli_exit_status(int err);
 

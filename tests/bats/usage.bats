@@ -58,3 +58,15 @@ setup() {
 	[[ $stderr == *"an://"* ]]
 	[[ $stderr == *"curl"* ]]
 }
+
+@test "--version in all eight programs prints the version of configure.ac's AC_INIT" {
+	local v p
+	v=$(sed -nE 's/^AC_INIT\(\[[^]]*\], *\[([^]]+)\].*/\1/p' "$AN_TOP/configure.ac")
+	[ -n "$v" ]
+	grep -q "#define AN_VERSION \"$v\"" "$AN_TOP/cmd/common/version.h"
+	for p in $PROGRAMS; do
+		run --separate-stderr "$p" --version
+		[ "$status" -eq 0 ] || { echo "$p --version exited $status: $stderr" >&2; return 1; }
+		[ "$output" = "$p $v" ] || { echo "$p --version: $output" >&2; return 1; }
+	done
+}
