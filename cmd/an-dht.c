@@ -37,6 +37,7 @@ static const char USAGE[] =
 	"  republish republish own and pinned records that are due (cron)\n"
 	"  pin       keep republishing someone else's record KEY\n"
 	"  unpin     stop republishing KEY\n"
+	"  status    the daemon's state as JSON: peer ID, addresses, connections, ...\n"
 	"\n"
 	"Options for every command:\n"
 	"  -k, --key KEYFILE        identity key (default: ephemeral; daemon: STATEDIR/identity.key)\n"
@@ -100,6 +101,18 @@ static const char USAGE_DAEMON[] =
 	"      --claim-bits N         leading zero bits a bare-name claim's proof of work needs\n"
 	"                             (default 20, else $AN_CLAIM_BITS; ours pay the same)\n"
 	"  -q, --quiet                do not log closed connections to stderr\n"
+	"  -h, --help                 show this help\n";
+
+static const char USAGE_STATUS[] =
+	"Usage: an-dht status [-t DURATION] [-s DIR]\n"
+	"\n"
+	"Print the state of the daemon of DIR as one JSON line: peerId, addrs, connections,\n"
+	"reachability, routingTable (peers), records (held), republishDue (own and pinned\n"
+	"records due).  Exit 4 when no daemon answers.\n"
+	"\n"
+	"Options:\n"
+	"  -t, --timeout DURATION     deadline of the reply (default 10s)\n"
+	"  -s, --state-dir DIR        state directory of the daemon\n"
 	"  -h, --help                 show this help\n";
 
 static const char USAGE_PING[] =
@@ -169,6 +182,12 @@ static int run_kad(struct dht_opts *o, const char *name)
 	return dht_cmd_kad(o, name);
 }
 
+static int run_status(struct dht_opts *o, const char *name)
+{
+	(void)name;
+	return dht_cmd_status(o);
+}
+
 static const int daemon_long[] = {OPT_LISTEN, OPT_MAX_CONNS, OPT_MAX_PENDING, OPT_MAX_PER_PEER,
 				  OPT_MAX_STREAMS, OPT_IDLE, OPT_HANDSHAKE, OPT_ANNOUNCE,
 				  OPT_BOOTSTRAP, OPT_PROTOCOL, OPT_CLIENT, OPT_CLAIM_BITS, 0};
@@ -186,6 +205,7 @@ static const struct subcommand commands[] = {
 	{"republish", USAGE_KAD, "k:s:t:fh", kad_long, 0, 0, run_kad},
 	{"pin", USAGE_KAD, "k:s:t:h", kad_long, 1, 1, run_kad},
 	{"unpin", USAGE_KAD, "k:s:t:h", kad_long, 1, 1, run_kad},
+	{"status", USAGE_STATUS, "s:t:h", none_long, 0, 0, run_status},
 };
 
 static const struct subcommand *find_command(const char *name)

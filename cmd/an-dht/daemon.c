@@ -103,6 +103,12 @@ static void handle(struct an_control_call *call, const json_t *req, void *arg)
 		json_object_set_new(s, "ok", json_true());
 		json_object_set_new(s, "connections",
 				    json_integer((json_int_t)an_host_conn_count(d->host)));
+		json_t *ks = dht_kad_status(d->kad);
+		json_object_update(s, ks);
+		json_decref(ks);
+		/* learned by AutoNAT when it runs; until then nothing is claimed */
+		if (!json_object_get(s, "reachability"))
+			json_object_set_new(s, "reachability", json_string("unknown"));
 		an_control_reply(call, s);
 		return;
 	}

@@ -67,5 +67,9 @@ struct an_control_call;
 bool dht_kad_handle(struct dht_kad *k, struct an_control_call *call, const char *cmd,
 		    const json_t *req);
 void dht_kad_stop(struct dht_kad *k);
+/* The DHT's part of `an-dht status`: {"routingTable","records","republishDue"} (new). */
+json_t *dht_kad_status(struct dht_kad *k);
+/* an-dht status: the daemon's status as one JSON line. */
+int dht_cmd_status(struct dht_opts *o);
 
 #endif

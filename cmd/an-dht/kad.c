@@ -481,6 +481,46 @@ bool dht_kad_handle(struct dht_kad *k, struct an_control_call *call, const char 
 	return true;
 }
 
+json_t *dht_kad_status(struct dht_kad *k)
+{
+	struct an_store *st = k ? an_kad_node_store(k->node) : NULL;
+	struct an_store_record r;
+	size_t records = 0, due = 0;
+	int64_t now = (int64_t)time(NULL);
+	if (!k)
+		return json_object();
+	an_store_stat(st, &records, NULL);
+	an_store_record_init(&r);
+	while (due < 1000000 && an_store_next(st, AN_STORE_REPUBLISH_DUE, now, &r) == 0)
+		due++;
+	an_store_record_free(&r);
+	return json_pack("{s:I,s:I,s:I}", "routingTable", (json_int_t)an_kad_node_rt(k->node)->size,
+			 "records", (json_int_t)records, "republishDue", (json_int_t)due);
+}
+
+int dht_cmd_status(struct dht_opts *o)
+{
+	char path[512];
+	json_t *req = json_pack("{s:s}", "cmd", "status"), *reply = NULL;
+	int rc = an_control_socket_path(dht_state_dir(o), path, sizeof(path));
+	if (rc == 0)
+		rc = an_control_request(path, req, (int)o->timeout_ms, &reply);
+	json_decref(req);
+	if (rc == -ENOENT || rc == -ECONNREFUSED) {
+		cli_warn("no daemon runs in '%s' (start one with an-dht daemon)", dht_state_dir(o));
+		rc = -ECONNREFUSED;
+	} else if (rc == -ETIMEDOUT) {
+		cli_warn("daemon at %s not answering: no reply in %lld ms", path, o->timeout_ms);
+	} else if (rc < 0) {
+		cli_warn("daemon at %s: %s", path, an_strerror(rc));
+	} else {
+		json_object_del(reply, "ok");
+		rc = cli_print_json(reply);
+	}
+	json_decref(reply);
+	return cli_exit_status(rc);
+}
+
 void dht_kad_stop(struct dht_kad *k)
 {
 	if (!k)

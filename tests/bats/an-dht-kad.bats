@@ -208,3 +208,21 @@ sign_root() {
 	[ "$(jq -r .stored <<<"$output")" -eq 0 ]
 	[[ $stderr == *"no peer reachable"* ]]
 }
+
+@test "status prints the daemon's state as one JSON line (issue 11)" {
+	sign_root stat1 >"$T/r.json"
+	an-dht put -s "$NET/n2" <"$T/r.json" >/dev/null
+	run --separate-stderr an-dht status -s "$NET/n2"
+	[ "$status" -eq 0 ]
+	[ "${#lines[@]}" -eq 1 ]
+	[ "$(jq -r .peerId <<<"$output")" = "$(cat "$NET/n2.id")" ]
+	[ "$(jq -r '.addrs | length' <<<"$output")" -ge 1 ]
+	[ "$(jq -r .connections <<<"$output")" -ge 1 ]
+	[ "$(jq -r .routingTable <<<"$output")" -ge 2 ]
+	[ "$(jq -r .records <<<"$output")" -ge 1 ]
+	jq -e '.republishDue | type == "number"' <<<"$output" >/dev/null
+	jq -e '.reachability | type == "string"' <<<"$output" >/dev/null
+	run --separate-stderr an-dht status -s "$T/none"
+	[ "$status" -eq 4 ]
+	[[ $stderr == *"no daemon"* ]]
+}
