@@ -1371,7 +1371,7 @@ static void print_common(FILE *f, const char *scenario)
 		scenario, opt.label, !HAVE_DEFENCES ? "none" : opt.defences ? "on:" : "off",
 		HAVE_DEFENCES && opt.defences ? SIM_DEF_LOOKUP SIM_DEF_VERIFY SIM_DEF_CORRECT : "", nnodes, nhonest, (unsigned long long)opt.seed, rt_cfg.k,
 		opt.alpha ? opt.alpha : AN_LOOKUP_ALPHA_DEFAULT, opt.paths ? opt.paths : AN_LOOKUP_PATHS_DEFAULT,
-		opt.churn, nsybil, opt.sybils ? opt.subnets : 0, opt.droppers, opt.stale);
+		opt.churn, nsybil, nsybil ? opt.subnets : 0, opt.droppers, opt.stale);
 }
 
 /* ---------------------------------------------------------------- setup */
@@ -1397,10 +1397,10 @@ static struct an_kad_id rank_distance(const struct an_kad_id *t, size_t r)
 	return out;
 }
 
-/* Grind count Sybil IDs closer to t than the grind_rank-th honest node. */
-static size_t grind(const struct an_kad_id *t, size_t first, size_t count, uint64_t *tries)
+/* Grind count Sybil IDs closer to t than the rank-th honest node. */
+static size_t grind(const struct an_kad_id *t, size_t rank, size_t first, size_t count, uint64_t *tries)
 {
-	struct an_kad_id lim = rank_distance(t, opt.grind_rank), d;
+	struct an_kad_id lim = rank_distance(t, rank), d;
 	for (size_t i = 0; i < count; i++) {
 		struct node *n = &nodes[first + i];
 		do {
@@ -1542,12 +1542,13 @@ int main(int argc, char **argv)
 	}
 	for (size_t t = 0, at = nhonest; t < targets && opt.sybils; t++) {
 		size_t cnt = opt.sybils / targets + (t < opt.sybils % targets);
-		grind(&names[t].kad, at, cnt, &tries);
+		grind(&names[t].kad, opt.grind_rank, at, cnt, &tries);
 		at += cnt;
 	}
 	uint32_t victim = 0;
 	if (opt.eclipse)
-		grind(&nodes[victim].kad, nhonest + opt.sybils, opt.eclipse, &tries);
+		/* the victim is its own closest honest node (distance 0): rank past it */
+		grind(&nodes[victim].kad, opt.grind_rank + 1, nhonest + opt.sybils, opt.eclipse, &tries);
 	for (size_t i = 0; i < nsybil; i++) {
 		struct node *n = &nodes[nhonest + i];
 		n->kind = K_SYBIL;
@@ -1697,10 +1698,19 @@ int main(int argc, char **argv)
 		}
 		/* success of a FIND_NODE is "the closest found is the closest live node": the victim */
 		run_ops();
+		double found = st.n ? (double)st.ok / (double)st.n : 0;
+		stats_reset();
+		/* the victim's own FIND_NODE lookups for random keys */
+		for (size_t i = 0; i < tries2; i++) {
+			struct op *o = op_new(OP_FIND, 0);
+			o->origin = victim;
+			queue_op(o);
+		}
+		run_ops();
 		print_common(stdout, "eclipse");
 		printf(",\"eclipse_ids\":%zu,\"victim_table\":%zu,\"victim_table_hostile\":%zu,"
-		       "\"victim_found\":%.4f}\n",
-		       opt.eclipse, vsize, hostile, st.n ? (double)st.ok / (double)st.n : 0);
+		       "\"victim_found\":%.4f,\"victim_lookup_success\":%.4f}\n",
+		       opt.eclipse, vsize, hostile, found, st.n ? (double)st.ok / (double)st.n : 0);
 		stats_reset();
 	}
 	if (!opt.quiet)
