@@ -13,15 +13,18 @@
 # diversity limits group loopback addresses instead of exempting them.
 #
 # What the defences must guarantee, one check each: `an-dht put` counts
-# verified holders only (never an attacker), every honest node resolves the
-# name, and no honest routing table holds more 127.0.0.2 peers than the
-# per-network cap.  On a build without the defences the first two fail: the
-# publisher is told "stored":20 by the attackers, and no honest node holds
-# the record.
+# verified holders only (never an attacker) and reaches r of them, every
+# honest node resolves the name, and no honest routing table holds more
+# 127.0.0.2 peers than the per-network cap.  With the defences off
+# (AN_KAD_DEFENCES_OFF=all, or a build before them) all three fail: the
+# publisher is told "stored":20 by the attackers, only the nodes the record
+# happens to reach (3 or 4 of 24) resolve it, and a table holds 20
+# attackers.
 #
 # SYBIL_PUT=selective runs a smarter attacker (not in the suite): it keeps
 # each record and returns it to the peer that put it, and to nobody else,
-# so a publisher's read-back passes.
+# so a publisher's read-back passes; the put check then fails on the one
+# attacker the per-network limit lets into the holders.
 #
 # Tests run in order and share the network.  Every process is in $NET/pids
 # and killed in teardown_file; every wait has a deadline.
