@@ -1113,6 +1113,15 @@ int gateway_run(struct dial *d, const struct gateway_opts *o)
 		}
 	}
 	cli_warn("gateway listening on http://%s/", g.listen_text);
+	{
+		/* the ready line on stdout, like an-dht daemon's and an-serve's */
+		char url[sizeof(g.listen_text) + 16];
+		snprintf(url, sizeof(url), "http://%s/", g.listen_text);
+		json_t *ready = json_pack("{s:s,s:s,s:s}", "event", "ready", "listen", g.listen_text, "url", url);
+		cli_print_json(ready);
+		json_decref(ready);
+		fflush(stdout);
+	}
 	ev_io_init(&g.accept_io, accept_cb, g.fd, EV_READ);
 	ev_io_start(g.loop, &g.accept_io);
 	ev_signal_init(&g.sigint, signal_cb, SIGINT);

@@ -338,3 +338,17 @@ while f.read(65536): time.sleep(0.15)' "$T/fifo" &
 	[[ $stderr == *"connected through a relay: $circuit"* ]]
 	cmp "$T/1m.bin" "$NET/www/img/1m.bin"
 }
+
+@test "the gateway prints a JSON ready line naming its address (issue 11)" {
+	bg gwready an-dial --gateway 127.0.0.1:0 --state-dir "$BATS_TEST_TMPDIR/s" --bootstrap "$BOOT"
+	wait_for "$NET/gwready.out" '"event":"ready"' 10
+	local url
+	url=$(jq -r 'select(.event == "ready") | .url' "$NET/gwready.out")
+	[[ $url =~ ^http://127\.0\.0\.1:[0-9]+/$ ]]
+	[ "http://$(jq -r 'select(.event == "ready") | .listen' "$NET/gwready.out")/" = "$url" ]
+	# it answers there
+	run curl -s -o /dev/null -w '%{http_code}' "$url"
+	[ "$status" -eq 0 ]
+	[ "$output" != 000 ]
+	stop_node gwready
+}
