@@ -117,3 +117,10 @@ help_options() {
 		grep -q -- '^--' <<<"$output" || { echo "$p completion offered no options: $output"; return 1; }
 	done
 }
+
+@test "no man page line ends in a bare backslash (roff would join it to the next; issue 11)" {
+	run grep -nE '(^|[^\\])\\$' man/*.[1-8]
+	[ "$status" -eq 1 ] || { echo "$output"; return 1; }
+	# and the NAT example renders as the two lines a shell continues
+	MANWIDTH=200 mandoc -Tascii man/an-serve.1 | col -b | grep -qE -- '--no-direct \\$'
+}
