@@ -108,6 +108,7 @@ static void print_ready(struct relay *rl)
 	cli_print_json(line);
 	json_decref(line);
 	fflush(stdout);
+	cli_log_timestamps();
 }
 
 static void print_stats(struct relay *rl)

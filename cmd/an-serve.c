@@ -367,6 +367,7 @@ static void print_ready(struct serve *sv)
 	json_decref(line);
 	fflush(stdout);
 	sv->ready_printed = true;
+	cli_log_timestamps();
 	if (!published && !sv->o->quiet) {
 		if (sv->can_publish)
 			cli_warn("no peer stored the records: nothing was published");

@@ -252,6 +252,7 @@ int dht_cmd_daemon(struct dht_opts *o)
 	cli_print_json(line);
 	json_decref(line);
 	fflush(stdout);
+	cli_log_timestamps();
 	ev_run(d.loop, 0);
 	rc = 0;
 out:

@@ -1121,6 +1121,7 @@ int gateway_run(struct dial *d, const struct gateway_opts *o)
 		cli_print_json(ready);
 		json_decref(ready);
 		fflush(stdout);
+		cli_log_timestamps();
 	}
 	ev_io_init(&g.accept_io, accept_cb, g.fd, EV_READ);
 	ev_io_start(g.loop, &g.accept_io);

@@ -6,9 +6,11 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 const char *cli_progname = "an";
 const char *cli_command;
@@ -21,8 +23,20 @@ void cli_init(const char *argv0)
 	}
 }
 
+static bool log_timestamps;
+
+void cli_log_timestamps(void)
+{
+	log_timestamps = true;
+}
+
 static void vwarn(const char *fmt, va_list ap)
 {
+	if (log_timestamps) {
+		char t[AN_RECORD_TIME_LEN + 1];
+		an_record_format_time((int64_t)time(NULL), t);
+		fprintf(stderr, "%s ", t);
+	}
 	fprintf(stderr, "%s: ", cli_progname);
 	vfprintf(stderr, fmt, ap);
 	fputc('\n', stderr);

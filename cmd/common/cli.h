@@ -26,7 +26,14 @@ extern const char *cli_progname;
 /* The subcommand being run (an-dht put), for the usage hint; NULL: none. */
 extern const char *cli_command;
 
-/* "an-sign: <message>" on stderr, newline added. */
+/*
+ * Long-running programs call this once ready: from then on every message
+ * is a log line that starts with its UTC time, "2026-12-07T21:00:00Z
+ * an-dht: ...".  Messages before (usage, startup errors) have none.
+ */
+void cli_log_timestamps(void);
+
+/* "an-sign: <message>" on stderr, newline added (with the time once cli_log_timestamps ran). */
 void cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* cli_warn, then exit with status. */
