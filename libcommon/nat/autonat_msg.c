@@ -269,6 +269,8 @@ static int decode_case(const uint8_t *p, size_t len, enum an_autonat2_kind kind,
 	an_autonat2_init(m, kind);
 	an_pb_reader_init(&r, p, len);
 	while ((rc = an_pb_next(&r, &f)) == 1) {
+		if (f.number >= 16)
+			continue; /* unknown (and would alias another case's key below) */
 		uint32_t key = (uint32_t)kind * 16 + f.number;
 		switch (key) {
 		case AN_AUTONAT2_DIAL_REQUEST * 16 + 1:

@@ -166,6 +166,12 @@ static void test_v2_caps_and_errors(void)
 	static const uint8_t unknown[] = {0x78, 0x01};
 	CHECK_EQ_INT(an_autonat2_decode(unknown, sizeof(unknown), &m), 0);
 	CHECK_EQ_INT(m.kind, AN_AUTONAT2_NONE);
+	/* field 18 of a DialRequest is unknown, not DialResponse's addrIdx
+	   (the fuzzer's find: case keys once aliased across messages) */
+	static const uint8_t alias[] = {0x0a, 0x03, 0x90, 0x01, 0x05};
+	CHECK_EQ_INT(an_autonat2_decode(alias, sizeof(alias), &m), 0);
+	CHECK_EQ_INT(m.kind, AN_AUTONAT2_DIAL_REQUEST);
+	CHECK_EQ_INT(m.addr_idx, 0);
 	an_autonat2_init(&m, AN_AUTONAT2_NONE);
 	CHECK_EQ_INT(an_autonat2_encode(&m, &b), -EINVAL);
 	/* encoding over the frame cap leaves out unchanged */
