@@ -1590,6 +1590,7 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < nslots; i++)
 		if (slots[i].owner >= 0)
 			dehydrate(&slots[i]);
+	free(scratch);
 	size_t sybil_entries = 0;
 	for (size_t i = 0; i < nhonest; i++) {
 		entries += nodes[i].ntab;
