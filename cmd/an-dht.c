@@ -69,6 +69,7 @@ static const char USAGE_KAD[] =
 	"      --protocol ID          kad protocol ID (default /an/kad/1.0.0)\n"
 	"      --claim-bits N         work of a bare-name claim (default 20, else $AN_CLAIM_BITS)\n"
 	"  -f, --force                republish: every own and pinned record, due or not\n"
+	"      --format FORMAT        json (default) or text: key: value lines for people\n"
 	"  -h, --help                 show this help\n"
 	"\n"
 	"put prints {\"key\",\"stored\",\"peers\"} per record, and \"claim\":\"stored\" or \"refused\"\n"
@@ -113,6 +114,7 @@ static const char USAGE_STATUS[] =
 	"Options:\n"
 	"  -t, --timeout DURATION     deadline of the reply (default 10s)\n"
 	"  -s, --state-dir DIR        state directory of the daemon\n"
+	"      --format FORMAT        json (default) or text: key: value lines for people\n"
 	"  -h, --help                 show this help\n";
 
 static const char USAGE_PING[] =
@@ -153,7 +155,8 @@ enum {
 	OPT_BOOTSTRAP,
 	OPT_PROTOCOL,
 	OPT_CLIENT,
-	OPT_CLAIM_BITS
+	OPT_CLAIM_BITS,
+	OPT_FORMAT
 };
 
 /* The subcommand table: later issues add put, get, providers, peers, ... */
@@ -192,7 +195,8 @@ static const int daemon_long[] = {OPT_LISTEN, OPT_MAX_CONNS, OPT_MAX_PENDING, OP
 				  OPT_MAX_STREAMS, OPT_IDLE, OPT_HANDSHAKE, OPT_ANNOUNCE,
 				  OPT_BOOTSTRAP, OPT_PROTOCOL, OPT_CLIENT, OPT_CLAIM_BITS, 0};
 static const int none_long[] = {0};
-static const int kad_long[] = {OPT_BOOTSTRAP, OPT_PROTOCOL, OPT_CLAIM_BITS, 0};
+static const int kad_long[] = {OPT_BOOTSTRAP, OPT_PROTOCOL, OPT_CLAIM_BITS, OPT_FORMAT, 0};
+static const int status_long[] = {OPT_FORMAT, 0};
 
 static const struct subcommand commands[] = {
 	{"daemon", USAGE_DAEMON, "k:s:t:qh", daemon_long, 0, 0, run_daemon},
@@ -205,7 +209,7 @@ static const struct subcommand commands[] = {
 	{"republish", USAGE_KAD, "k:s:t:fh", kad_long, 0, 0, run_kad},
 	{"pin", USAGE_KAD, "k:s:t:h", kad_long, 1, 1, run_kad},
 	{"unpin", USAGE_KAD, "k:s:t:h", kad_long, 1, 1, run_kad},
-	{"status", USAGE_STATUS, "s:t:h", none_long, 0, 0, run_status},
+	{"status", USAGE_STATUS, "s:t:h", status_long, 0, 0, run_status},
 };
 
 static const struct subcommand *find_command(const char *name)
@@ -269,6 +273,7 @@ static void parse(int argc, char **argv, const struct subcommand *sc, struct dht
 		{"protocol", required_argument, NULL, OPT_PROTOCOL},
 		{"client", no_argument, NULL, OPT_CLIENT},
 		{"claim-bits", required_argument, NULL, OPT_CLAIM_BITS},
+		{"format", required_argument, NULL, OPT_FORMAT},
 		{"force", no_argument, NULL, 'f'},
 		{NULL, 0, NULL, 0},
 	};
@@ -335,6 +340,12 @@ static void parse(int argc, char **argv, const struct subcommand *sc, struct dht
 			break;
 		case OPT_CLAIM_BITS:
 			o->claim_bits = (unsigned)parse_count(optarg, "--claim-bits", AN_CLAIM_BITS_MAX);
+			break;
+		case OPT_FORMAT:
+			if (cli_set_format(optarg) < 0) {
+				cli_warn("invalid --format '%s': json or text", optarg);
+				cli_usage("", AN_EXIT_USAGE);
+			}
 			break;
 		case 'f':
 			o->force = true;

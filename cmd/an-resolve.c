@@ -36,13 +36,14 @@ static const char USAGE[] =
 	"  -s, --state-dir DIR        state directory (daemon socket, pins, store, config)\n"
 	"      --bootstrap MULTIADDR  bootstrap peer (repeatable; else $AN_BOOTSTRAP, DIR/config)\n"
 	"      --protocol ID          kad protocol ID (default /an/kad/1.0.0)\n"
+	"      --format FORMAT        json (default) or text: key: value lines for people\n"
 	"  -h, --help                 show this help\n"
 	"      --version              print the version and exit\n"
 	"\n"
 	"Exit status: 0 ok, 1 not found, pinned to another peer hash, or (--unpin) not\n"
 	"pinned, 2 usage, 3 bad data, 4 network error, timeout or daemon unreachable.\n";
 
-enum { OPT_ADDRS = 256, OPT_REPIN, OPT_PIN, OPT_UNPIN, OPT_BOOTSTRAP, OPT_PROTOCOL };
+enum { OPT_ADDRS = 256, OPT_REPIN, OPT_PIN, OPT_UNPIN, OPT_BOOTSTRAP, OPT_PROTOCOL, OPT_FORMAT };
 
 #define MAX_BOOTSTRAP 16
 
@@ -194,6 +195,7 @@ int main(int argc, char **argv)
 		{"state-dir", required_argument, NULL, 's'},
 		{"bootstrap", required_argument, NULL, OPT_BOOTSTRAP},
 		{"protocol", required_argument, NULL, OPT_PROTOCOL},
+		{"format", required_argument, NULL, OPT_FORMAT},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
@@ -237,6 +239,10 @@ int main(int argc, char **argv)
 			break;
 		case OPT_PROTOCOL:
 			o.protocol = cli_protocol_opt(optarg, USAGE);
+			break;
+		case OPT_FORMAT:
+			if (cli_set_format(optarg) < 0)
+				cli_usage_error(USAGE, "invalid --format '%s': json or text", optarg);
 			break;
 		case 'V':
 			cli_version();

@@ -154,8 +154,81 @@ const char *cli_protocol_opt(const char *arg, const char *usage_text)
 	return arg;
 }
 
+static bool format_text;
+static bool text_written;
+
+int cli_set_format(const char *arg)
+{
+	if (strcmp(arg, "json") == 0)
+		format_text = false;
+	else if (strcmp(arg, "text") == 0)
+		format_text = true;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+static void text_scalar(const json_t *v)
+{
+	if (json_is_string(v)) {
+		fputs(json_string_value(v), stdout);
+	} else {
+		char *t = json_dumps(v, JSON_ENCODE_ANY);
+		if (t)
+			fputs(t, stdout);
+		free(t);
+	}
+}
+
+/* v as "key: value" lines, nested members as prefix.key, arrays of scalars on one line. */
+static void text_value(const char *prefix, const json_t *v, int depth)
+{
+	char key[512];
+	const char *k;
+	json_t *m;
+	size_t i;
+	bool scalars = true;
+	if (depth > 16)
+		return;
+	if (json_is_object(v)) {
+		json_object_foreach((json_t *)v, k, m) {
+			snprintf(key, sizeof(key), "%s%s%s", prefix, prefix[0] ? "." : "", k);
+			text_value(key, m, depth + 1);
+		}
+		return;
+	}
+	json_array_foreach(v, i, m)
+		if (json_is_object(m) || json_is_array(m))
+			scalars = false;
+	if (!scalars) {
+		json_array_foreach(v, i, m) {
+			snprintf(key, sizeof(key), "%s[%zu]", prefix, i);
+			text_value(key, m, depth + 1);
+		}
+		return;
+	}
+	printf("%s: ", prefix[0] ? prefix : "value");
+	if (json_is_array(v)) {
+		json_array_foreach(v, i, m) {
+			if (i)
+				putchar(' ');
+			text_scalar(m);
+		}
+	} else {
+		text_scalar(v);
+	}
+	putchar('\n');
+}
+
 int cli_print_json(const json_t *v)
 {
+	if (format_text) {
+		if (text_written)
+			putchar('\n');
+		text_written = true;
+		text_value("", v, 0);
+		return ferror(stdout) ? -EIO : 0;
+	}
 	char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
 	if (!s)
 		return -ENOMEM;

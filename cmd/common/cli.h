@@ -98,7 +98,15 @@ void cli_opt_append(const char **list, int *n, int max, const char *arg, const c
  */
 const char *cli_protocol_opt(const char *arg, const char *usage_text);
 
-/* Write v as one compact JSON line to stdout.  Returns 0 or -errno. */
+/*
+ * --format: "json" (the default, whatever stdout is) or "text".  0, or
+ * -EINVAL for another word.  With text, cli_print_json writes each value
+ * as "key: value" lines (nested members as a.b, arrays of words on one
+ * line), values separated by an empty line: for people, not for pipes.
+ */
+int cli_set_format(const char *arg);
+
+/* Write v as one compact JSON line to stdout (or as text, see cli_set_format).  0 or -errno. */
 int cli_print_json(const json_t *v);
 
 /*

@@ -226,3 +226,21 @@ sign_root() {
 	[ "$status" -eq 4 ]
 	[[ $stderr == *"no daemon"* ]]
 }
+
+@test "get --format text prints key: value lines; JSON is the default on a terminal too (issue 11)" {
+	sign_root text1 >"$T/r.json"
+	an-dht put -s "$NET/n1" <"$T/r.json" >/dev/null
+	run --separate-stderr an-dht get -s "$NET/n3" --format text "$PH@text1"
+	[ "$status" -eq 0 ]
+	grep -qx 'dns.name: text1' <<<"$output"
+	grep -qx "lookup: an://$PH@text1" <<<"$output"
+	grep -qx 'ttl.timeToLive: 86400' <<<"$output"
+	[[ $output != *"{"* ]]
+	# stdout never depends on isatty: a terminal gets the same JSON line as a pipe
+	local piped tty
+	piped=$(an-dht get -s "$NET/n3" "$PH@text1")
+	tty=$(script -qec "an-dht get -s '$NET/n3' '$PH@text1'" /dev/null | tr -d '\r')
+	[ "$tty" = "$piped" ]
+	run --separate-stderr an-dht get -s "$NET/n3" --format yaml "$PH@text1"
+	[ "$status" -eq 2 ]
+}
