@@ -47,11 +47,11 @@ while True:
 ' "$1/control.sock" >"$T/hung.out" &
 	HUNG_PID=$!
 	echo "$HUNG_PID" >>"$RUNDIR/pids"
-	wait_for "$T/hung.out" listening 10
+	wait_for "$T/hung.out" listening 30
 }
 
 @test "an-dht get: a key nobody stored, peers answering, exits 1 not found" {
-	run --separate-stderr an-dht get -t 5s -s "$T/s" --bootstrap "$BOOT" "$PH@nobody-has-this"
+	run --separate-stderr an-dht get -t 15s -s "$T/s" --bootstrap "$BOOT" "$PH@nobody-has-this"
 	[ "$status" -eq 1 ]
 	[[ $stderr == *"not found"* ]]
 }
@@ -73,7 +73,7 @@ while True:
 @test "an-dht republish: an unreachable bootstrap peer exits 4" {
 	sign_root down2 >"$T/r.json"
 	# the record is in this state directory's store; then every peer is gone
-	an-dht put -t 5s -k "$NET/site.key" -s "$T/s" --bootstrap "$BOOT" <"$T/r.json" >/dev/null
+	an-dht put -t 20s -k "$NET/site.key" -s "$T/s" --bootstrap "$BOOT" <"$T/r.json" >/dev/null
 	rm "$T/s/routing.snap" # else the live nodes it learned are asked again
 	run --separate-stderr an-dht republish --force -t 3s -k "$NET/site.key" -s "$T/s" --bootstrap "$DEAD"
 	[ "$status" -eq 4 ]
@@ -81,7 +81,7 @@ while True:
 }
 
 @test "an-resolve: a name nobody published, peers answering, exits 1" {
-	run --separate-stderr an-resolve -t 5s -s "$T/s" --bootstrap "$BOOT" "$PH@nobody-has-this"
+	run --separate-stderr an-resolve -t 15s -s "$T/s" --bootstrap "$BOOT" "$PH@nobody-has-this"
 	[ "$status" -eq 1 ]
 	[[ $stderr == *"not found"* ]]
 }
@@ -106,7 +106,7 @@ while True:
 }
 
 @test "an-dial: a name nobody published, peers answering, exits 1" {
-	run --separate-stderr an-dial -t 5s --state-dir "$T/s" --bootstrap "$BOOT" "an://$PH@nobody-has-this/"
+	run --separate-stderr an-dial -t 15s --state-dir "$T/s" --bootstrap "$BOOT" "an://$PH@nobody-has-this/"
 	[ "$status" -eq 1 ]
 	[[ $stderr == *"not found"* ]]
 }
@@ -137,7 +137,7 @@ while True:
 	run --separate-stderr an-dht get -t 3s -s "$NET/lone" "$PH@nobody-has-this"
 	[ "$status" -eq 4 ]
 	[[ $stderr == *"no peer reachable"* ]]
-	run --separate-stderr an-dht get -t 5s -s "$NET/n1" "$PH@nobody-has-this"
+	run --separate-stderr an-dht get -t 15s -s "$NET/n1" "$PH@nobody-has-this"
 	[ "$status" -eq 1 ]
 	[[ $stderr == *"not found"* ]]
 }
