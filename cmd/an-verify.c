@@ -30,6 +30,7 @@ static const char USAGE[] =
 	"  -r, --root ROOTFILE  root records for the subdomains (repeatable)\n"
 	"  -t, --time TIME      verify as of TIME (RFC 3339, Z or +HH:MM) instead of now\n"
 	"  -q, --quiet          print nothing; the exit status tells\n"
+	"      --format FORMAT  json (default) or text: SOURCE:INDEX: LOOKUP: valid|invalid...\n"
 	"  -j, --jobs N         check signatures on N threads (default: the number of\n"
 	"                       online CPUs; 1: one thread does everything)\n"
 	"  -h, --help           show this help\n"
@@ -55,6 +56,7 @@ struct options {
 	int64_t now;
 	long jobs;
 	bool quiet;
+	bool text; /* --format text */
 };
 
 /*
@@ -110,6 +112,7 @@ static void parse(int argc, char **argv, struct options *o)
 		{ "time", required_argument, NULL, 't' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "jobs", required_argument, NULL, 'j' },
+		{ "format", required_argument, NULL, 'F' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -135,6 +138,13 @@ static void parse(int argc, char **argv, struct options *o)
 			has_time = true;
 			break;
 		case 'q': o->quiet = true; break;
+		case 'F':
+			if (strcmp(optarg, "json") && strcmp(optarg, "text")) {
+				cli_warn("invalid --format '%s': json or text", optarg);
+				usage(stderr, AN_EXIT_USAGE);
+			}
+			o->text = strcmp(optarg, "text") == 0;
+			break;
 		case 'j': {
 			char *end;
 			errno = 0;
@@ -249,6 +259,14 @@ static int print_verdict(struct verifier *v, const json_t *rec, int rc, const st
 	if (v->o->quiet)
 		return 0;
 	json_t *lookup = json_is_object(rec) ? json_object_get(rec, "lookup") : NULL;
+	if (v->o->text) { /* SOURCE:INDEX: LOOKUP: valid | invalid: FIELD: ERROR */
+		printf("%s:%lu: %s: %s", source, index, json_is_string(lookup) ? json_string_value(lookup) : "-",
+		       rc == 0 ? "valid" : "invalid");
+		if (rc)
+			printf(": %s%s%.*s", e->field, e->field[0] ? ": " : "", (int)utf8_whole(e->message),
+			       e->message);
+		return putchar_unlocked('\n') == EOF ? -EIO : 0;
+	}
 	fputs_unlocked("{\"lookup\":", stdout);
 	if (json_is_string(lookup))
 		put_string(json_string_value(lookup), json_string_length(lookup));

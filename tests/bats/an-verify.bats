@@ -346,3 +346,13 @@ mixed_stream() {
 	[ "$status" -eq 1 ]
 	[ "$(jq -r .error <<<"$output")" = "not a record: missing version, did, lookup, publisherPublicKey, type, dns, ttl, expires, seq, signature" ]
 }
+
+@test "--format text: one line per record, SOURCE:INDEX: LOOKUP: valid or invalid with the reason" {
+	printf '%s\n{"foo":1}\n' "$(cat "$dir/root.json")" >"$dir/in.json"
+	run --separate-stderr an-verify -t $T0 --format text "$dir/in.json"
+	[ "$status" -eq 1 ]
+	[ "${lines[0]}" = "$dir/in.json:1: $(jq -r .lookup "$dir/root.json"): valid" ]
+	[[ ${lines[1]} == "$dir/in.json:2: -: invalid: version: not a record: missing version,"* ]]
+	run --separate-stderr an-verify --format yaml "$dir/in.json"
+	[ "$status" -eq 2 ]
+}
