@@ -59,7 +59,8 @@ setup_file() {
 	for ((i = 1; i < N; i++)); do node_ready "n$i" 20 || return 1; done
 	wait_network "$N" 3 30 || return 1
 	an-keygen -k "$NET/site.key" >"$NET/site.id"
-	export PH=$(jq -r .peerHash "$NET/site.id")
+	PH=$(jq -r .peerHash "$NET/site.id")
+	export PH
 	an-sign -k "$NET/site.key" --name censored --type root --addr /ip4/127.0.0.1/tcp/4001 >"$NET/rec.json" ||
 		return 1
 	# the attacker joins before the name is published, as one would
