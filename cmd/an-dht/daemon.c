@@ -17,6 +17,7 @@
 #include "nodeopts.h"
 #include "control/control.h"
 #include "crypto/peerid.h"
+#include "nat/autonat.h"
 #include "transport/identify.h"
 #include "transport/ping.h"
 #include "util/error.h"
@@ -36,6 +37,7 @@ struct daemon {
 	struct an_host *host;
 	struct an_control_server *control;
 	struct dht_kad *kad;
+	struct an_autonat *autonat; /* NULL with AN_AUTONAT=off */
 	ev_signal sigterm, sigint;
 	ev_timer trim;
 	char peer[AN_PEERID_TEXT_MAX];
@@ -106,9 +108,10 @@ static void handle(struct an_control_call *call, const json_t *req, void *arg)
 		json_t *ks = dht_kad_status(d->kad);
 		json_object_update(s, ks);
 		json_decref(ks);
-		/* learned by AutoNAT when it runs; until then nothing is claimed */
-		if (!json_object_get(s, "reachability"))
-			json_object_set_new(s, "reachability", json_string("unknown"));
+		/* learned by AutoNAT; "unknown" until it decides, or when it is off */
+		json_object_set_new(s, "reachability",
+				    json_string(an_reach_name(d->autonat ? an_autonat_reachability(d->autonat)
+									 : AN_REACH_UNKNOWN)));
 		an_control_reply(call, s);
 		return;
 	}
@@ -230,6 +233,19 @@ int dht_cmd_daemon(struct dht_opts *o)
 		cli_warn("unable to start the DHT in '%s': %s", dir, an_strerror(rc));
 		goto out;
 	}
+	/* AutoNAT v1 + v2 as in every program's node (cmd/common/node.c):
+	 * $AN_AUTONAT_ALLOW lists non-public ranges its server dials;
+	 * AN_AUTONAT=off runs none. */
+	const char *autonat_off = getenv("AN_AUTONAT");
+	if (!autonat_off || strcmp(autonat_off, "off") != 0) {
+		struct an_autonat_config ac = {.allow = getenv("AN_AUTONAT_ALLOW"), .log = log_msg,
+					       .log_arg = &d};
+		rc = an_autonat_new(d.host, &ac, &d.autonat);
+		if (rc < 0) {
+			cli_warn("unable to start AutoNAT: %s", an_strerror(rc));
+			goto out;
+		}
+	}
 	rc = an_control_server_new(d.loop, sock, handle, &d, &d.control);
 	if (rc < 0) {
 		cli_warn("unable to open control socket '%s': %s", sock,
@@ -257,6 +273,7 @@ int dht_cmd_daemon(struct dht_opts *o)
 	rc = 0;
 out:
 	an_control_server_free(d.control);
+	an_autonat_free(d.autonat);
 	dht_kad_stop(d.kad);
 	an_host_free(d.host);
 	an_privkey_free(key);

@@ -227,6 +227,25 @@ sign_root() {
 	[[ $stderr == *"no daemon"* ]]
 }
 
+@test "status: the daemon's reachability comes from AutoNAT (issue 12)" {
+	# three daemons whose AutoNAT servers may dial loopback: each learns it
+	# is reachable from two servers' dial-backs (go's minConfidence 2)
+	local i st=
+	for i in 1 2 3; do
+		AN_AUTONAT_ALLOW=127.0.0.0/8 spawn_node "an$i" -q --bootstrap "$BOOT" || return 1
+	done
+	for i in 1 2 3; do node_ready "an$i" || return 1; done
+	for _ in $(seq 120); do
+		st=$(timeout 10 an-dht status -t 5s -s "$NET/an1" | jq -r .reachability)
+		[ "$st" = public ] && break
+		sleep 0.5
+	done
+	[ "$st" = public ] || { echo "reachability: $st"; return 1; }
+	# AutoNAT off: nothing is claimed
+	AN_AUTONAT=off start_node an4 -q --bootstrap "$BOOT"
+	[ "$(an-dht status -s "$NET/an4" | jq -r .reachability)" = unknown ]
+}
+
 @test "get --format text prints key: value lines; JSON is the default on a terminal too (issue 11)" {
 	sign_root text1 >"$T/r.json"
 	an-dht put -s "$NET/n1" <"$T/r.json" >/dev/null
