@@ -295,7 +295,9 @@ static void explain_missing(const json_t *rec, struct an_record_error *e)
 {
 	static const char *const need[] = {"version", "did", "lookup", "publisherPublicKey", "type", "dns",
 					   "ttl", "expires", "seq", "signature"};
-	char list[sizeof(e->message)] = "";
+#define MISSING_PREFIX "not a record: missing "
+	/* every name above, ", "-separated, is 81 bytes: the list fits the message */
+	char list[sizeof(e->message) - sizeof(MISSING_PREFIX) + 1] = "";
 	size_t len = 0, n = 0;
 	const char *first = NULL;
 	for (size_t i = 0; i < sizeof(need) / sizeof(need[0]); i++) {
@@ -310,7 +312,8 @@ static void explain_missing(const json_t *rec, struct an_record_error *e)
 	if (n < 2)
 		return;
 	snprintf(e->field, sizeof(e->field), "%s", first);
-	snprintf(e->message, sizeof(e->message), "not a record: missing %s", list);
+	snprintf(e->message, sizeof(e->message), MISSING_PREFIX "%s", list);
+#undef MISSING_PREFIX
 }
 
 /*
